@@ -39,7 +39,7 @@ export function featureRelease(version: string | undefined): number | undefined 
 }
 
 /** JDK homes in the order a user expects them to be tried: JAVA_HOME, `java` on PATH, then /usr/lib/jvm. */
-export function candidateJdkHomes(env: NodeJS.ProcessEnv = process.env): string[] {
+export function candidateJdkHomes(env: NodeJS.ProcessEnv = process.env, jvmDir = '/usr/lib/jvm'): string[] {
   const homes: string[] = [];
   if (env.JAVA_HOME) homes.push(env.JAVA_HOME);
   for (const dir of (env.PATH ?? '').split(':')) {
@@ -49,16 +49,15 @@ export function candidateJdkHomes(env: NodeJS.ProcessEnv = process.env): string[
       break;
     }
   }
-  const jvmDir = '/usr/lib/jvm';
   if (existsSync(jvmDir)) {
     for (const name of readdirSync(jvmDir).sort()) homes.push(join(jvmDir, name));
   }
   return [...new Set(homes)];
 }
 
-export function findJdk(spec: ServerSpec, env: NodeJS.ProcessEnv = process.env): Jdk {
+export function findJdk(spec: ServerSpec, env: NodeJS.ProcessEnv = process.env, jvmDir = '/usr/lib/jvm'): Jdk {
   const seen: Jdk[] = [];
-  for (const home of candidateJdkHomes(env)) {
+  for (const home of candidateJdkHomes(env, jvmDir)) {
     const jdk = readJdk(home);
     if (!jdk) continue;
     seen.push(jdk);

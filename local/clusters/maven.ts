@@ -38,7 +38,7 @@ export async function resolveClasspath(spec: ServerSpec, jdk: Jdk, log: (line: s
   return classpath;
 }
 
-function runMaven(args: string[], cwd: string, jdk: Jdk, log: (line: string) => void): Promise<void> {
+export function runMaven(args: string[], cwd: string, jdk: Jdk, log: (line: string) => void): Promise<void> {
   const mvn = process.env.SAFE_REINDEX_MVN ?? 'mvn';
   return new Promise((resolve, reject) => {
     const child = spawn(mvn, args, {
