@@ -229,7 +229,7 @@ function byId(failures: readonly ReindexFailure[]): ReindexFailure[] {
   return [...failures].sort((a, b) => a.id.localeCompare(b.id));
 }
 
-describe.each(targets)('$label: local _reindex into a target that already holds documents', ({ url }) => {
+describe.each(everyServer)('$label: local _reindex into an index that already holds documents', ({ url }) => {
   const client = clientFor(url);
 
   it('with dest.version_type external and conflicts proceed, creates the missing, updates the older and counts equal and newer as version_conflicts', async () => {
