@@ -237,7 +237,7 @@ describe.each(targets)('$label: remote reindex from Elasticsearch 7.10.2', ({ ur
     it('copies only the documents the remote source.query selects (a [start, end) date range)', async () => {
       // Prepare
       const src = await datedSource();
-      const dest = uniqueIndex('contract-remote-query');
+      const dest = uniqueIndex('contract-remote-query'); // 90_remote.yml "Reindex from remote with query"
 
       // Act
       const { body } = await target.reindex({
@@ -285,7 +285,7 @@ describe.each(targets)('$label: remote reindex from Elasticsearch 7.10.2', ({ ur
     it('stops after max_docs documents, and total reports max_docs, not the source count', async () => {
       // Prepare
       const src = await datedSource();
-      const dest = uniqueIndex('contract-remote-maxdocs');
+      const dest = uniqueIndex('contract-remote-maxdocs'); // 90_remote.yml "Reindex from remote with max_docs"
 
       // Act
       const { body } = await target.reindex({
@@ -308,7 +308,7 @@ describe.each(targets)('$label: remote reindex from Elasticsearch 7.10.2', ({ ur
     it('treats a top-level size as max_docs (its old name), without a deprecation warning', async () => {
       // Prepare
       const src = await datedSource();
-      const dest = uniqueIndex('contract-remote-toplevel-size');
+      const dest = uniqueIndex('contract-remote-toplevel-size'); // 90_remote.yml "Reindex from remote with size"
 
       // Act
       const res = await target.reindex({
@@ -356,6 +356,7 @@ describe.each(targets)('$label: remote reindex from Elasticsearch 7.10.2', ({ ur
   });
 
   it('refuses a host outside reindex.remote.allowlist with 400 before connecting', async () => {
+    // 20_validation.yml "unallowlisted remote host fails".
     // Prepare: 127.0.0.2 is loopback too, but not in the allowlist (127.0.0.1:*, localhost:*).
     const src = await mixedSourceIndex();
     const dest = uniqueIndex('contract-remote-allowlist');

@@ -235,6 +235,7 @@ describe.each(everyServer)('$label: local _reindex into an index that already ho
 
   it('with dest.version_type external and conflicts proceed, creates the missing, updates the older and counts equal and newer as version_conflicts', async () => {
     // Prepare
+    // 40_versioning.yml "version_type=external has refresh semantics", with counters added.
     const { src, dest } = await prepareMixed(client, 'contract-ver-ext-proceed');
 
     // Act
@@ -311,6 +312,7 @@ describe.each(everyServer)('$label: local _reindex into an index that already ho
 
   it('with op_type create and conflicts proceed, writes only the missing document and counts every existing one as a version_conflict', async () => {
     // Prepare
+    // 10_basic.yml "Response format for version conflict with conflicts=proceed"; 40_versioning.yml "op_type can be set to create".
     const { src, dest } = await prepareMixed(client, 'contract-ver-create-proceed');
 
     // Act
@@ -333,6 +335,7 @@ describe.each(everyServer)('$label: local _reindex into an index that already ho
 
   it('with op_type create and conflicts abort, answers 409 with "document already exists" failures', async () => {
     // Prepare
+    // 10_basic.yml "Response format for version conflict" (catch: conflict).
     const { src, dest } = await prepareMixed(client, 'contract-ver-create-abort');
 
     // Act
@@ -352,6 +355,7 @@ describe.each(everyServer)('$label: local _reindex into an index that already ho
 
   it('with default internal versioning, overwrites every existing document, newer ones included, and reports no conflict', async () => {
     // Prepare
+    // 40_versioning.yml "versioning defaults to overwrite".
     const { src, dest } = await prepareMixed(client, 'contract-ver-internal');
 
     // Act
