@@ -1,0 +1,146 @@
+import { z } from 'zod';
+import { InvalidInputError } from './errors';
+
+/** The execution input an operator pastes in the console (DESIGN.md, "Execution input"). */
+
+export const MODES = ['merge', 'create-only', 'overwrite'] as const;
+export type Mode = (typeof MODES)[number];
+
+const RUN_ID = /^[a-z0-9][a-z0-9._-]{0,79}$/;
+const SECRET_ARN = /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$/;
+const FIELD_NAME = /^[A-Za-z0-9_@][A-Za-z0-9_.@-]*$/;
+
+/**
+ * Why a name cannot be one concrete index, or undefined when it can. The target (and the source,
+ * whose counts and samples must mean one index) must name exactly one index: no wildcard, `_all`,
+ * comma list or date math, lower case only (OpenSearch refuses upper case in index names).
+ */
+export function indexNameProblem(name: string): string | undefined {
+  if (name.length === 0) return 'must not be empty';
+  if (name === '_all') return 'must name one index, not _all';
+  if (/[*?]/.test(name)) return 'must name one index: wildcards (* ?) are refused';
+  if (name.includes(',')) return 'must name one index: comma lists are refused';
+  if (name.startsWith('<') || /[{}]/.test(name)) return 'must name one index: date math is refused';
+  if (name !== name.toLowerCase()) return 'must be lower case';
+  if (name === '.' || name === '..') return 'must not be "." or ".."';
+  if (/^[-_+]/.test(name)) return 'must not start with -, _ or +';
+  if (/[\\/"<>| #:]/.test(name)) return 'must not contain \\ / " < > | space # or :';
+  if (Buffer.byteLength(name) > 255) return 'must be at most 255 bytes';
+  return undefined;
+}
+
+const indexName = z.string().superRefine((name, ctx) => {
+  const problem = indexNameProblem(name);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+});
+
+const sourceUrl = z.string().superRefine((value, ctx) => {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    ctx.addIssue({ code: 'custom', message: 'must be an http(s) URL such as https://es7.internal:9200' });
+    return;
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    ctx.addIssue({ code: 'custom', message: `must use http or https, not ${url.protocol.replace(':', '')}` });
+  }
+  if (url.username || url.password) {
+    ctx.addIssue({ code: 'custom', message: 'must not carry credentials: name a secret in source.credentialsSecret' });
+  }
+  if (url.search || url.hash) ctx.addIssue({ code: 'custom', message: 'must not carry a query string or fragment' });
+});
+
+export const ExecutionInputSchema = z.strictObject({
+  runId: z.string().regex(RUN_ID, 'must match ^[a-z0-9][a-z0-9._-]{0,79}$ (lower case, digits, . _ -)'),
+  source: z.strictObject({
+    url: sourceUrl,
+    index: indexName,
+    credentialsSecret: z
+      .string()
+      .regex(SECRET_ARN, 'must be a Secrets Manager secret ARN (arn:aws:secretsmanager:<region>:<account>:secret:<name>)')
+      .nullable()
+      .default(null),
+    query: z
+      .record(z.string(), z.unknown())
+      .refine((q) => Object.keys(q).length === 1, 'must be one query clause such as {"range": {...}}, or null')
+      .nullable()
+      .default(null),
+  }),
+  target: z.strictObject({ index: indexName }),
+  mode: z.enum(MODES).default('merge'),
+  dryRun: z.boolean().default(true),
+  dateField: z.string().regex(FIELD_NAME, 'must be a field name such as timestamp').nullable().default(null),
+  batchSize: z.number().int('must be a whole number').min(1).max(10_000).default(1000),
+  requestsPerSecond: z.number().positive('must be positive, or null for unthrottled').nullable().default(null),
+  parity: z
+    .strictObject({
+      countTolerance: z.number().min(0).max(0.5).default(0.0002),
+      sampleSize: z.number().int().min(0).max(10_000).default(65),
+    })
+    .default({ countTolerance: 0.0002, sampleSize: 65 }),
+  guards: z
+    .strictObject({
+      dryRunMaxAgeHours: z.number().positive().max(720).default(24),
+      stallMinutes: z.number().int().min(1).max(1440).default(15),
+      allowBrokenVersioning: z.boolean().default(false),
+    })
+    .default({ dryRunMaxAgeHours: 24, stallMinutes: 15, allowBrokenVersioning: false }),
+});
+
+export type RunConfig = z.output<typeof ExecutionInputSchema>;
+
+/** Where the run writes: fixed at deploy time on AWS (IAM scope), a flag locally. */
+export interface TargetContext {
+  /** Target domain endpoint, e.g. https://search-calls.eu-west-1.es.amazonaws.com */
+  readonly endpoint: string;
+}
+
+function fieldOf(issue: z.core.$ZodIssue): string {
+  const path = issue.path.map(String);
+  if (issue.code === 'unrecognized_keys') {
+    return [...path, issue.keys[0]].join('.');
+  }
+  return path.length ? path.join('.') : '(input)';
+}
+
+function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
+  return path.reduce<unknown>((value, key) => (value as Record<PropertyKey, unknown> | undefined)?.[key], input);
+}
+
+function messageOf(issue: z.core.$ZodIssue, input: unknown): string {
+  if (issue.code === 'unrecognized_keys') return 'is not a known field';
+  if (issue.code === 'invalid_type' && valueAt(input, issue.path) === undefined) return 'is required';
+  return issue.message;
+}
+
+/** Parses and normalises an execution input; throws InvalidInputError naming the first bad field. */
+export function parseRunConfig(input: unknown, target: TargetContext): RunConfig {
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) {
+    throw new InvalidInputError('the execution input must be a JSON object', '(input)');
+  }
+  const parsed = ExecutionInputSchema.safeParse(input);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const field = fieldOf(issue);
+    throw new InvalidInputError(`${field} ${messageOf(issue, input)}`, field);
+  }
+  const config = parsed.data;
+  if (sameCluster(config.source.url, target.endpoint) && config.source.index === config.target.index) {
+    throw new InvalidInputError(
+      `target.index "${config.target.index}" is the source index on the same cluster: a reindex into itself`,
+      'target.index',
+    );
+  }
+  return config;
+}
+
+export function sameCluster(a: string, b: string): boolean {
+  const key = (u: string) => {
+    const url = new URL(u);
+    const port = url.port || (url.protocol === 'https:' ? '443' : '80');
+    const host = url.hostname === 'localhost' ? '127.0.0.1' : url.hostname.toLowerCase();
+    return `${host}:${port}`;
+  };
+  return key(a) === key(b);
+}
