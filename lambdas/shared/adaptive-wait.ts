@@ -1,0 +1,114 @@
+/**
+ * How long the poll loop's Wait state waits before the next `_tasks` poll, and how long that poll may
+ * long-poll (`GET _tasks/{id}?wait_for_completion=true&timeout=<n>s`). A 5-hour run must cost few state
+ * transitions (standard workflows stop at 25,000 history events) and still notice completion within
+ * seconds: short waits while the rate is unknown, long waits mid-run, a long-poll spanning the end.
+ */
+
+export interface PollSnapshot {
+  /** created + updated + deleted + noops + version_conflicts. */
+  readonly processed: number;
+  readonly secondsSinceLaunch: number;
+}
+
+export interface WaitInput {
+  readonly secondsSinceLaunch: number;
+  readonly processed: number;
+  readonly total: number;
+  /** The poll before this one (or the launch, processed 0); null when there is none. */
+  readonly previous: PollSnapshot | null;
+  readonly stallMinutes: number;
+  /** Longest long-poll of one Poll task invocation. @default 600 */
+  readonly maxLongPollSeconds?: number;
+}
+
+export type WaitPhase = 'measuring' | 'running' | 'finishing';
+
+export interface WaitDecision {
+  /** Seconds for the Wait state; a whole number, at least 1. */
+  readonly waitSeconds: number;
+  /** `timeout` of the next poll's `wait_for_completion=true`; 0 means a plain `GET _tasks/{id}`. */
+  readonly longPollSeconds: number;
+  readonly phase: WaitPhase;
+  readonly docsPerSecond: number | null;
+  /** Seconds to completion at the current rate; null while the rate is unknown. */
+  readonly etaSeconds: number | null;
+}
+
+/** Where a run last made progress, carried from poll to poll for the stall check. */
+export interface ProgressMark {
+  readonly processed: number;
+  readonly total: number;
+  readonly changedAtSeconds: number;
+}
+
+export const DEFAULT_MAX_LONG_POLL_SECONDS = 600;
+export const MAX_WAIT_SECONDS = 1800;
+/** A Lambda runs at most 15 minutes; the poll needs time left after its long-poll to record the snapshot. */
+export const LONG_POLL_CEILING_SECONDS = 840;
+/**
+ * The rate may rise this much near the end (the last days of a dual-written index are mostly version
+ * conflicts, which write nothing), so the end is expected no earlier than eta / this.
+ */
+export const LATE_SPEEDUP = 4;
+
+export function nextWait(input: WaitInput): WaitDecision {
+  const cap = waitCap(input.stallMinutes);
+  const longPoll = longPollLimit(input.maxLongPollSeconds);
+  const rate = docsPerSecond(input);
+  if (input.total === 0 || rate === null) {
+    return { waitSeconds: measuringWait(input.secondsSinceLaunch, cap), longPollSeconds: 0, phase: 'measuring', docsPerSecond: null, etaSeconds: null };
+  }
+  const etaSeconds = Math.max(0, input.total - input.processed) / rate;
+  const runningWait = Math.min(cap, rampLimit(input.secondsSinceLaunch));
+  const earliestEnd = etaSeconds / LATE_SPEEDUP;
+  if (earliestEnd > runningWait || longPoll === 0) {
+    return { waitSeconds: wholeSeconds(Math.min(runningWait, earliestEnd)), longPollSeconds: 0, phase: 'running', docsPerSecond: rate, etaSeconds };
+  }
+  // The end may come before the next mid-run poll: wait until the earliest it can come, then long-poll.
+  return { waitSeconds: wholeSeconds(earliestEnd), longPollSeconds: longPoll, phase: 'finishing', docsPerSecond: rate, etaSeconds };
+}
+
+/** Mid-run waits never exceed the stall window (a stall must be seen) nor 30 minutes. */
+export function waitCap(stallMinutes: number): number {
+  return Math.max(1, Math.min(MAX_WAIT_SECONDS, Math.floor(stallMinutes * 60)));
+}
+
+export function docsPerSecond(input: Pick<WaitInput, 'processed' | 'secondsSinceLaunch' | 'previous'>): number | null {
+  const { previous } = input;
+  if (previous === null) return null;
+  const elapsed = input.secondsSinceLaunch - previous.secondsSinceLaunch;
+  const done = input.processed - previous.processed;
+  return elapsed > 0 && done > 0 ? done / elapsed : null;
+}
+
+/** 5 s, then 10 s, then 30 s; a run that stays without a rate backs off to a quarter of its age. */
+function measuringWait(secondsSinceLaunch: number, cap: number): number {
+  if (secondsSinceLaunch < 15) return Math.min(cap, 5);
+  if (secondsSinceLaunch < 60) return Math.min(cap, 10);
+  return Math.min(cap, Math.max(30, Math.round(secondsSinceLaunch / 4)));
+}
+
+/** Waits grow with the run's age, so its first minutes are still watched closely. */
+function rampLimit(secondsSinceLaunch: number): number {
+  return Math.max(60, 2 * secondsSinceLaunch);
+}
+
+function longPollLimit(maxLongPollSeconds = DEFAULT_MAX_LONG_POLL_SECONDS): number {
+  return Math.max(0, Math.min(LONG_POLL_CEILING_SECONDS, Math.floor(maxLongPollSeconds)));
+}
+
+function wholeSeconds(seconds: number): number {
+  return Math.max(1, Math.floor(seconds));
+}
+
+/** The mark moves whenever a counter moved; otherwise it keeps the time of the last change. */
+export function markProgress(previous: ProgressMark | null, processed: number, total: number, nowSeconds: number): ProgressMark {
+  if (previous !== null && previous.processed === processed && previous.total === total) return previous;
+  return { processed, total, changedAtSeconds: nowSeconds };
+}
+
+/** No counter change for `stallMinutes`. */
+export function stalled(mark: ProgressMark, nowSeconds: number, stallMinutes: number): boolean {
+  return nowSeconds - mark.changedAtSeconds >= stallMinutes * 60;
+}

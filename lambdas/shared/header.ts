@@ -1,0 +1,139 @@
+import type { CanonicalRequest } from './canonical-request';
+import type { Mode } from './config';
+import { describeCoverage, type Coverage } from './coverage';
+import { thousands } from './counters';
+import type { ProbeResult } from './probe';
+
+/**
+ * The configuration header: what the operator reads and approves in a dry run, and sees again at launch.
+ * It never holds a secret: the source credentials arrive as a reference and URLs lose their userinfo.
+ */
+
+/** The `_reindex` settings exactly as the canonical request sends them (absent = not sent). */
+export interface SentSettings {
+  readonly versionType?: string;
+  readonly opType?: string;
+  readonly conflicts?: string;
+  readonly batchSize: number;
+  readonly requestsPerSecond: number | null;
+  readonly query: unknown;
+}
+
+export type ApprovalStatus =
+  | { readonly kind: 'dry-run' }
+  | { readonly kind: 'approved'; readonly dryRunId: string; readonly approvedAt: string; readonly validUntil: string }
+  | { readonly kind: 'missing' }
+  | { readonly kind: 'expired'; readonly dryRunId: string; readonly approvedAt: string; readonly validUntil: string };
+
+export interface HeaderInput {
+  readonly runId: string;
+  readonly dryRun: boolean;
+  readonly source: {
+    readonly url: string;
+    readonly index: string;
+    /** A secret ARN or `env:SAFE_REINDEX_SOURCE_USERNAME/PASSWORD`; null when the source needs none. */
+    readonly credentialsReference: string | null;
+  };
+  readonly target: { readonly endpoint: string; readonly index: string };
+  readonly mode: Mode;
+  readonly sent: SentSettings;
+  readonly sourceCount: number;
+  readonly targetCount: number;
+  readonly coverage: Coverage;
+  readonly probe: ProbeResult | null;
+  readonly fingerprint: string;
+  readonly approval: ApprovalStatus;
+}
+
+/** The header's view of a canonical request: its settings, never its credential fields. */
+export function sentSettings(request: CanonicalRequest): SentSettings {
+  const { body, params } = request;
+  return {
+    ...(body.dest.version_type === undefined ? {} : { versionType: body.dest.version_type }),
+    ...(body.dest.op_type === undefined ? {} : { opType: body.dest.op_type }),
+    ...(body.conflicts === undefined ? {} : { conflicts: body.conflicts }),
+    batchSize: body.source.size,
+    requestsPerSecond: params.requests_per_second ?? null,
+    query: body.source.query ?? null,
+  };
+}
+
+export function renderHeader(input: HeaderInput): string[] {
+  return [
+    `safe-reindex configuration header`,
+    line('run id', input.runId),
+    line('run', input.dryRun ? 'DRY RUN (records the approval, launches nothing)' : 'LIVE (launches the reindex)'),
+    line('source', `${withoutUserinfo(input.source.url)} index ${input.source.index}`),
+    line('source query', input.sent.query === null || input.sent.query === undefined ? 'none (all documents)' : JSON.stringify(input.sent.query)),
+    line('source credentials', input.source.credentialsReference ?? 'none'),
+    line('target', `${withoutUserinfo(input.target.endpoint)} index ${input.target.index}`),
+    line('mode', `${input.mode} (${modeSettings(input.sent)})`),
+    line('batch size', thousands(input.sent.batchSize)),
+    line('requests per second', input.sent.requestsPerSecond === null ? 'unthrottled' : thousands(input.sent.requestsPerSecond)),
+    line('source count', thousands(input.sourceCount)),
+    line('target count', thousands(input.targetCount)),
+    line('target coverage', describeCoverage(input.coverage)),
+    ...probeLines(input.probe),
+    line('fingerprint', input.fingerprint),
+    line('approval', approvalText(input.approval)),
+  ];
+}
+
+/** `https://user:pass@host:9200` → `https://host:9200`; text that is not a URL loses anything up to an `@`. */
+export function withoutUserinfo(url: string): string {
+  const parsed = URL.canParse(url) ? new URL(url) : null;
+  if (parsed && (parsed.protocol === 'http:' || parsed.protocol === 'https:')) {
+    parsed.username = '';
+    parsed.password = '';
+    return parsed.toString().replace(/\/$/, '');
+  }
+  // `user:pass@host` parses as a URL of scheme `user:`; strip by text instead.
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)?[^/@]*@/i, '$1');
+}
+
+const LABEL_WIDTH = 22;
+
+function line(label: string, value: string): string {
+  return `${`${label}:`.padEnd(LABEL_WIDTH)}${value}`;
+}
+
+function modeSettings(sent: SentSettings): string {
+  return [
+    `dest.version_type: ${sent.versionType ?? 'not sent (internal)'}`,
+    ...(sent.opType === undefined ? [] : [`dest.op_type: ${sent.opType}`]),
+    `conflicts: ${sent.conflicts ?? 'not sent (abort)'}`,
+  ].join(', ');
+}
+
+function probeLines(probe: ProbeResult | null): string[] {
+  if (probe === null) return [line('probe', 'not run (empty target)')];
+  const { counts, predicted } = probe;
+  return [
+    line(
+      'probe',
+      `${thousands(probe.sampled)} sampled: ${thousands(counts.equal)} equal, ${thousands(counts.sourceNewer)} source newer, ` +
+        `${thousands(counts.targetNewer)} target newer, ${thousands(counts.targetOnly)} target only`,
+    ),
+    line(
+      'predicted',
+      `${thousands(predicted.created + predicted.updated + predicted.versionConflicts)} = ${thousands(predicted.created)} created + ` +
+        `${thousands(predicted.updated)} updated + ${thousands(predicted.versionConflicts)} version_conflicts`,
+    ),
+    ...probe.examples.map((e, i) =>
+      line(i === 0 ? 'examples' : '', `${e.id}: source _version ${e.sourceVersion ?? 'missing'}, target _version ${e.targetVersion} (${e.class})`),
+    ),
+  ];
+}
+
+function approvalText(approval: ApprovalStatus): string {
+  switch (approval.kind) {
+    case 'dry-run':
+      return 'none (dry run records it)';
+    case 'approved':
+      return `approved by dry run ${approval.dryRunId} at ${approval.approvedAt}, valid until ${approval.validUntil}`;
+    case 'missing':
+      return 'none: no dry run approved this fingerprint (DryRunRequired)';
+    case 'expired':
+      return `expired: dry run ${approval.dryRunId} at ${approval.approvedAt} was valid until ${approval.validUntil} (DryRunRequired)`;
+  }
+}

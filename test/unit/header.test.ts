@@ -1,0 +1,154 @@
+import { describe, expect, it } from 'vitest';
+import { buildCanonicalRequest, credentialReference } from '../../lambdas/shared/canonical-request';
+import { parseRunConfig } from '../../lambdas/shared/config';
+import { coverageOf } from '../../lambdas/shared/coverage';
+import { renderHeader, sentSettings, withoutUserinfo, type HeaderInput } from '../../lambdas/shared/header';
+import { probe, type SampledPair } from '../../lambdas/shared/probe';
+
+const SECRET = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:es-source';
+
+function sample(): SampledPair[] {
+  return [
+    ...Array.from({ length: 13_053 }, (_, i) => ({ id: `eq-${i}`, targetVersion: 5_000, sourceVersion: 5_000 })),
+    ...Array.from({ length: 635 }, (_, i) => ({ id: `old-${i}`, targetVersion: 4_000, sourceVersion: 4_001 })),
+    ...Array.from({ length: 500 }, (_, i) => ({ id: `new-${i}`, targetVersion: 7_001, sourceVersion: 7_000 })),
+  ];
+}
+
+function dryRunHeader(overrides: Partial<HeaderInput> = {}): HeaderInput {
+  return {
+    runId: 'calls-2026-05-dry',
+    dryRun: true,
+    source: { url: 'https://es7.internal:9200', index: 'calls-2026-05', credentialsReference: SECRET },
+    target: { endpoint: 'https://search-calls.eu-west-1.es.amazonaws.com', index: 'calls-2026-05' },
+    mode: 'merge',
+    sent: { versionType: 'external', conflicts: 'proceed', batchSize: 1000, requestsPerSecond: null, query: null },
+    sourceCount: 84_987,
+    targetCount: 14_188,
+    coverage: coverageOf([
+      { day: '2026-05-27', count: 1_188 },
+      { day: '2026-05-28', count: 3_000 },
+      { day: '2026-05-29', count: 3_000 },
+      { day: '2026-05-30', count: 3_000 },
+      { day: '2026-05-31', count: 4_000 },
+    ]),
+    probe: probe({ pairs: sample(), sourceCount: 84_987, targetCount: 14_188, mode: 'merge' }),
+    fingerprint: 'f'.repeat(64),
+    approval: { kind: 'dry-run' },
+    ...overrides,
+  };
+}
+
+describe('renderHeader', () => {
+  it('renders every field the operator approves', () => {
+    // Act
+    const text = renderHeader(dryRunHeader()).join('\n');
+
+    // Assess
+    for (const expected of [
+      'run id:               calls-2026-05-dry',
+      'run:                  DRY RUN',
+      'source:               https://es7.internal:9200 index calls-2026-05',
+      'source query:         none (all documents)',
+      `source credentials:   ${SECRET}`,
+      'target:               https://search-calls.eu-west-1.es.amazonaws.com index calls-2026-05',
+      'mode:                 merge (dest.version_type: external, conflicts: proceed)',
+      'batch size:           1,000',
+      'requests per second:  unthrottled',
+      'source count:         84,987',
+      'target count:         14,188',
+      'target coverage:      2026-05-27 .. 2026-05-31 (UTC), 5 day(s), 3 full day(s), 14,188 docs',
+      'probe:                14,188 sampled: 13,053 equal, 635 source newer, 500 target newer, 0 target only',
+      'predicted:            84,987 = 70,799 created + 635 updated + 13,553 version_conflicts',
+      'examples:             eq-0: source _version 5000, target _version 5000 (equal)',
+      'old-0: source _version 4001, target _version 4000 (sourceNewer)',
+      'new-0: source _version 7000, target _version 7001 (targetNewer)',
+      `fingerprint:          ${'f'.repeat(64)}`,
+      'approval:             none (dry run records it)',
+    ]) {
+      expect(text).toContain(expected);
+    }
+  });
+
+  it('shows five examples', () => {
+    const lines = renderHeader(dryRunHeader());
+
+    expect(lines.filter((l) => l.includes('_version'))).toHaveLength(5);
+  });
+
+  it('renders the settings of a canonical request as sent, for every mode', () => {
+    // Prepare
+    const config = (mode: string) =>
+      parseRunConfig(
+        {
+          runId: 'calls-2026-05',
+          source: { url: 'https://es7.internal:9200', index: 'calls-2026-05', credentialsSecret: SECRET, query: { range: { timestamp: { gte: '2026-05-01' } } } },
+          target: { index: 'calls-2026-05' },
+          mode,
+          requestsPerSecond: 5_000,
+        },
+        { endpoint: 'https://search-calls.eu-west-1.es.amazonaws.com' },
+      );
+    const render = (mode: string) => {
+      const c = config(mode);
+      return renderHeader(dryRunHeader({ mode: c.mode, sent: sentSettings(buildCanonicalRequest(c, credentialReference(c))) })).join('\n');
+    };
+
+    // Act / Assess
+    expect(render('merge')).toContain('merge (dest.version_type: external, conflicts: proceed)');
+    expect(render('create-only')).toContain('create-only (dest.version_type: not sent (internal), dest.op_type: create, conflicts: proceed)');
+    expect(render('overwrite')).toContain('overwrite (dest.version_type: not sent (internal), conflicts: not sent (abort))');
+    expect(render('merge')).toContain('requests per second:  5,000');
+    expect(render('merge')).toContain('source query:         {"range":{"timestamp":{"gte":"2026-05-01"}}}');
+    expect(render('merge')).not.toContain('{{secret:');
+  });
+
+  it('states the approval of a live run, or its absence', () => {
+    const approved = renderHeader(
+      dryRunHeader({
+        runId: 'calls-2026-05',
+        dryRun: false,
+        approval: { kind: 'approved', dryRunId: 'calls-2026-05-dry', approvedAt: '2026-06-01T08:00:00.000Z', validUntil: '2026-06-02T08:00:00.000Z' },
+      }),
+    ).join('\n');
+    const missing = renderHeader(dryRunHeader({ dryRun: false, approval: { kind: 'missing' } })).join('\n');
+
+    expect(approved).toContain('run:                  LIVE');
+    expect(approved).toContain('approved by dry run calls-2026-05-dry at 2026-06-01T08:00:00.000Z, valid until 2026-06-02T08:00:00.000Z');
+    expect(missing).toContain('DryRunRequired');
+  });
+
+  it('renders an empty target and no probe', () => {
+    const text = renderHeader(dryRunHeader({ targetCount: 0, coverage: coverageOf([]), probe: null, source: { url: 'http://127.0.0.1:9200', index: 'a', credentialsReference: null } })).join('\n');
+
+    expect(text).toContain('target coverage:      empty (no dual-write data)');
+    expect(text).toContain('probe:                not run (empty target)');
+    expect(text).toContain('source credentials:   none');
+  });
+
+  it('never prints a password, even one passed in a URL', () => {
+    // Prepare
+    const input = dryRunHeader({
+      source: { url: 'https://elastic:hunter2@es7.internal:9200', index: 'calls-2026-05', credentialsReference: SECRET },
+      target: { endpoint: 'https://admin:s3cret@search-calls.eu-west-1.es.amazonaws.com/', index: 'calls-2026-05' },
+    });
+
+    // Act
+    const text = renderHeader(input).join('\n');
+
+    // Assess
+    expect(text).not.toContain('hunter2');
+    expect(text).not.toContain('s3cret');
+    expect(text).not.toContain('elastic:');
+    expect(text).toContain('source:               https://es7.internal:9200 index calls-2026-05');
+    expect(text).toContain('target:               https://search-calls.eu-west-1.es.amazonaws.com index calls-2026-05');
+  });
+});
+
+describe('withoutUserinfo', () => {
+  it('strips userinfo from URLs and from text that does not parse as one', () => {
+    expect(withoutUserinfo('https://user:pass@host:9200')).toBe('https://host:9200');
+    expect(withoutUserinfo('https://host:9200/prefix')).toBe('https://host:9200/prefix');
+    expect(withoutUserinfo('user:pass@host:9200')).toBe('host:9200');
+  });
+});
