@@ -152,6 +152,14 @@ export interface RunRecord {
   readonly cause?: string;
   readonly foreignTasks?: readonly JsonObject[];
   readonly lockTakeover?: LockTakeover;
+  /** The configuration header the pre-flight rendered, line by line. */
+  readonly header?: readonly string[];
+  /** The dry run whose approval a live run launched under. */
+  readonly approvedBy?: JsonObject;
+  /** Launch receipt: when, and the hash of the request as sent. */
+  readonly launch?: JsonObject;
+  /** Last stall reported by the poll loop. */
+  readonly stall?: JsonObject;
 }
 
 /** What `createRun` takes: `updatedAt` defaults to `startedAt`, `status` to `VALIDATED`. */

@@ -1,0 +1,16 @@
+import type { JsonObject } from '../shared/ledger';
+import { loadRun, type RunDeps, type StateInvocation } from '../shared/run-context';
+
+/** Step 12 on success: final record and lock released. */
+export async function finishRun({ state }: StateInvocation, deps: RunDeps): Promise<{ status: string }> {
+  const { runId, targetIndex } = state.run;
+  const record = await loadRun(deps, runId);
+  const finished = await deps.ledger.finishRun(runId, {
+    status: 'SUCCEEDED',
+    ...(record.counters ? { counters: record.counters as JsonObject } : {}),
+    ...(record.parity ? { parity: record.parity as JsonObject } : {}),
+  });
+  if (!state.run.dryRun) await deps.ledger.releaseLock(targetIndex, runId);
+  deps.log.info('run finished', { runId, status: finished.status });
+  return { status: finished.status };
+}

@@ -1,0 +1,91 @@
+import { cancelTask, getTask, reindexTasksInto } from '../shared/cluster-ops';
+import type { RunConfig } from '../shared/config';
+import { outcomeFromTaskAnswer, processed } from '../shared/counters';
+import { stalled } from '../shared/adaptive-wait';
+import { HeaderCheckFailedError, TaskLostError } from '../shared/errors';
+import { totalProblem } from '../shared/task-identity';
+import { loadRun, type PollState, type RunDeps, type StateInvocation } from '../shared/run-context';
+import { nextPoll } from './poll-cursor';
+
+export { nextPoll };
+
+/**
+ * Step 9, one turn of the poll loop: read the task (long-polling near the predicted end), record the
+ * counter snapshot and metrics, cancel any foreign reindex writing into the target, report stalls.
+ * A 404 means the outcome is unknown, never that the task is done.
+ */
+export async function pollTask({ state }: StateInvocation, deps: RunDeps): Promise<PollState> {
+  const { runId, targetIndex } = state.run;
+  const taskId = state.launch!.taskId;
+  const poll = state.poll!;
+  const record = await loadRun(deps, runId);
+  const config = record.config as unknown as RunConfig;
+
+  const task = await getTask(deps.target, taskId, poll.longPollSeconds);
+  if (!task) {
+    throw new TaskLostError(
+      `task ${taskId} is neither running nor stored in .tasks (a node restart drops running tasks): its outcome is unknown. ` +
+        `Rerun the same input under a new run id: the approval still holds while young enough, and merge mode makes the rerun safe.`,
+    );
+  }
+  const outcome = outcomeFromTaskAnswer(task);
+  const counters = outcome.counters;
+  const now = deps.now();
+  await deps.ledger.appendPoll(runId, {
+    at: now.toISOString(),
+    taskId,
+    completed: outcome.completed,
+    ...counters,
+  });
+  deps.metrics.emit(targetIndex, {
+    Created: counters.created,
+    Updated: counters.updated,
+    VersionConflicts: counters.versionConflicts,
+    Failures: counters.failures,
+  });
+  deps.log.info('poll', { runId, taskId, completed: outcome.completed, ...counters });
+
+  if (!poll.cursor.totalChecked && counters.total > 0 && !outcome.completed) {
+    const sourceBaseline = (record.baselines as { sourceCount: number } | undefined)?.sourceCount ?? 0;
+    const problem = totalProblem(counters.total, sourceBaseline, config.parity.countTolerance);
+    if (problem) {
+      await cancelTask(deps.target, taskId);
+      throw new HeaderCheckFailedError(`task ${taskId} was cancelled after its first batch: ${problem}`);
+    }
+  }
+
+  await cancelForeignTasks(deps, runId, targetIndex, taskId);
+
+  const next = nextPoll({
+    completed: outcome.completed,
+    processed: processed(counters),
+    total: counters.total,
+    nowMs: now.getTime(),
+    cursor: { ...poll.cursor, totalChecked: poll.cursor.totalChecked || counters.total > 0 },
+    stallMinutes: config.guards.stallMinutes,
+  });
+  const mark = next.cursor.mark;
+  const secondsSinceLaunch = (now.getTime() - next.cursor.launchedAtMs) / 1000;
+  if (!outcome.completed && mark && stalled(mark, secondsSinceLaunch, config.guards.stallMinutes) && !poll.cursor.stallReported) {
+    deps.metrics.emit(targetIndex, { Stalled: 1 });
+    deps.log.warn('stalled: no counter change', { runId, taskId, since: new Date(next.cursor.launchedAtMs + mark.changedAtSeconds * 1000).toISOString() });
+    await deps.ledger.updateRun(runId, { stall: { at: now.toISOString(), processed: mark.processed } });
+    return { ...next, cursor: { ...next.cursor, stallReported: true } };
+  }
+  return { ...next, cursor: { ...next.cursor, stallReported: poll.cursor.stallReported && mark === poll.cursor.mark } };
+}
+
+async function cancelForeignTasks(deps: RunDeps, runId: string, targetIndex: string, ownTaskId: string): Promise<void> {
+  const foreign = (await reindexTasksInto(deps.target, targetIndex)).filter((t) => t.taskId !== ownTaskId);
+  for (const task of foreign) {
+    await cancelTask(deps.target, task.taskId);
+    await deps.ledger.addForeignTask(runId, {
+      taskId: task.taskId,
+      opaqueId: task.opaqueId ?? null,
+      description: task.description,
+      cancelledAt: deps.now().toISOString(),
+    });
+    deps.metrics.emit(targetIndex, { ForeignReindexCancelled: 1 });
+    deps.log.warn('cancelled a foreign reindex writing into the target', { runId, taskId: task.taskId, opaqueId: task.opaqueId });
+  }
+}

@@ -1,0 +1,156 @@
+import { createHash } from 'node:crypto';
+import type { CanonicalRequest } from '../shared/canonical-request';
+import { censusOf, reindexTasksInto, resolveIndex, sampleIds, versionsOf, type IndexCensus } from '../shared/cluster-ops';
+import type { RunConfig } from '../shared/config';
+import { coverageOf } from '../shared/coverage';
+import { thousands } from '../shared/counters';
+import {
+  ForeignReindexRunningError,
+  InvalidInputError,
+  SourceIndexMissingError,
+  TargetNotEmptyError,
+  VersioningContractBrokenError,
+} from '../shared/errors';
+import { renderHeader, sentSettings, type ApprovalStatus } from '../shared/header';
+import type { Approval, JsonObject } from '../shared/ledger';
+import { probe, versioningLooksBroken, type ProbeResult } from '../shared/probe';
+import { reach } from '../shared/search-client';
+import { loadRun, type RunDeps, type StateInvocation } from '../shared/run-context';
+
+export interface Baselines {
+  readonly sourceCount: number;
+  readonly targetCount: number;
+  readonly sourceDays: IndexCensus['days'];
+  readonly targetDays: IndexCensus['days'];
+  readonly sourceWithoutDate: number;
+  readonly sourceVersion: string;
+  readonly targetVersion: string;
+  readonly targetExists: boolean;
+  readonly at: string;
+}
+
+/** A seed derived from the fingerprint: the dry run and the live run it approves sample the same ids. */
+export function sampleSeed(fingerprint: string, salt: string): number {
+  return createHash('sha256').update(`${salt}:${fingerprint}`).digest().readUInt32BE(0) % 2_147_483_647;
+}
+
+/**
+ * Steps 3 and 4: reach both clusters, take the baselines, refuse a foreign reindex into the target,
+ * probe versions, render the header, then apply the guards. Reads only: nothing is written to a cluster.
+ */
+export async function preflight({ state }: StateInvocation, deps: RunDeps): Promise<{ sourceCount: number; targetCount: number }> {
+  const { runId, targetIndex, dryRun, fingerprint } = state.run;
+  const record = await loadRun(deps, runId);
+  const config = record.config as unknown as RunConfig & { canonicalRequest: CanonicalRequest };
+  const source = await deps.sourceClient(config);
+
+  const [sourceInfo, targetInfo] = await Promise.all([reach(source, 'source'), reach(deps.target, 'target')]);
+
+  const resolved = await resolveIndex(deps.target, targetIndex);
+  if (resolved.indices.length > 1) {
+    throw new InvalidInputError(
+      `target.index "${targetIndex}" is an alias of ${resolved.indices.length} indices (${resolved.indices.join(', ')}): name one index`,
+      'target.index',
+    );
+  }
+
+  const [sourceCensus, targetCensus] = await Promise.all([
+    censusOf(source, config.source.index, config.dateField, config.source.query),
+    censusOf(deps.target, targetIndex, config.dateField, null),
+  ]);
+  if (!sourceCensus) {
+    throw new SourceIndexMissingError(`source index ${config.source.index} does not exist on ${config.source.url}`);
+  }
+  const target = targetCensus ?? { count: 0, days: [], withoutDate: 0 };
+
+  const foreign = await reindexTasksInto(deps.target, targetIndex);
+  if (foreign.length > 0) {
+    throw new ForeignReindexRunningError(
+      `${foreign.length} reindex task(s) already write into ${targetIndex}: ` +
+        foreign.map((t) => `${t.taskId} (X-Opaque-Id ${t.opaqueId ?? 'none'}; ${t.description.replace(/\s+/g, ' ')})`).join('; ') +
+        '. Cancel them (POST _tasks/<id>/_cancel) or wait, then start again.',
+    );
+  }
+
+  const probed = await probeVersions(deps, source, config, targetIndex, sourceCensus.count, target.count, fingerprint);
+  const baselines: Baselines = {
+    sourceCount: sourceCensus.count,
+    targetCount: target.count,
+    sourceDays: sourceCensus.days,
+    targetDays: target.days,
+    sourceWithoutDate: sourceCensus.withoutDate,
+    sourceVersion: `${sourceInfo.distribution} ${sourceInfo.version}`,
+    targetVersion: `${targetInfo.distribution} ${targetInfo.version}`,
+    targetExists: targetCensus !== undefined,
+    at: deps.now().toISOString(),
+  };
+
+  const approval = dryRun ? undefined : await deps.ledger.getApproval(fingerprint, deps.now(), config.guards.dryRunMaxAgeHours);
+  const header = renderHeader({
+    runId,
+    dryRun,
+    source: { url: config.source.url, index: config.source.index, credentialsReference: credentialsReferenceOf(deps, config) },
+    target: { endpoint: deps.targetEndpoint, index: targetIndex },
+    mode: config.mode,
+    sent: sentSettings(config.canonicalRequest),
+    sourceCount: sourceCensus.count,
+    targetCount: target.count,
+    coverage: coverageOf(target.days),
+    probe: probed.result,
+    fingerprint,
+    approval: approvalStatus(dryRun, approval?.found ? approval.approval : approval?.approval, approval?.found ?? false, config.guards.dryRunMaxAgeHours),
+  });
+  await deps.ledger.updateRun(runId, {
+    baselines: baselines as unknown as JsonObject,
+    probe: probed.result as unknown as JsonObject,
+    header,
+  });
+  deps.log.info('pre-flight done', { runId, sourceCount: sourceCensus.count, targetCount: target.count, header });
+
+  if (config.mode === 'overwrite' && target.count > 0) {
+    const coverage = coverageOf(target.days);
+    throw new TargetNotEmptyError(
+      `overwrite mode would replace documents on a target that already holds ${thousands(target.count)}` +
+        (coverage.firstDay ? ` (from ${coverage.firstDay} to ${coverage.lastDay}, ${coverage.fullDays} full days)` : '') +
+        ': internal versioning lets older source copies win. Use mode merge.',
+    );
+  }
+  if (probed.broken && !config.guards.allowBrokenVersioning) {
+    throw new VersioningContractBrokenError(probed.broken);
+  }
+  return { sourceCount: sourceCensus.count, targetCount: target.count };
+}
+
+async function probeVersions(
+  deps: RunDeps,
+  source: Awaited<ReturnType<RunDeps['sourceClient']>>,
+  config: RunConfig,
+  targetIndex: string,
+  sourceCount: number,
+  targetCount: number,
+  fingerprint: string,
+): Promise<{ result: ProbeResult | null; broken: string | undefined }> {
+  if (targetCount === 0 || config.parity.sampleSize === 0) return { result: null, broken: undefined };
+  const sample = await sampleIds(deps.target, targetIndex, config.parity.sampleSize, sampleSeed(fingerprint, 'probe'), null);
+  const onSource = await versionsOf(source, config.source.index, sample.map((s) => s.id));
+  const pairs = sample.map((s) => ({ id: s.id, targetVersion: s.version, sourceVersion: onSource.get(s.id) ?? null }));
+  const verdict = versioningLooksBroken(pairs);
+  return {
+    result: probe({ pairs, sourceCount, targetCount, mode: config.mode }),
+    broken: verdict.broken ? verdict.reason : undefined,
+  };
+}
+
+function credentialsReferenceOf(deps: RunDeps, config: RunConfig): string | null {
+  if (config.source.credentialsSecret) return config.source.credentialsSecret;
+  const refs = deps.credentialReference(config);
+  return refs ? `${refs.username.replace(/^\{\{|\}\}$/g, '')} / ${refs.password.replace(/^\{\{|\}\}$/g, '')}` : null;
+}
+
+function approvalStatus(dryRun: boolean, approval: Approval | undefined, found: boolean, maxAgeHours: number): ApprovalStatus {
+  if (dryRun) return { kind: 'dry-run' };
+  if (!approval) return { kind: 'missing' };
+  const validUntil = new Date(Date.parse(approval.approvedAt) + maxAgeHours * 3_600_000).toISOString();
+  const base = { dryRunId: approval.runId, approvedAt: approval.approvedAt, validUntil };
+  return found ? { kind: 'approved', ...base } : { kind: 'expired', ...base };
+}

@@ -1,0 +1,25 @@
+import type { RunConfig } from '../shared/config';
+import type { JsonObject } from '../shared/ledger';
+import { loadRun, type RunDeps, type StateInvocation } from '../shared/run-context';
+
+/** Step 5: a dry run records its approval (fingerprint, canonical request, baselines, probe) and launches nothing. */
+export async function recordApproval({ state }: StateInvocation, deps: RunDeps): Promise<{ approvedUntil: string }> {
+  const { runId, fingerprint, requestHash } = state.run;
+  const record = await loadRun(deps, runId);
+  const config = record.config as unknown as RunConfig & { canonicalRequest: JsonObject };
+  const approvedAt = deps.now();
+  await deps.ledger.putApproval({
+    fingerprint,
+    runId,
+    canonicalRequest: config.canonicalRequest,
+    requestHash,
+    baselines: record.baselines ?? {},
+    probe: record.probe ?? {},
+    approvedAt: approvedAt.toISOString(),
+    maxAgeHours: config.guards.dryRunMaxAgeHours,
+  });
+  await deps.ledger.finishRun(runId, { status: 'SUCCEEDED' });
+  const approvedUntil = new Date(approvedAt.getTime() + config.guards.dryRunMaxAgeHours * 3_600_000).toISOString();
+  deps.log.info('dry run approved', { runId, fingerprint, approvedUntil });
+  return { approvedUntil };
+}

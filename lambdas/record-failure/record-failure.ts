@@ -1,0 +1,34 @@
+import { cancelTask } from '../shared/cluster-ops';
+import { RUN_ERROR_NAMES } from '../shared/errors';
+import type { RunDeps, StateInvocation } from '../shared/run-context';
+
+/** Transient errors that outlived their retries end the run as the cluster being unreachable. */
+const FINAL_NAME: Record<string, string> = { TransientCluster: 'ClusterUnreachable' };
+
+/** The message inside a Lambda error's Cause (`{"errorType","errorMessage","trace"}`), or the Cause itself. */
+export function causeMessage(cause: string | undefined): string {
+  if (!cause) return '';
+  try {
+    const parsed = JSON.parse(cause) as { errorMessage?: string };
+    return typeof parsed.errorMessage === 'string' ? parsed.errorMessage : cause;
+  } catch {
+    return cause;
+  }
+}
+
+/**
+ * Every failure after validation: cancel this run's task if it may still run (no reindex is left
+ * unowned), record the failure, release the lock if this run holds it. Idempotent with the abort cleanup.
+ */
+export async function recordFailure({ state }: StateInvocation, deps: RunDeps): Promise<{ error: string; cause: string }> {
+  const { runId, targetIndex, dryRun } = state.run;
+  const raw = state.failure?.Error ?? 'RunFailed';
+  const error = FINAL_NAME[raw] ?? raw;
+  const cause = causeMessage(state.failure?.Cause) || error;
+  const taskId = state.launch?.taskId ?? (await deps.ledger.getTaskId(runId));
+  if (taskId) await cancelTask(deps.target, taskId).catch(() => undefined);
+  const kept = await deps.ledger.finishRun(runId, { status: 'FAILED', error, cause });
+  if (!dryRun) await deps.ledger.releaseLock(targetIndex, runId);
+  deps.log.warn('run failed', { runId, error, known: (RUN_ERROR_NAMES as readonly string[]).includes(error), status: kept.status });
+  return { error, cause };
+}

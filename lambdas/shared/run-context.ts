@@ -1,0 +1,92 @@
+import type { Client } from '@opensearch-project/opensearch';
+import type { CredentialReference } from './canonical-request';
+import type { RunConfig } from './config';
+import type { Ledger, LockHolder, RunRecord } from './ledger';
+import type { ProgressMark } from './adaptive-wait';
+
+/** What the state machine carries from state to state: small, no secrets (it lands in execution history). */
+export interface RunRef {
+  readonly runId: string;
+  readonly dryRun: boolean;
+  readonly targetIndex: string;
+  readonly fingerprint: string;
+  readonly requestHash: string;
+}
+
+export interface PollCursor {
+  readonly launchedAtMs: number;
+  /** The previous poll: processed count and seconds since launch. */
+  readonly previous: { readonly processed: number; readonly secondsSinceLaunch: number } | null;
+  readonly mark: ProgressMark | null;
+  /** Rail 2's second half (task total against the source baseline) has been done. */
+  readonly totalChecked: boolean;
+  readonly polls: number;
+  readonly stallReported: boolean;
+}
+
+export interface PollState {
+  readonly completed: boolean;
+  readonly waitSeconds: number;
+  readonly longPollSeconds: number;
+  readonly cursor: PollCursor;
+}
+
+export interface RunState {
+  readonly run: RunRef;
+  readonly launch?: { readonly taskId: string };
+  readonly poll?: PollState;
+  /** What a Catch put here: Lambda's `Cause` is a JSON string. */
+  readonly failure?: { readonly Error: string; readonly Cause?: string };
+}
+
+/** A Lambda task's payload, as the ASL builds it. */
+export interface StateInvocation {
+  readonly state: RunState;
+  readonly executionArn?: string;
+}
+
+export type MetricName =
+  | 'Created'
+  | 'Updated'
+  | 'VersionConflicts'
+  | 'Failures'
+  | 'CounterMismatch'
+  | 'ParityDrift'
+  | 'SampleMissing'
+  | 'Stalled'
+  | 'ForeignReindexCancelled';
+
+export interface RunMetrics {
+  /** Emits each value with the target index as a dimension and once more without it. */
+  emit(targetIndex: string, values: Partial<Record<MetricName, number>>): void;
+}
+
+export interface RunLog {
+  info(message: string, fields?: Record<string, unknown>): void;
+  warn(message: string, fields?: Record<string, unknown>): void;
+}
+
+/** Everything a state's logic needs from the outside world, passed in (Lambda and local runner differ). */
+export interface RunDeps {
+  readonly ledger: Ledger;
+  readonly target: Client;
+  /** The target endpoint fixed at deploy time (a flag locally). */
+  readonly targetEndpoint: string;
+  /** Client for the run's source cluster, with its credentials. */
+  sourceClient(config: RunConfig): Promise<Client>;
+  /** The source credentials themselves: only the launch step ever reads them. */
+  sourceCredentials(config: RunConfig): Promise<{ username: string; password: string } | undefined>;
+  /** The references that stand for those credentials in everything stored or hashed. */
+  credentialReference(config: RunConfig): CredentialReference | undefined;
+  /** Whether a lock holder has finished: its record is terminal (and on AWS its execution stopped). */
+  isHolderFinished(holder: LockHolder): Promise<boolean>;
+  readonly metrics: RunMetrics;
+  readonly log: RunLog;
+  now(): Date;
+}
+
+export async function loadRun(deps: RunDeps, runId: string): Promise<RunRecord & { config: RunConfig }> {
+  const record = await deps.ledger.getRun(runId);
+  if (!record) throw new Error(`run ${runId} has no record in the ledger`);
+  return record as RunRecord & { config: RunConfig };
+}

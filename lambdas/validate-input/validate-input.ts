@@ -1,0 +1,48 @@
+import { buildCanonicalRequest, fingerprint, requestHash } from '../shared/canonical-request';
+import { parseRunConfig } from '../shared/config';
+import { InvalidInputError } from '../shared/errors';
+import { RunIdAlreadyUsedError } from '../shared/ledger';
+import type { RunDeps, RunRef } from '../shared/run-context';
+
+/**
+ * Step 1: schema-check the input, build the canonical request and its fingerprint, create the run
+ * record. Bad input throws InvalidInput before anything is written.
+ */
+export async function validateInput(
+  invocation: { input: unknown; executionArn?: string },
+  deps: RunDeps,
+): Promise<RunRef> {
+  const config = parseRunConfig(invocation.input, { endpoint: deps.targetEndpoint });
+  const canonical = buildCanonicalRequest(config, deps.credentialReference(config));
+  const run: RunRef = {
+    runId: config.runId,
+    dryRun: config.dryRun,
+    targetIndex: config.target.index,
+    fingerprint: fingerprint(canonical, { endpoint: deps.targetEndpoint }),
+    requestHash: requestHash(canonical),
+  };
+  try {
+    await deps.ledger.createRun({
+      runId: run.runId,
+      targetIndex: run.targetIndex,
+      dryRun: run.dryRun,
+      config: { ...config, canonicalRequest: canonical, targetEndpoint: deps.targetEndpoint },
+      fingerprint: run.fingerprint,
+      requestHash: run.requestHash,
+      startedAt: deps.now().toISOString(),
+      ...(invocation.executionArn ? { executionArn: invocation.executionArn } : {}),
+    });
+  } catch (err) {
+    if (!(err instanceof RunIdAlreadyUsedError)) throw err;
+    const existing = await deps.ledger.getRun(run.runId);
+    // The same execution retried after its write landed: not a reuse.
+    if (!existing || !invocation.executionArn || existing.executionArn !== invocation.executionArn) {
+      throw new InvalidInputError(
+        `runId "${run.runId}" is already used by an earlier run (status ${existing?.status ?? 'unknown'}): every run needs its own id, e.g. ${run.runId}-2`,
+        'runId',
+      );
+    }
+  }
+  deps.log.info('input validated', { runId: run.runId, dryRun: run.dryRun, fingerprint: run.fingerprint });
+  return run;
+}
