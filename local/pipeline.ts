@@ -1,0 +1,186 @@
+import './runner/polyfill';
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { acquireLock } from '../lambdas/acquire-lock/acquire-lock';
+import { abortRun } from '../lambdas/abort-run/abort-run';
+import { checkApproval } from '../lambdas/check-approval/check-approval';
+import { checkHeader } from '../lambdas/check-header/check-header';
+import { checkParity } from '../lambdas/check-parity/check-parity';
+import { finishRun } from '../lambdas/finish-run/finish-run';
+import { launchReindex, sendApprovedRequest, type RequestBuilder } from '../lambdas/launch-reindex/launch-reindex';
+import { pollTask } from '../lambdas/poll-task/poll-task';
+import { preflight } from '../lambdas/preflight/preflight';
+import { recordApproval } from '../lambdas/record-approval/record-approval';
+import { causeMessage, recordFailure } from '../lambdas/record-failure/record-failure';
+import { reconcile } from '../lambdas/reconcile/reconcile';
+import { validateInput } from '../lambdas/validate-input/validate-input';
+import { LOCAL_ENV_CREDENTIALS } from '../lambdas/shared/canonical-request';
+import { createLedgerTable, Ledger, type JsonObject, type LockHolder, type RunRecord } from '../lambdas/shared/ledger';
+import type { MetricName, RunDeps, RunLog, RunMetrics, StateInvocation } from '../lambdas/shared/run-context';
+import { createSearchClient } from '../lambdas/shared/search-client';
+import { runStateMachine, type RunStateMachineResult } from './runner/run-state-machine';
+
+/**
+ * Runs ReindexRun locally: the same ASL file as AWS, the same state logic in-process, against any
+ * two clusters and a DynamoDB API (dynalite by default). Source credentials come from
+ * SAFE_REINDEX_SOURCE_USERNAME / SAFE_REINDEX_SOURCE_PASSWORD.
+ */
+
+const here = dirname(fileURLToPath(import.meta.url));
+export const REINDEX_RUN_ASL = join(here, '..', 'statemachines', 'reindex-run.asl.json');
+export const DEFAULT_TABLE = 'safe-reindex-ledger';
+
+export interface LocalRunOptions {
+  /** Exactly the console input. */
+  readonly input: unknown;
+  readonly targetUrl: string;
+  readonly ledgerEndpoint: string;
+  readonly tableName?: string;
+  readonly env?: NodeJS.ProcessEnv;
+  /** Ctrl-C: the execution stops, its task is cancelled, its lock released, the run marked ABORTED. */
+  readonly signal?: AbortSignal;
+  readonly log?: RunLog;
+  readonly metrics?: RunMetrics;
+  /** Milliseconds for each Wait of the poll loop instead of the seconds chosen; @default the real wait */
+  readonly pollWaitMs?: number;
+  /** Retry backoffs in milliseconds instead of the ASL's; @default the real backoff */
+  readonly retryIntervalMs?: number;
+  /** Tests only: the launch's request builder (a faulty one proves rail 2). */
+  readonly launchRequestBuilder?: RequestBuilder;
+  readonly now?: () => Date;
+}
+
+export interface LocalRunResult {
+  readonly runId: string | undefined;
+  readonly status: 'SUCCEEDED' | 'FAILED' | 'ABORTED';
+  readonly error: string | null;
+  readonly cause: string | null;
+  readonly record: RunRecord | undefined;
+  readonly execution: Pick<RunStateMachineResult, 'historyEvents' | 'stateTransitions' | 'intendedWaitSeconds'>;
+}
+
+/** Metrics kept in memory: the local runner prints them to stderr or tests read them. */
+export function collectingMetrics(): RunMetrics & { emitted: Array<{ targetIndex: string; name: MetricName; value: number }> } {
+  const emitted: Array<{ targetIndex: string; name: MetricName; value: number }> = [];
+  return {
+    emitted,
+    emit(targetIndex, values) {
+      for (const [name, value] of Object.entries(values)) emitted.push({ targetIndex, name: name as MetricName, value: value as number });
+    },
+  };
+}
+
+const silent: RunLog = { info: () => undefined, warn: () => undefined };
+
+export function localCredentials(env: NodeJS.ProcessEnv): { username: string; password: string } | undefined {
+  const username = env.SAFE_REINDEX_SOURCE_USERNAME;
+  const password = env.SAFE_REINDEX_SOURCE_PASSWORD;
+  return username && password ? { username, password } : undefined;
+}
+
+/** A local execution's id names this host and process, so a lock it left behind can be seen to be stale. */
+export function localExecutionArn(runId: string): string {
+  return `arn:local:states:${hostname()}:${process.pid}:${runId}`;
+}
+
+function localProcessGone(executionArn: string | undefined): boolean {
+  const match = executionArn ? /^arn:local:states:([^:]+):(\d+):/.exec(executionArn) : null;
+  if (!match || match[1] !== hostname()) return false;
+  try {
+    process.kill(Number(match[2]), 0);
+    return false;
+  } catch {
+    return true;
+  }
+}
+
+export async function localLedger(endpoint: string, tableName = DEFAULT_TABLE): Promise<Ledger> {
+  const client = DynamoDBDocumentClient.from(
+    new DynamoDBClient({ endpoint, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } }),
+    { marshallOptions: { removeUndefinedValues: true } },
+  );
+  await createLedgerTable(client, tableName);
+  return new Ledger({ client, tableName });
+}
+
+export async function localDeps(options: LocalRunOptions, ledger: Ledger): Promise<RunDeps> {
+  const env = options.env ?? process.env;
+  const credentials = localCredentials(env);
+  return {
+    ledger,
+    target: await createSearchClient({ url: options.targetUrl, requestTimeoutMs: 60_000 }),
+    targetEndpoint: options.targetUrl,
+    sourceClient: (config) => createSearchClient({ url: config.source.url, ...(credentials ? { auth: credentials } : {}) }),
+    sourceCredentials: async () => credentials,
+    credentialReference: () => (credentials ? LOCAL_ENV_CREDENTIALS : undefined),
+    async isHolderFinished(holder: LockHolder) {
+      return (await ledger.isRunFinished(holder.runId)) || localProcessGone(holder.executionArn);
+    },
+    metrics: options.metrics ?? collectingMetrics(),
+    log: options.log ?? silent,
+    now: options.now ?? (() => new Date()),
+  };
+}
+
+export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult> {
+  const ledger = await localLedger(options.ledgerEndpoint, options.tableName);
+  const deps = await localDeps(options, ledger);
+  const runId = typeof (options.input as { runId?: unknown })?.runId === 'string' ? (options.input as { runId: string }).runId : undefined;
+  const executionArn = localExecutionArn(runId ?? 'unnamed');
+  const state = (fn: (invocation: StateInvocation, deps: RunDeps) => Promise<unknown>) => (payload: unknown) =>
+    fn(payload as StateInvocation, deps);
+
+  const result = await runStateMachine({
+    definition: JSON.parse(readFileSync(REINDEX_RUN_ASL, 'utf8')) as object,
+    input: options.input,
+    executionName: runId ?? 'unnamed',
+    stateMachineName: 'ReindexRun',
+    context: { Execution: { Id: executionArn, Name: runId ?? 'unnamed' } },
+    lambdas: {
+      ValidateInputFunctionArn: (payload) => validateInput(payload as { input: unknown; executionArn?: string }, deps),
+      AcquireLockFunctionArn: state(acquireLock),
+      PreflightFunctionArn: state(preflight),
+      RecordApprovalFunctionArn: state(recordApproval),
+      CheckApprovalFunctionArn: state(checkApproval),
+      LaunchReindexFunctionArn: (payload) =>
+        launchReindex(payload as StateInvocation, deps, options.launchRequestBuilder ?? sendApprovedRequest),
+      CheckHeaderFunctionArn: state(checkHeader),
+      PollTaskFunctionArn: state(pollTask),
+      ReconcileFunctionArn: state(reconcile),
+      CheckParityFunctionArn: state(checkParity),
+      FinishRunFunctionArn: state(finishRun),
+      RecordFailureFunctionArn: state(recordFailure),
+    },
+    ...(options.pollWaitMs === undefined ? {} : { waitTimeOverrides: { WaitForProgress: options.pollWaitMs } }),
+    ...(options.retryIntervalMs === undefined ? {} : { retryIntervalOverrides: retryOverrides(options.retryIntervalMs) }),
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
+
+  if (result.status === 'ABORTED' && runId) await abortRun(runId, deps);
+  const record = runId ? await ledger.getRun(runId) : undefined;
+  const ownRecord = record && record.executionArn === executionArn ? record : undefined;
+  return {
+    runId,
+    status: result.status === 'SUCCEEDED' ? 'SUCCEEDED' : result.status === 'ABORTED' ? 'ABORTED' : 'FAILED',
+    error: result.status === 'SUCCEEDED' ? null : result.status === 'ABORTED' ? 'Aborted' : (result.error ?? 'RunFailed'),
+    cause: result.status === 'SUCCEEDED' ? null : (ownRecord?.cause ?? (causeMessage(result.cause) || null)),
+    record: ownRecord,
+    execution: {
+      historyEvents: result.historyEvents,
+      stateTransitions: result.stateTransitions,
+      intendedWaitSeconds: result.intendedWaitSeconds,
+    },
+  };
+}
+
+function retryOverrides(ms: number): Record<string, number> {
+  const asl = JSON.parse(readFileSync(REINDEX_RUN_ASL, 'utf8')) as { States: Record<string, { Type: string }> };
+  return Object.fromEntries(Object.entries(asl.States).filter(([, s]) => s.Type === 'Task').map(([name]) => [name, ms]));
+}
+
+
+export type { JsonObject };
