@@ -51,6 +51,8 @@ export interface LocalRunOptions {
   readonly retryIntervalMs?: number;
   /** Tests only: the launch's request builder (a faulty one proves rail 2). */
   readonly launchRequestBuilder?: RequestBuilder;
+  /** Tests and benchmarks only: called before each state's logic runs, with its function key (`LaunchReindexFunctionArn`). */
+  readonly beforeState?: (functionKey: string) => Promise<void> | void;
   readonly now?: () => Date;
 }
 
@@ -134,27 +136,33 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
   const state = (fn: (invocation: StateInvocation, deps: RunDeps) => Promise<unknown>) => (payload: unknown) =>
     fn(payload as StateInvocation, deps);
 
+  const lambdas: Record<string, (payload: unknown) => Promise<unknown>> = {
+    ValidateInputFunctionArn: (payload) => validateInput(payload as { input: unknown; executionArn?: string }, deps),
+    AcquireLockFunctionArn: state(acquireLock),
+    PreflightFunctionArn: state(preflight),
+    RecordApprovalFunctionArn: state(recordApproval),
+    CheckApprovalFunctionArn: state(checkApproval),
+    LaunchReindexFunctionArn: (payload) =>
+      launchReindex(payload as StateInvocation, deps, options.launchRequestBuilder ?? sendApprovedRequest),
+    CheckHeaderFunctionArn: state(checkHeader),
+    PollTaskFunctionArn: state(pollTask),
+    ReconcileFunctionArn: state(reconcile),
+    CheckParityFunctionArn: state(checkParity),
+    FinishRunFunctionArn: state(finishRun),
+    RecordFailureFunctionArn: state(recordFailure),
+  };
+  const hook = options.beforeState;
   const result = await runStateMachine({
     definition: JSON.parse(readFileSync(REINDEX_RUN_ASL, 'utf8')) as object,
     input: options.input,
     executionName: runId ?? 'unnamed',
     stateMachineName: 'ReindexRun',
     context: { Execution: { Id: executionArn, Name: runId ?? 'unnamed' } },
-    lambdas: {
-      ValidateInputFunctionArn: (payload) => validateInput(payload as { input: unknown; executionArn?: string }, deps),
-      AcquireLockFunctionArn: state(acquireLock),
-      PreflightFunctionArn: state(preflight),
-      RecordApprovalFunctionArn: state(recordApproval),
-      CheckApprovalFunctionArn: state(checkApproval),
-      LaunchReindexFunctionArn: (payload) =>
-        launchReindex(payload as StateInvocation, deps, options.launchRequestBuilder ?? sendApprovedRequest),
-      CheckHeaderFunctionArn: state(checkHeader),
-      PollTaskFunctionArn: state(pollTask),
-      ReconcileFunctionArn: state(reconcile),
-      CheckParityFunctionArn: state(checkParity),
-      FinishRunFunctionArn: state(finishRun),
-      RecordFailureFunctionArn: state(recordFailure),
-    },
+    lambdas: hook
+      ? Object.fromEntries(
+          Object.entries(lambdas).map(([key, fn]) => [key, async (payload: unknown) => (await hook(key), fn(payload))]),
+        )
+      : lambdas,
     ...(options.pollWaitMs === undefined ? {} : { waitTimeOverrides: { WaitForProgress: options.pollWaitMs } }),
     ...(options.retryIntervalMs === undefined ? {} : { retryIntervalOverrides: retryOverrides(options.retryIntervalMs) }),
     ...(options.signal ? { signal: options.signal } : {}),

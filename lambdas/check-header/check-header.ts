@@ -27,7 +27,9 @@ export async function checkHeader({ state }: StateInvocation, deps: RunDeps): Pr
   });
   const counters = countersFromTaskStatus(task.response ?? task.task.status);
   const sourceBaseline = (record.baselines as { sourceCount: number } | undefined)?.sourceCount ?? 0;
-  const total = counters.total > 0 ? totalProblem(counters.total, sourceBaseline, config.parity.countTolerance) : undefined;
+  // A task that already finished is judged by the reconciliation, whose arithmetic says more than a cancel could.
+  const total =
+    counters.total > 0 && !task.completed ? totalProblem(counters.total, sourceBaseline, config.parity.countTolerance) : undefined;
   if (total) problems.push(total);
   if (problems.length > 0) {
     await cancelTask(deps.target, taskId);
