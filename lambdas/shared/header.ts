@@ -94,7 +94,7 @@ export function withoutUserinfo(url: string): string {
 const LABEL_WIDTH = 22;
 
 function line(label: string, value: string): string {
-  return `${`${label}:`.padEnd(LABEL_WIDTH)}${value}`;
+  return `${(label ? `${label}:` : '').padEnd(LABEL_WIDTH)}${value}`;
 }
 
 function modeSettings(sent: SentSettings): string {

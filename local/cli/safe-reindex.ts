@@ -1,0 +1,191 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { thousands } from '../../lambdas/shared/counters';
+import type { RunLog } from '../../lambdas/shared/run-context';
+import { startLocalLedger, type LocalLedger } from '../ledger/ledger';
+import { localLedger, runLocal, type LocalRunResult } from '../pipeline';
+import { countersTable, parityLines, summarise, writeReceipts, type RunSummary } from '../receipts';
+
+const USAGE = `usage: safe-reindex local --input run.json --target-url URL [--ledger DIR | --ledger-endpoint URL] [--runs DIR] [--json]
+
+Runs the ReindexRun state machine locally (the same ASL as on AWS) against any two clusters.
+  --input FILE           the execution input, exactly as pasted in the console
+  --target-url URL       the OpenSearch target (fixed at deploy time on AWS)
+  --ledger DIR           dynalite ledger persisted in DIR (default ./.safe-reindex/ledger)
+  --ledger-endpoint URL  any DynamoDB API instead
+  --runs DIR             where receipts go (default ./runs)
+  --json                 stdout carries only the final run record
+Source credentials: SAFE_REINDEX_SOURCE_USERNAME / SAFE_REINDEX_SOURCE_PASSWORD.
+Exit codes: 0 the run succeeded, 1 it failed or was aborted, 2 the command was misused.`;
+
+class UsageError extends Error {}
+
+export interface LocalCommand {
+  readonly input: unknown;
+  readonly targetUrl: string;
+  readonly ledgerDir: string | undefined;
+  readonly ledgerEndpoint: string | undefined;
+  readonly runsDir: string;
+  readonly json: boolean;
+}
+
+export function parseLocalCommand(argv: readonly string[]): LocalCommand {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: [...argv],
+      options: {
+        input: { type: 'string' },
+        'target-url': { type: 'string' },
+        ledger: { type: 'string' },
+        'ledger-endpoint': { type: 'string' },
+        runs: { type: 'string' },
+        json: { type: 'boolean' },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  if (!values.input) throw new UsageError('--input FILE is required');
+  if (!values['target-url']) throw new UsageError('--target-url URL is required');
+  if (values.ledger && values['ledger-endpoint']) throw new UsageError('give --ledger or --ledger-endpoint, not both');
+  let text: string;
+  try {
+    text = readFileSync(values.input, 'utf8');
+  } catch (err) {
+    throw new UsageError(`cannot read --input ${values.input}: ${(err as Error).message}`);
+  }
+  let input: unknown;
+  try {
+    input = JSON.parse(text);
+  } catch (err) {
+    throw new UsageError(`--input ${values.input} is not JSON: ${(err as Error).message}`);
+  }
+  try {
+    new URL(values['target-url']);
+  } catch {
+    throw new UsageError(`--target-url ${values['target-url']} is not a URL`);
+  }
+  return {
+    input,
+    targetUrl: values['target-url'],
+    ledgerDir: values['ledger-endpoint'] ? undefined : resolve(values.ledger ?? '.safe-reindex/ledger'),
+    ledgerEndpoint: values['ledger-endpoint'],
+    runsDir: resolve(values.runs ?? 'runs'),
+    json: values.json ?? false,
+  };
+}
+
+/** Human output: the header, one line per poll, warnings; everything else to stderr. */
+export function terminalLog(out: (line: string) => void, err: (line: string) => void): RunLog {
+  return {
+    info(message, fields = {}) {
+      if (message === 'pre-flight done' && Array.isArray(fields.header)) {
+        out('');
+        for (const line of fields.header as string[]) out(line);
+        out('');
+        return;
+      }
+      if (message === 'poll') {
+        const f = fields as Record<string, number | boolean | string>;
+        out(
+          `  ${new Date().toISOString().slice(11, 19)}  created ${thousands(Number(f.created))}  updated ${thousands(Number(f.updated))}  ` +
+            `version_conflicts ${thousands(Number(f.versionConflicts))}  of ${thousands(Number(f.total))}${f.completed ? '  (done)' : ''}`,
+        );
+        return;
+      }
+      err(`· ${message}`);
+    },
+    warn(message, fields = {}) {
+      err(`! ${message} ${JSON.stringify(fields)}`);
+    },
+  };
+}
+
+export function finalRecord(summary: RunSummary, receipts: unknown): Record<string, unknown> {
+  return {
+    runId: summary.runId,
+    status: summary.status,
+    error: summary.error,
+    cause: summary.cause,
+    dryRun: summary.dryRun,
+    fingerprint: summary.fingerprint,
+    baselines: summary.baselines,
+    probe: summary.probe,
+    counters: summary.counters,
+    parity: summary.parity,
+    foreignTasks: summary.foreignTasks,
+    receipts,
+  };
+}
+
+async function runLocalCommand(command: LocalCommand): Promise<number> {
+  const say = (line: string) => process.stdout.write(`${line}\n`);
+  const note = (line: string) => process.stderr.write(`${line}\n`);
+  // Powertools and libraries write to console.log: keep stdout for what this command promises.
+  console.log = (...args: unknown[]) => console.error(...args);
+
+  let ledgerServer: LocalLedger | undefined;
+  const ledgerEndpoint = command.ledgerEndpoint ?? (ledgerServer = await startLocalLedger({ dir: command.ledgerDir })).endpoint;
+  const controller = new AbortController();
+  let interrupts = 0;
+  const onSignal = () => {
+    interrupts += 1;
+    if (interrupts > 1) process.exit(130);
+    note('\nStopping: cancelling the reindex task, releasing the lock, recording ABORTED (Ctrl-C again to quit at once)...');
+    controller.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    const result: LocalRunResult = await runLocal({
+      input: command.input,
+      targetUrl: command.targetUrl,
+      ledgerEndpoint,
+      signal: controller.signal,
+      log: command.json ? terminalLog(note, note) : terminalLog(say, note),
+    });
+    const runId = result.runId ?? 'invalid-input';
+    const summary = summarise(result.record, { runId, status: result.status, error: result.error, cause: result.cause });
+    const polls = result.record ? await (await localLedger(ledgerEndpoint)).listPolls(runId) : [];
+    const receipts = result.record ? writeReceipts(command.runsDir, summary, polls) : null;
+    if (command.json) {
+      say(JSON.stringify(finalRecord(summary, receipts)));
+    } else {
+      say('');
+      for (const line of countersTable(summary)) say(line);
+      if (summary.parity) for (const line of parityLines(summary.parity)) say(line);
+      say('');
+      say(`${summary.status}${summary.error ? `: ${summary.error}` : ''}${summary.dryRun && summary.status === 'SUCCEEDED' ? ' (dry run approved; nothing launched)' : ''}`);
+      if (summary.cause) say(summary.cause);
+      if (receipts) say(`receipts: ${receipts.json}\n          ${receipts.markdown}\n          ${receipts.html}`);
+    }
+    if (result.status !== 'SUCCEEDED') note(`${result.error ?? 'RunFailed'}`);
+    return result.status === 'SUCCEEDED' ? 0 : 1;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    await ledgerServer?.stop();
+  }
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === '--help' || command === '-h' || command === 'help') {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  try {
+    if (command !== 'local') throw new UsageError(command ? `unknown command ${command}` : 'a command is required');
+    return await runLocalCommand(parseLocalCommand(rest));
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`safe-reindex: ${err.message}\n${USAGE}\n`);
+      return 2;
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,233 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { PollSnapshot, RunRecord } from '../lambdas/shared/ledger';
+import { thousands } from '../lambdas/shared/counters';
+
+/**
+ * A run's receipts under `<dir>/<run id>/`: JSON, Markdown and a self-contained HTML page with the
+ * created / updated / version_conflicts breakdown over time. Built from the ledger alone, so they can
+ * be rebuilt months later to answer "did we have issues with that window?".
+ */
+
+export interface RunSummary {
+  readonly runId: string;
+  readonly status: 'SUCCEEDED' | 'FAILED' | 'ABORTED';
+  readonly error: string | null;
+  readonly cause: string | null;
+  readonly dryRun: boolean;
+  readonly targetIndex: string | null;
+  readonly fingerprint: string | null;
+  readonly startedAt: string | null;
+  readonly finishedAt: string | null;
+  readonly header: readonly string[];
+  readonly baselines: unknown;
+  readonly probe: unknown;
+  readonly counters: {
+    readonly total: number;
+    readonly created: number;
+    readonly updated: number;
+    readonly deleted: number;
+    readonly noops: number;
+    readonly versionConflicts: number;
+    readonly failures: number;
+  } | null;
+  readonly arithmetic: string | null;
+  readonly parity: unknown;
+  readonly foreignTasks: readonly unknown[];
+  readonly taskId: string | null;
+}
+
+export interface Receipts {
+  readonly json: string;
+  readonly markdown: string;
+  readonly html: string;
+}
+
+export function summarise(
+  record: RunRecord | undefined,
+  outcome: { runId: string; status: RunSummary['status']; error: string | null; cause: string | null },
+): RunSummary {
+  const counters = record?.counters as (RunSummary['counters'] & { arithmetic?: string }) | undefined;
+  return {
+    runId: outcome.runId,
+    status: outcome.status,
+    error: outcome.error,
+    cause: outcome.cause,
+    dryRun: record?.dryRun ?? true,
+    targetIndex: record?.targetIndex ?? null,
+    fingerprint: record?.fingerprint ?? null,
+    startedAt: record?.startedAt ?? null,
+    finishedAt: record?.finishedAt ?? null,
+    header: record?.header ?? [],
+    baselines: record?.baselines ?? null,
+    probe: record?.probe ?? null,
+    counters: counters
+      ? {
+          total: counters.total,
+          created: counters.created,
+          updated: counters.updated,
+          deleted: counters.deleted,
+          noops: counters.noops,
+          versionConflicts: counters.versionConflicts,
+          failures: counters.failures,
+        }
+      : null,
+    arithmetic: counters?.arithmetic ?? null,
+    parity: record?.parity ?? null,
+    foreignTasks: record?.foreignTasks ?? [],
+    taskId: record?.taskId ?? null,
+  };
+}
+
+export function writeReceipts(dir: string, summary: RunSummary, polls: readonly PollSnapshot[]): Receipts {
+  const folder = resolve(dir, summary.runId);
+  mkdirSync(folder, { recursive: true });
+  const paths = { json: join(folder, 'run.json'), markdown: join(folder, 'receipt.md'), html: join(folder, 'receipt.html') };
+  writeFileSync(paths.json, `${JSON.stringify({ ...summary, polls }, null, 2)}\n`);
+  writeFileSync(paths.markdown, renderMarkdown(summary, polls));
+  writeFileSync(paths.html, renderHtml(summary, polls));
+  return paths;
+}
+
+export function countersTable(summary: RunSummary): string[] {
+  const c = summary.counters;
+  if (!c) return ['(no counters: the run ended before its reindex finished)'];
+  const row = (name: string, value: number, note = '') => `${name.padEnd(18)} ${thousands(value).padStart(12)}${note}`;
+  return [
+    row('total', c.total),
+    row('created', c.created),
+    row('updated', c.updated),
+    row('deleted', c.deleted),
+    row('noops', c.noops),
+    row('version_conflicts', c.versionConflicts, '   (target copy equal or newer: kept)'),
+    row('failures', c.failures),
+    summary.arithmetic ?? '',
+  ];
+}
+
+export function parityLines(parity: unknown): string[] {
+  const p = parity as
+    | {
+        ok: boolean;
+        counts: { sourceCount: number; targetCount: number; drift: number; tolerance: number };
+        driftingDays: Array<{ day: string; source: number; target: number }>;
+        forward: { checked: number; missing: string[]; behind: unknown[] };
+        reverse: { checked: number; targetOnly: string[] };
+      }
+    | null
+    | undefined;
+  if (!p) return ['parity: not checked'];
+  return [
+    `parity: ${p.ok ? 'OK' : 'FAILED'}`,
+    `  counts   source ${thousands(p.counts.sourceCount)}, target ${thousands(p.counts.targetCount)}, drift ${(p.counts.drift * 100).toFixed(4)}% (tolerance ${(p.counts.tolerance * 100).toFixed(4)}%)`,
+    `  days     ${p.driftingDays.length === 0 ? 'no drifting day' : p.driftingDays.map((d) => `${d.day} (source ${d.source}, target ${d.target})`).join(', ')}`,
+    `  forward  ${p.forward.checked - p.forward.missing.length - p.forward.behind.length}/${p.forward.checked} source ids found on the target at a version at least the source's`,
+    `  reverse  ${p.reverse.checked - p.reverse.targetOnly.length}/${p.reverse.checked} target ids found on the source`,
+  ];
+}
+
+function renderMarkdown(s: RunSummary, polls: readonly PollSnapshot[]): string {
+  return [
+    `# safe-reindex run ${s.runId}`,
+    '',
+    `**${s.status}**${s.error ? ` — \`${s.error}\`` : ''}${s.dryRun ? ' (dry run)' : ''}`,
+    '',
+    ...(s.cause ? [`> ${s.cause}`, ''] : []),
+    `target index: \`${s.targetIndex ?? '?'}\` · task: \`${s.taskId ?? 'none'}\` · started ${s.startedAt ?? '?'} · finished ${s.finishedAt ?? '?'}`,
+    '',
+    '## Configuration header',
+    '',
+    '```',
+    ...s.header,
+    '```',
+    '',
+    '## Counters',
+    '',
+    '```',
+    ...countersTable(s),
+    '```',
+    '',
+    '## Parity',
+    '',
+    '```',
+    ...parityLines(s.parity),
+    '```',
+    '',
+    `## Poll snapshots (${polls.length})`,
+    '',
+    '| at (UTC) | total | created | updated | version_conflicts | failures |',
+    '|---|---:|---:|---:|---:|---:|',
+    ...polls.map((p) => `| ${p.at} | ${p.total} | ${p.created} | ${p.updated} | ${p.versionConflicts} | ${p.failures} |`),
+    '',
+  ].join('\n');
+}
+
+const SERIES = [
+  { key: 'created', label: 'created', color: '#2f6fb3' },
+  { key: 'updated', label: 'updated', color: '#e08a1e' },
+  { key: 'versionConflicts', label: 'version_conflicts (kept)', color: '#4a9a5b' },
+] as const;
+
+/** Stacked areas of the three counters over time: the breakdown, not a progress bar. */
+export function breakdownSvg(polls: readonly PollSnapshot[], width = 720, height = 280): string {
+  const pad = { left: 70, right: 20, top: 20, bottom: 40 };
+  const points = polls.map((p) => ({
+    t: Date.parse(p.at),
+    values: SERIES.map((s) => Number((p as Record<string, unknown>)[s.key] ?? 0)),
+  }));
+  if (points.length === 0) return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}"><text x="20" y="40">no poll snapshots</text></svg>`;
+  const t0 = points[0]!.t;
+  const t1 = Math.max(points[points.length - 1]!.t, t0 + 1);
+  const maxY = Math.max(1, ...points.map((p) => p.values.reduce((a, b) => a + b, 0)));
+  const x = (t: number) => pad.left + ((t - t0) / (t1 - t0)) * (width - pad.left - pad.right);
+  const y = (v: number) => height - pad.bottom - (v / maxY) * (height - pad.top - pad.bottom);
+  const areas = SERIES.map((series, i) => {
+    const lower = points.map((p) => p.values.slice(0, i).reduce((a, b) => a + b, 0));
+    const upper = points.map((p, j) => lower[j]! + p.values[i]!);
+    const top = points.map((p, j) => `${x(p.t).toFixed(1)},${y(upper[j]!).toFixed(1)}`);
+    const bottom = points.map((p, j) => `${x(p.t).toFixed(1)},${y(lower[j]!).toFixed(1)}`).reverse();
+    return `<polygon points="${[...top, ...bottom].join(' ')}" fill="${series.color}" fill-opacity="0.8"><title>${series.label}</title></polygon>`;
+  });
+  const legend = SERIES.map(
+    (s, i) => `<rect x="${pad.left + i * 200}" y="${height - 18}" width="12" height="12" fill="${s.color}"/><text x="${pad.left + i * 200 + 18}" y="${height - 8}" font-size="12">${s.label}</text>`,
+  );
+  const seconds = Math.round((t1 - t0) / 1000);
+  return [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif">`,
+    `<line x1="${pad.left}" y1="${y(0)}" x2="${width - pad.right}" y2="${y(0)}" stroke="#333"/>`,
+    `<line x1="${pad.left}" y1="${pad.top}" x2="${pad.left}" y2="${y(0)}" stroke="#333"/>`,
+    `<text x="${pad.left - 6}" y="${pad.top + 4}" font-size="11" text-anchor="end">${thousands(maxY)}</text>`,
+    `<text x="${pad.left - 6}" y="${y(0)}" font-size="11" text-anchor="end">0</text>`,
+    `<text x="${width - pad.right}" y="${y(0) + 14}" font-size="11" text-anchor="end">+${seconds} s</text>`,
+    `<text x="${pad.left}" y="${y(0) + 14}" font-size="11">${new Date(t0).toISOString().slice(0, 19)}Z</text>`,
+    ...areas,
+    ...legend,
+    '</svg>',
+  ].join('\n');
+}
+
+function escapeHtml(text: string): string {
+  return text.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
+}
+
+function renderHtml(s: RunSummary, polls: readonly PollSnapshot[]): string {
+  const pre = (lines: readonly string[]) => `<pre>${escapeHtml(lines.join('\n'))}</pre>`;
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>safe-reindex ${escapeHtml(s.runId)}</title>
+<style>body{font-family:sans-serif;max-width:900px;margin:2em auto;color:#222}pre{background:#f6f6f6;padding:1em;overflow:auto}
+.status{font-weight:bold;color:${s.status === 'SUCCEEDED' ? '#2b7a3d' : '#b3261e'}}</style></head><body>
+<h1>safe-reindex run ${escapeHtml(s.runId)}</h1>
+<p class="status">${s.status}${s.error ? ` — ${escapeHtml(s.error)}` : ''}${s.dryRun ? ' (dry run)' : ''}</p>
+${s.cause ? `<blockquote>${escapeHtml(s.cause)}</blockquote>` : ''}
+<p>target index <code>${escapeHtml(s.targetIndex ?? '?')}</code>, task <code>${escapeHtml(s.taskId ?? 'none')}</code>, started ${escapeHtml(s.startedAt ?? '?')}, finished ${escapeHtml(s.finishedAt ?? '?')}</p>
+<h2>Breakdown over time</h2>
+${breakdownSvg(polls)}
+<h2>Counters</h2>
+${pre(countersTable(s))}
+<h2>Parity</h2>
+${pre(parityLines(s.parity))}
+<h2>Configuration header</h2>
+${pre(s.header)}
+</body></html>
+`;
+}
