@@ -57,7 +57,14 @@ describe.each(servers.targets.map((t) => ({ ...t, toString: () => `OpenSearch ${
   function afterFirstBatch(taskId: string): Promise<GetTaskAnswer> {
     // `batches` counts a scroll batch as soon as it arrives, before its bulk is written (seen: batches 1, created 0),
     // so "the first batch landed" is `created`, not `batches`.
-    return pollTask(target.url, taskId, (t) => (t.task.status?.created ?? 0) >= BATCH, 'the first batch to be written');
+    // Parked = the first batch written and the next one scheduled (throttled_until_millis > 0; it is 0 for a moment
+    // between the bulk response and the scheduling).
+    return pollTask(
+      target.url,
+      taskId,
+      (t) => (t.task.status?.created ?? 0) >= BATCH && (t.task.status?.throttled_until_millis ?? 0) > 0,
+      'the first batch to be written and the next one scheduled',
+    );
   }
 
   async function cancelAndWait(taskId: string): Promise<GetTaskAnswer> {
@@ -68,7 +75,7 @@ describe.each(servers.targets.map((t) => ({ ...t, toString: () => `OpenSearch ${
   beforeAll(async () => {
     nodeId = await localNodeId(target.url);
     // A stored task result makes sure `.tasks` exists, so the 404 bodies below do not depend on test order
-    // (without `.tasks`, Elasticsearch 7.10.2 adds an index_not_found_exception root cause; see node-restart.test.ts).
+    // (without `.tasks`, every server adds an index_not_found_exception root cause and caused_by; see node-restart.test.ts).
     const warmUp = await launchReindex(target.url, {
       source: { remote: { host: source.host }, index: sourceIndex },
       dest: { index: uniqueIndex('tasks-warmup') },
@@ -462,5 +469,26 @@ describe.each(servers.targets.map((t) => ({ ...t, toString: () => `OpenSearch ${
     });
     // Assess
     expect(again.response).toEqual(first.response);
+  });
+});
+
+describe(`Elasticsearch ${servers.source.version}, for comparison (it is only ever the source)`, () => {
+  it('describes the same remote reindex with a trailing [_doc] (the destination type) that OpenSearch does not print', async () => {
+    // Prepare
+    const dest = uniqueIndex('tasks-es-describe');
+    const taskId = await launchReindex(
+      servers.source.url,
+      { source: { remote: { host: source.host }, index: sourceIndex, size: 100 }, dest: { index: dest } },
+      { opaqueId: `${dest}/es` },
+    );
+    // Act
+    const done = await awaitCompletion(servers.source.url, taskId);
+    // Assess
+    expect(done.task.description).toBe(
+      `reindex from [host=127.0.0.1 port=${source.port} query=${MATCH_ALL_DESCRIBED}][${sourceIndex}] to [${dest}][_doc]`,
+    );
+    expect(done.task.headers).toEqual({ 'X-Opaque-Id': `${dest}/es` });
+    expect(done.response).toMatchObject({ total: SOURCE_DOCS, created: SOURCE_DOCS, failures: [] });
+    await rest(servers.source.url, 'DELETE', `/${dest}`);
   });
 });
