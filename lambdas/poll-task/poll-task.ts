@@ -1,3 +1,4 @@
+import { parseOpaqueId } from '../shared/canonical-request';
 import { cancelTask, getTask, reindexTasksInto } from '../shared/cluster-ops';
 import type { RunConfig } from '../shared/config';
 import { outcomeFromTaskAnswer, processed } from '../shared/counters';
@@ -26,6 +27,14 @@ export async function pollTask({ state }: StateInvocation, deps: RunDeps): Promi
     throw new TaskLostError(
       `task ${taskId} is neither running nor stored in .tasks (a node restart drops running tasks): its outcome is unknown. ` +
         `Rerun the same input under a new run id: the approval still holds while young enough, and merge mode makes the rerun safe.`,
+    );
+  }
+  // Task numbers start again after a node restart: the old id may now name another task.
+  if (parseOpaqueId(task.task.headers?.['X-Opaque-Id'])?.runId !== runId) {
+    throw new TaskLostError(
+      `task id ${taskId} now names another task (${JSON.stringify(task.task.description ?? '')}): the node restarted and ` +
+        `this run's task is gone. Rerun the same input under a new run id: the approval still holds while young enough, ` +
+        `and merge mode makes the rerun safe.`,
     );
   }
   const outcome = outcomeFromTaskAnswer(task);
