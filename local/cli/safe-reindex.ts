@@ -6,6 +6,7 @@ import type { RunLog } from '../../lambdas/shared/run-context';
 import { startLocalLedger, type LocalLedger } from '../ledger/ledger';
 import { localLedger, runLocal, type LocalRunResult } from '../pipeline';
 import { countersTable, parityLines, summarise, writeReceipts, type RunSummary } from '../receipts';
+import { runAwsCommand } from './aws';
 
 const USAGE = `usage: safe-reindex local --input run.json --target-url URL [--ledger DIR | --ledger-endpoint URL] [--runs DIR] [--json]
 
@@ -17,7 +18,11 @@ Runs the ReindexRun state machine locally (the same ASL as on AWS) against any t
   --runs DIR             where receipts go (default ./runs)
   --json                 stdout carries only the final run record
 Source credentials: SAFE_REINDEX_SOURCE_USERNAME / SAFE_REINDEX_SOURCE_PASSWORD.
-Exit codes: 0 the run succeeded, 1 it failed or was aborted, 2 the command was misused.`;
+Exit codes: 0 the run succeeded, 1 it failed or was aborted, 2 the command was misused.
+
+usage: safe-reindex aws start|status|report|approve|reject ...   (safe-reindex aws --help)
+Operates the deployed state machines: start a run (--wait follows it), its status, its receipts, and
+MonthlyBackfill's manual approval.`;
 
 class UsageError extends Error {}
 
@@ -179,6 +184,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     return 0;
   }
   try {
+    if (command === 'aws') return await runAwsCommand(rest);
     if (command !== 'local') throw new UsageError(command ? `unknown command ${command}` : 'a command is required');
     return await runLocalCommand(parseLocalCommand(rest));
   } catch (err) {
