@@ -62,6 +62,8 @@ export interface LocalRunResult {
   readonly error: string | null;
   readonly cause: string | null;
   readonly record: RunRecord | undefined;
+  /** The execution's output when it SUCCEEDED (what `startExecution.sync:2` hands a parent as `Output`). */
+  readonly output?: unknown;
   readonly execution: Pick<RunStateMachineResult, 'historyEvents' | 'stateTransitions' | 'intendedWaitSeconds'>;
 }
 
@@ -177,6 +179,7 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
     error: result.status === 'SUCCEEDED' ? null : result.status === 'ABORTED' ? 'Aborted' : (result.error ?? 'RunFailed'),
     cause: result.status === 'SUCCEEDED' ? null : (ownRecord?.cause ?? (causeMessage(result.cause) || null)),
     record: ownRecord,
+    ...(result.status === 'SUCCEEDED' ? { output: result.output } : {}),
     execution: {
       historyEvents: result.historyEvents,
       stateTransitions: result.stateTransitions,
