@@ -4,12 +4,13 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { planMonthsState, type PlanMonthsInvocation } from '../lambdas/plan-months/plan-months';
 import type { RunLog, RunMetrics } from '../lambdas/shared/run-context';
-import { DEFAULT_TABLE, localLedger, runLocal } from './pipeline';
+import { requestApproval, type ApprovalRequest } from '../lambdas/request-approval/request-approval';
+import { DEFAULT_TABLE, localDocumentClient, localLedger, runLocal } from './pipeline';
 import { createChildExecutions, START_EXECUTION_SYNC2, type ChildExecution, type ChildRunner } from './runner/child-executions';
 import { runStateMachine, type ExecutionEvent, type RunTotals } from './runner/run-state-machine';
 import {
   defaultTaskTokens,
-  SNS_PUBLISH_WAIT_FOR_TASK_TOKEN,
+  LAMBDA_INVOKE_WAIT_FOR_TASK_TOKEN,
   taskTokenContext,
   type OnTaskToken,
   type TaskTokenRegistry,
@@ -134,7 +135,6 @@ export async function runMonthlyBackfillLocal(options: MonthlyBackfillLocalOptio
   const expire = tokens.expireOnExecutionEnd();
   const definition = substitute(JSON.parse(readFileSync(MONTHLY_BACKFILL_ASL, 'utf8')), {
     ReindexRunStateMachineArn: LOCAL_REINDEX_RUN_ARN,
-    AlarmTopicArn: LOCAL_ALARM_TOPIC_ARN,
   }) as object;
 
   const result = await runStateMachine({
@@ -149,7 +149,19 @@ export async function runMonthlyBackfillLocal(options: MonthlyBackfillLocalOptio
     },
     services: {
       [START_EXECUTION_SYNC2]: children.service,
-      [SNS_PUBLISH_WAIT_FOR_TASK_TOKEN]: tokens.snsPublishService(onTaskToken),
+      [LAMBDA_INVOKE_WAIT_FOR_TASK_TOKEN]: tokens.lambdaInvokeService((_functionName, payload) => {
+        const request = payload as ApprovalRequest;
+        return requestApproval(request, {
+          ledger,
+          documentClient: localDocumentClient(options.ledgerEndpoint),
+          tableName,
+          topicArn: LOCAL_ALARM_TOPIC_ARN,
+          // What a subscriber of the alarm topic receives.
+          publish: async (topicArn, subject, message) =>
+            onTaskToken({ token: request.taskToken, topicArn, subject, message, json: JSON.parse(message) as unknown }),
+          now: options.now ?? (() => new Date()),
+        });
+      }),
     },
     ...(options.signal ? { signal: options.signal } : {}),
     onEvent: (event, totals) => {

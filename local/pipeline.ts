@@ -86,9 +86,16 @@ export function localCredentials(env: NodeJS.ProcessEnv): { username: string; pa
   return username && password ? { username, password } : undefined;
 }
 
-/** A local execution's id names this host and process, so a lock it left behind can be seen to be stale. */
+let localExecutions = 0;
+
+/**
+ * A local execution's id names this host and process, so a lock it left behind can be seen to be stale,
+ * and is new for every execution (as on AWS): a second run under a used runId in the same process is a
+ * reuse, not a retry of the first execution.
+ */
 export function localExecutionArn(runId: string): string {
-  return `arn:local:states:${hostname()}:${process.pid}:${runId}`;
+  localExecutions += 1;
+  return `arn:local:states:${hostname()}:${process.pid}:${runId}:${localExecutions}`;
 }
 
 function localProcessGone(executionArn: string | undefined): boolean {
@@ -102,11 +109,16 @@ function localProcessGone(executionArn: string | undefined): boolean {
   }
 }
 
-export async function localLedger(endpoint: string, tableName = DEFAULT_TABLE): Promise<Ledger> {
-  const client = DynamoDBDocumentClient.from(
+/** A document client for a local DynamoDB API (dynalite): any region and credentials do. */
+export function localDocumentClient(endpoint: string): DynamoDBDocumentClient {
+  return DynamoDBDocumentClient.from(
     new DynamoDBClient({ endpoint, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } }),
     { marshallOptions: { removeUndefinedValues: true } },
   );
+}
+
+export async function localLedger(endpoint: string, tableName = DEFAULT_TABLE): Promise<Ledger> {
+  const client = localDocumentClient(endpoint);
   await createLedgerTable(client, tableName);
   return new Ledger({ client, tableName });
 }

@@ -30,6 +30,7 @@ import type { LocalServiceIntegration } from './run-state-machine';
  */
 
 export const SNS_PUBLISH_WAIT_FOR_TASK_TOKEN = 'arn:aws:states:::sns:publish.waitForTaskToken';
+export const LAMBDA_INVOKE_WAIT_FOR_TASK_TOKEN = 'arn:aws:states:::lambda:invoke.waitForTaskToken';
 /** What `$$.Task.Token` resolves to locally before the integration swaps in a fresh token. */
 export const LOCAL_TASK_TOKEN_PLACEHOLDER = '<local-task-token>';
 
@@ -159,6 +160,33 @@ export class TaskTokenRegistry {
       } catch (err) {
         // A subscriber failing does not fail an SNS publish; a broken test callback should not hang it either.
         this.sendTaskFailure(token, 'States.Runtime', `onTaskToken threw: ${err instanceof Error ? err.message : String(err)}`);
+      }
+      return answer;
+    };
+  }
+
+  /**
+   * `arn:aws:states:::lambda:invoke.waitForTaskToken`: runs the function in-process with its `Payload`
+   * (the token swapped in), then waits for the answer, which becomes the task's result (as on AWS).
+   */
+  lambdaInvokeService(invoke: (functionName: string, payload: unknown) => Promise<unknown>): LocalServiceIntegration {
+    return async (parameters) => {
+      const params = typeof parameters === 'object' && parameters !== null ? (parameters as Record<string, unknown>) : {};
+      const functionName = params['FunctionName'];
+      if (typeof functionName !== 'string' || functionName === '') {
+        throw namedError('Lambda.InvalidParameterValueException', 'FunctionName is required');
+      }
+      const { token, answer } = this.issue();
+      const withToken = swapPlaceholder(params, token) as Record<string, unknown>;
+      if (withToken === params || !JSON.stringify(withToken['Payload'] ?? null).includes(token)) {
+        this.waiting.delete(token);
+        throw namedError('States.Runtime', 'A .waitForTaskToken task must pass $$.Task.Token in its Payload; otherwise nobody can ever answer it.');
+      }
+      try {
+        await invoke(functionName, withToken['Payload']);
+      } catch (err) {
+        // On AWS a failing function fails the task at once, with its error.
+        this.sendTaskFailure(token, err instanceof Error ? err.name : 'Lambda.Unknown', err instanceof Error ? err.message : String(err));
       }
       return answer;
     };

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { runMonthlyBackfillLocal, type MonthlyBackfillLocalOptions } from '../../local/monthly';
-import { localLedger } from '../../local/pipeline';
+import { getPendingApproval } from '../../lambdas/shared/approval-tokens';
+import { localDocumentClient, localLedger } from '../../local/pipeline';
 import { sendTaskFailure, sendTaskSuccess, type TaskTokenRequest } from '../../local/runner/task-tokens';
 import { expectedCounters, seedWorkedExample, type WorkedExampleShape } from '../../local/seed/worked-example';
 import { clientFor } from '../support/client';
@@ -150,7 +151,11 @@ describe('MonthlyBackfill on the local runner (real clusters)', () => {
     expect(runsWhileWaiting).toEqual([dryRunId]);
     expect(request.topicArn).toMatch(/^arn:aws:sns:/);
     const message = request.json as Record<string, unknown>;
-    expect(message['TaskToken']).toBe(request.token);
+    // The token is a capability: kept in the ledger for `safe-reindex aws approve`, never mailed.
+    expect(request.message).not.toContain(request.token);
+    const pending = await getPendingApproval(localDocumentClient(servers.ledgerEndpoint), f.tableName, dryRunId);
+    expect(pending).toMatchObject({ runId: dryRunId, taskToken: request.token, liveRunId: `${target}-live-approve`, targetIndex: target });
+    expect(message['header']).toEqual(expect.arrayContaining([expect.stringMatching(/^mode: +merge \(dest\.version_type: external, conflicts: proceed\)$/)]));
     expect(message).toMatchObject({
       month: '2026-02',
       targetIndex: target,
