@@ -1,0 +1,134 @@
+import { ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { startFaultProxy, type FaultProxy, type ProxiedRequest } from '../../local/fault-proxy/fault-proxy';
+import { localLedger } from '../../local/pipeline';
+import type { Ledger } from '../../lambdas/shared/ledger';
+import { clientFor } from './client';
+import { defaultTarget, localServers } from './servers';
+import { pollUntil, rest } from './tasks-rest';
+
+/** Shared set-up of the end-to-end tests: proxies in front of the real clusters, ledger access, task reads. */
+
+export interface ProxiedClusters {
+  /** In front of Elasticsearch 7.10.2: use its url as `source.url`. */
+  readonly source: FaultProxy;
+  /** In front of the default OpenSearch target: pass its url as `targetUrl`. */
+  readonly target: FaultProxy;
+  stop(): Promise<void>;
+}
+
+export async function proxiedClusters(): Promise<ProxiedClusters> {
+  const source = await startFaultProxy({ target: localServers().source.url });
+  const target = await startFaultProxy({ target: defaultTarget().url });
+  return {
+    source,
+    target,
+    stop: async () => {
+      await Promise.all([source.stop(), target.stop()]);
+    },
+  };
+}
+
+/** The runLocal options every end-to-end test shares: fast waits, its own ledger table. */
+export function runOptions(tableName: string, targetUrl: string = defaultTarget().url) {
+  return { targetUrl, ledgerEndpoint: localServers().ledgerEndpoint, tableName, pollWaitMs: 200, retryIntervalMs: 50 } as const;
+}
+
+export function ledgerOf(tableName: string): Promise<Ledger> {
+  return localLedger(localServers().ledgerEndpoint, tableName);
+}
+
+/** Every item of a ledger table (tests use one table each, so this is small). */
+export async function ledgerItems(tableName: string): Promise<Array<Record<string, unknown>>> {
+  const ledger = await ledgerOf(tableName);
+  const { Items } = await ledger.client.send(new ScanCommand({ TableName: tableName, ConsistentRead: true }));
+  return Items ?? [];
+}
+
+/** `METHOD path` of each logged request: readable in an assertion failure. */
+export function described(requests: readonly ProxiedRequest[]): string[] {
+  return requests.map((r) => `${r.method} ${r.path}`);
+}
+
+export interface TaskAnswer {
+  readonly completed: boolean;
+  readonly task: { readonly description?: string; readonly cancelled?: boolean; readonly status?: Record<string, unknown> };
+  readonly response?: { readonly canceled?: string; readonly total?: number; readonly created?: number; readonly updated?: number };
+  readonly error?: { readonly type?: string; readonly reason?: string };
+}
+
+/**
+ * How a finished task says it was cancelled: `response.canceled` when the cancel found it between batches
+ * (the usual case), a task_cancelled_exception when it interrupted a request in flight; undefined otherwise.
+ */
+export function cancellationOf(done: TaskAnswer): string | undefined {
+  if (!done.task.cancelled) return undefined;
+  if (done.response?.canceled) return done.response.canceled;
+  return done.error?.type?.includes('task_cancelled') ? 'by user request' : undefined;
+}
+
+/** GET _tasks/<id> on the target until it reports completed (a cancelled task finishes within moments). */
+export function finishedTask(taskId: string, timeoutMs = 20_000): Promise<TaskAnswer> {
+  return pollUntil(
+    `task ${taskId} to complete`,
+    async () => {
+      const answer = await rest<TaskAnswer>(defaultTarget().url, 'GET', `/_tasks/${taskId}`);
+      return answer.status === 200 && answer.body.completed ? answer.body : undefined;
+    },
+    { timeoutMs },
+  );
+}
+
+/**
+ * A reindex from the source into `dest` started by someone else (the seed's pasted command): throttled to
+ * one document per ten seconds so it is still running when the pipeline looks. With `ids`, it reads only
+ * those documents, and `version_type: external` + `conflicts: proceed` against equal target copies makes it
+ * write nothing.
+ */
+export async function startForeignReindex(options: { sourceIndex: string; dest: string; ids: readonly string[] }): Promise<string> {
+  const target = clientFor(defaultTarget().url);
+  const { body } = await target.transport.request(
+    {
+      method: 'POST',
+      path: '/_reindex',
+      querystring: { wait_for_completion: false, requests_per_second: 0.1 },
+      body: {
+        conflicts: 'proceed',
+        source: {
+          remote: { host: localServers().source.url },
+          index: options.sourceIndex,
+          size: 1,
+          query: { ids: { values: [...options.ids] } },
+        },
+        dest: { index: options.dest, version_type: 'external' },
+      },
+    },
+    { headers: { 'X-Opaque-Id': 'someone-else/pasted-from-the-seed' } },
+  );
+  return (body as { task: string }).task;
+}
+
+/** Waits until a throttled task has written its first batch and sleeps before the next one. */
+export function parkedAfterFirstBatch(taskId: string, timeoutMs = 20_000): Promise<TaskAnswer> {
+  return pollUntil(
+    `task ${taskId} to finish its first batch`,
+    async () => {
+      const answer = await rest<TaskAnswer>(defaultTarget().url, 'GET', `/_tasks/${taskId}`);
+      const status = answer.body.task?.status as { batches?: number; throttled_until_millis?: number } | undefined;
+      return answer.status === 200 && (status?.batches ?? 0) >= 1 && (status?.throttled_until_millis ?? 0) > 0 ? answer.body : undefined;
+    },
+    { timeoutMs, intervalMs: 50 },
+  );
+}
+
+/** Cancels a task if it still runs (test clean-up). */
+export async function cancelIfRunning(taskId: string | undefined): Promise<void> {
+  if (!taskId) return;
+  await rest(defaultTarget().url, 'POST', `/_tasks/${taskId}/_cancel`);
+}
+
+/** Document count of `index` on `url` after a refresh. */
+export async function countOf(url: string, index: string): Promise<number> {
+  await rest(url, 'POST', `/${index}/_refresh`);
+  const answer = await rest<{ count: number }>(url, 'GET', `/${index}/_count`);
+  return answer.body.count;
+}
