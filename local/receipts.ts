@@ -35,6 +35,8 @@ export interface RunSummary {
   readonly parity: unknown;
   readonly foreignTasks: readonly unknown[];
   readonly taskId: string | null;
+  /** When the reindex was launched: the chart starts there, at zero. */
+  readonly launchedAt: string | null;
 }
 
 export interface Receipts {
@@ -76,6 +78,7 @@ export function summarise(
     parity: record?.parity ?? null,
     foreignTasks: record?.foreignTasks ?? [],
     taskId: record?.taskId ?? null,
+    launchedAt: ((record?.launch as { at?: string } | undefined)?.at) ?? null,
   };
 }
 
@@ -206,6 +209,13 @@ export function breakdownSvg(polls: readonly PollSnapshot[], width = 720, height
   ].join('\n');
 }
 
+/** The series from the launch (all counters zero) on, so the chart shows how the run began. */
+export function fromLaunch(launchedAt: string | null, polls: readonly PollSnapshot[]): PollSnapshot[] {
+  const first = polls[0];
+  if (!launchedAt || !first || Date.parse(launchedAt) >= Date.parse(first.at)) return [...polls];
+  return [{ at: launchedAt, total: 0, created: 0, updated: 0, versionConflicts: 0, failures: 0 }, ...polls];
+}
+
 function escapeHtml(text: string): string {
   return text.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
 }
@@ -221,7 +231,7 @@ function renderHtml(s: RunSummary, polls: readonly PollSnapshot[]): string {
 ${s.cause ? `<blockquote>${escapeHtml(s.cause)}</blockquote>` : ''}
 <p>target index <code>${escapeHtml(s.targetIndex ?? '?')}</code>, task <code>${escapeHtml(s.taskId ?? 'none')}</code>, started ${escapeHtml(s.startedAt ?? '?')}, finished ${escapeHtml(s.finishedAt ?? '?')}</p>
 <h2>Breakdown over time</h2>
-${breakdownSvg(polls)}
+${breakdownSvg(fromLaunch(s.launchedAt, polls))}
 <h2>Counters</h2>
 ${pre(countersTable(s))}
 <h2>Parity</h2>

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { breakdownSvg, countersTable, parityLines, summarise } from '../../local/receipts';
+import { breakdownSvg, countersTable, fromLaunch, parityLines, summarise } from '../../local/receipts';
 import type { RunRecord } from '../../lambdas/shared/ledger';
 
 const record = {
@@ -43,5 +43,14 @@ describe('receipts', () => {
     expect(svg).toContain('<title>version_conflicts (kept)</title>');
     expect(svg).not.toContain('NaN');
     expect(svg).toContain('+120 s');
+  });
+
+  it('starts the chart at the launch, with every counter at zero', () => {
+    const polls = [{ at: '2026-05-01T00:00:05.000Z', total: 10, created: 4, updated: 0, versionConflicts: 1, failures: 0 }];
+    expect(fromLaunch('2026-05-01T00:00:00.000Z', polls)).toEqual([
+      { at: '2026-05-01T00:00:00.000Z', total: 0, created: 0, updated: 0, versionConflicts: 0, failures: 0 },
+      ...polls,
+    ]);
+    expect(fromLaunch(null, polls)).toEqual(polls);
   });
 });
