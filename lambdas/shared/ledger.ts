@@ -102,14 +102,11 @@ export class SecretInLedgerError extends LedgerError {
 // ---------------------------------------------------------------------------------------------------
 // Item shapes
 
-export const RUN_STATUSES = ['VALIDATED', 'DRY_RUN', 'RUNNING', 'SUCCEEDED', 'FAILED', 'ABORTED'] as const;
+export const RUN_STATUSES = ['VALIDATED', 'RUNNING', 'SUCCEEDED', 'FAILED', 'ABORTED'] as const;
 export type RunStatus = (typeof RUN_STATUSES)[number];
 
-/**
- * Statuses that end a run. `DRY_RUN` is the final status of a dry run that recorded its approval
- * (a dry run that fails ends `FAILED`).
- */
-export const TERMINAL_STATUSES = ['DRY_RUN', 'SUCCEEDED', 'FAILED', 'ABORTED'] as const;
+/** Statuses that end a run. A dry run that recorded its approval ends `SUCCEEDED` (its record says `dryRun`). */
+export const TERMINAL_STATUSES = ['SUCCEEDED', 'FAILED', 'ABORTED'] as const;
 export type TerminalStatus = (typeof TERMINAL_STATUSES)[number];
 
 export function isTerminalStatus(status: string | undefined): status is TerminalStatus {

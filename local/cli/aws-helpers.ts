@@ -175,15 +175,16 @@ export interface Outcome {
 type Execution = Pick<DescribeExecutionCommandOutput, 'status' | 'error' | 'cause'>;
 
 /**
- * The run's outcome for receipts: the ledger's terminal status when it has one (a dry run's `DRY_RUN`
- * is a success), else the execution's (a run whose failure path could not record, a timed-out or
+ * The run's outcome for receipts: the ledger's terminal status when it has one (a dry run ends
+ * `SUCCEEDED`
+ * too), else the execution's (a run whose failure path could not record, a timed-out or
  * stopped execution before the abort rule recorded it); undefined while it runs.
  */
 export function outcomeOf(record: RunRecord | undefined, execution: Execution | undefined, failure?: ExecutionFailure): Outcome | undefined {
   const executionError = execution?.error ?? failure?.error;
   const executionCause = execution?.cause ?? failure?.cause;
   if (record && isTerminalStatus(record.status)) {
-    if (record.status === 'SUCCEEDED' || record.status === 'DRY_RUN') return { status: 'SUCCEEDED', error: null, cause: null };
+    if (record.status === 'SUCCEEDED') return { status: 'SUCCEEDED', error: null, cause: null };
     if (record.status === 'ABORTED') return { status: 'ABORTED', error: record.error ?? 'Aborted', cause: record.cause ?? executionCause ?? null };
     return { status: 'FAILED', error: record.error ?? executionError ?? 'RunFailed', cause: record.cause ?? executionCause ?? null };
   }
