@@ -176,8 +176,7 @@ type Execution = Pick<DescribeExecutionCommandOutput, 'status' | 'error' | 'caus
 
 /**
  * The run's outcome for receipts: the ledger's terminal status when it has one (a dry run ends
- * `SUCCEEDED`
- * too), else the execution's (a run whose failure path could not record, a timed-out or
+ * `SUCCEEDED` too), else the execution's (a run whose failure path could not record, a timed-out or
  * stopped execution before the abort rule recorded it); undefined while it runs.
  */
 export function outcomeOf(record: RunRecord | undefined, execution: Execution | undefined, failure?: ExecutionFailure): Outcome | undefined {
