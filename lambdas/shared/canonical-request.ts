@@ -16,7 +16,7 @@ export interface CanonicalRequest {
 export interface ReindexBody {
   readonly conflicts?: 'proceed';
   readonly source: {
-    readonly remote: { readonly host: string; readonly username?: string; readonly password?: string };
+    readonly remote: { readonly host: string; readonly username?: string; readonly password?: string; readonly external?: true };
     readonly index: string;
     readonly size: number;
     readonly query?: Record<string, unknown>;
@@ -46,7 +46,20 @@ export const LOCAL_ENV_CREDENTIALS: CredentialReference = {
   password: '{{env:SAFE_REINDEX_SOURCE_PASSWORD}}',
 };
 
-export function buildCanonicalRequest(config: RunConfig, credentials?: CredentialReference): CanonicalRequest {
+/** How the target runs remote reindex. */
+export interface ReindexTargetOptions {
+  /**
+   * Amazon OpenSearch Service reindexing from a source that is not an OpenSearch Service domain (a
+   * self-managed Elasticsearch 7.10): `source.remote.external: true`. Part of the request, so of its hash.
+   */
+  readonly remoteExternal?: boolean;
+}
+
+export function buildCanonicalRequest(
+  config: RunConfig,
+  credentials?: CredentialReference,
+  options: ReindexTargetOptions = {},
+): CanonicalRequest {
   const dest =
     config.mode === 'merge'
       ? { index: config.target.index, version_type: 'external' as const }
@@ -64,7 +77,11 @@ export function buildCanonicalRequest(config: RunConfig, credentials?: Credentia
       // overwrite keeps the server default (abort): it only ever runs on an empty target.
       ...(config.mode === 'overwrite' ? {} : { conflicts: 'proceed' as const }),
       source: {
-        remote: { host: config.source.url.replace(/\/+$/, ''), ...(credentials ?? {}) },
+        remote: {
+          host: config.source.url.replace(/\/+$/, ''),
+          ...(credentials ?? {}),
+          ...(options.remoteExternal ? { external: true as const } : {}),
+        },
         index: config.source.index,
         size: config.batchSize,
         ...(config.source.query === null ? {} : { query: config.source.query }),

@@ -12,7 +12,7 @@ import { createSearchClient } from './search-client';
 
 /**
  * The Lambda side of every state: clients created once per container from the environment the CDK
- * construct sets (TARGET_ENDPOINT, LEDGER_TABLE_NAME, SOURCE_SECRET_ARNS, TARGET_SIGV4).
+ * construct sets (TARGET_ENDPOINT, LEDGER_TABLE_NAME, SOURCE_SECRET_ARNS, TARGET_SIGV4, REMOTE_EXTERNAL).
  */
 
 function required(name: string): string {
@@ -51,6 +51,7 @@ async function createDeps(): Promise<RunDeps> {
     ledger,
     target,
     targetEndpoint,
+    remoteExternal: process.env.REMOTE_EXTERNAL === 'true',
     async sourceClient(config) {
       const auth = await sourceSecret(config);
       return createSearchClient({ url: config.source.url, ...(auth ? { auth } : {}) });

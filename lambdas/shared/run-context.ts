@@ -72,6 +72,8 @@ export interface RunDeps {
   readonly target: Client;
   /** The target endpoint fixed at deploy time (a flag locally). */
   readonly targetEndpoint: string;
+  /** `source.remote.external: true` in the request (Amazon OpenSearch Service, source not a domain); env REMOTE_EXTERNAL. */
+  readonly remoteExternal?: boolean;
   /** Client for the run's source cluster, with its credentials. */
   sourceClient(config: RunConfig): Promise<Client>;
   /** The source credentials themselves: only the launch step ever reads them. */

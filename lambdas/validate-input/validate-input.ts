@@ -13,7 +13,7 @@ export async function validateInput(
   deps: RunDeps,
 ): Promise<RunRef> {
   const config = parseRunConfig(invocation.input, { endpoint: deps.targetEndpoint });
-  const canonical = buildCanonicalRequest(config, deps.credentialReference(config));
+  const canonical = buildCanonicalRequest(config, deps.credentialReference(config), { remoteExternal: deps.remoteExternal === true });
   const run: RunRef = {
     runId: config.runId,
     dryRun: config.dryRun,
