@@ -21,7 +21,13 @@ interface State {
 const asl = JSON.parse(readFileSync(REINDEX_RUN_ASL, 'utf8')) as { Comment: string; TimeoutSeconds: number; StartAt: string; States: Record<string, State> };
 const states = Object.entries(asl.States);
 const tasks = states.filter(([, s]) => s.Type === 'Task');
-const LAMBDA_SERVICE_ERRORS = ['Lambda.ServiceException', 'Lambda.AWSLambdaException', 'Lambda.SdkClientException', 'Lambda.TooManyRequestsException'];
+const LAMBDA_SERVICE_ERRORS = [
+  'Lambda.ServiceException',
+  'Lambda.AWSLambdaException',
+  'Lambda.SdkClientException',
+  'Lambda.TooManyRequestsException',
+  'Lambda.ClientExecutionTimeoutException',
+];
 
 describe('statemachines/reindex-run.asl.json', () => {
   it('carries its own Comment and execution timeout (DefinitionBody.fromFile ignores the construct props)', () => {
