@@ -182,7 +182,13 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
     ...(options.signal ? { signal: options.signal } : {}),
   });
 
-  if (result.status === 'ABORTED' && runId) await abortRun(runId, deps);
+  // What the execution status-change rule does on AWS: a stopped, timed-out or failed execution never
+  // leaves its task running or its lock held (a run that recorded its failure keeps it).
+  if (result.status !== 'SUCCEEDED' && runId) {
+    await abortRun({ runId, executionArn, status: result.status }, deps).catch((err: unknown) =>
+      deps.log.warn('cleanup after the execution ended failed', { runId, error: (err as Error).message }),
+    );
+  }
   const record = runId ? await ledger.getRun(runId) : undefined;
   const ownRecord = record && record.executionArn === executionArn ? record : undefined;
   return {

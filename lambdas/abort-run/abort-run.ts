@@ -1,21 +1,49 @@
 import { cancelTask } from '../shared/cluster-ops';
 import type { RunDeps } from '../shared/run-context';
 
+/** EventBridge "Step Functions Execution Status Change", the fields the cleanup reads. */
+export interface ExecutionStatusChange {
+  readonly detail: { readonly executionArn: string; readonly status: string; readonly input?: string | null };
+}
+
+export interface EndedExecution {
+  readonly runId: string;
+  readonly executionArn: string;
+  /** ABORTED, TIMED_OUT or FAILED. */
+  readonly status: string;
+}
+
+/** The run an ended execution was about, or undefined when its input names none (it failed validation). */
+export function endedExecution(event: ExecutionStatusChange): EndedExecution | undefined {
+  let input: unknown;
+  try {
+    input = JSON.parse(event.detail.input ?? '{}');
+  } catch {
+    return undefined;
+  }
+  const runId = (input as { runId?: unknown } | null)?.runId;
+  return typeof runId === 'string' ? { runId, executionArn: event.detail.executionArn, status: event.detail.status } : undefined;
+}
+
 /**
- * A stopped execution (console Stop, Ctrl-C of the local runner) must not orphan its reindex: cancel
- * the task, release the lock, mark the run ABORTED. A run that already ended keeps its recorded status.
+ * An execution that ended without succeeding (console Stop, a timeout, a failure, Ctrl-C of the local
+ * runner) must not orphan its reindex: cancel the task, release the lock, and mark the run ABORTED
+ * unless it already recorded how it ended. Only the execution that created the run record may clean it
+ * up: a second execution reusing a run id (refused at validation) must not touch the first one's task.
  */
-export async function abortRun(runId: string, deps: RunDeps): Promise<{ status: string; cancelledTask: string | null }> {
+export async function abortRun(ended: EndedExecution, deps: RunDeps): Promise<{ status: string; cancelledTask: string | null }> {
+  const { runId } = ended;
   const record = await deps.ledger.getRun(runId);
   if (!record) return { status: 'UNKNOWN', cancelledTask: null };
+  if (record.executionArn && record.executionArn !== ended.executionArn) return { status: 'NOT_THIS_EXECUTION', cancelledTask: null };
   const taskId = record.taskId ?? null;
   if (taskId) await cancelTask(deps.target, taskId);
   const kept = await deps.ledger.finishRun(runId, {
     status: 'ABORTED',
     error: 'Aborted',
-    cause: 'the execution was stopped; its reindex task was cancelled',
+    cause: `the execution ended ${ended.status}${taskId ? `; its reindex task ${taskId} was cancelled` : ''}`,
   });
   if (!record.dryRun) await deps.ledger.releaseLock(record.targetIndex, runId);
-  deps.log.warn('run aborted', { runId, taskId, status: kept.status });
+  deps.log.warn('cleaned up after the execution ended', { runId, executionStatus: ended.status, taskId, status: kept.status });
   return { status: kept.status, cancelledTask: taskId };
 }

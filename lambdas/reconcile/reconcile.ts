@@ -1,3 +1,4 @@
+import { parseOpaqueId } from '../shared/canonical-request';
 import { getTask } from '../shared/cluster-ops';
 import type { RunConfig } from '../shared/config';
 import { outcomeFromTaskAnswer, reconcile as reconcileCounters } from '../shared/counters';
@@ -12,8 +13,8 @@ export async function reconcile({ state }: StateInvocation, deps: RunDeps): Prom
   const record = await loadRun(deps, runId);
   const config = record.config as unknown as RunConfig;
   const task = await getTask(deps.target, taskId);
-  if (!task || !task.completed) {
-    throw new TaskLostError(`task ${taskId} has no stored result to reconcile: rerun the same input under a new run id`);
+  if (!task || !task.completed || parseOpaqueId(task.task.headers?.['X-Opaque-Id'])?.runId !== runId) {
+    throw new TaskLostError(`task ${taskId} has no stored result of this run to reconcile: rerun the same input under a new run id`);
   }
   const outcome = outcomeFromTaskAnswer(task);
   const sourceBaseline = (record.baselines as { sourceCount: number } | undefined)?.sourceCount ?? 0;

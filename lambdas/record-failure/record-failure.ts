@@ -26,8 +26,16 @@ export async function recordFailure({ state }: StateInvocation, deps: RunDeps): 
   const error = FINAL_NAME[raw] ?? raw;
   const cause = causeMessage(state.failure?.Cause) || error;
   const taskId = state.launch?.taskId ?? (await deps.ledger.getTaskId(runId));
-  if (taskId) await cancelTask(deps.target, taskId).catch(() => undefined);
-  const kept = await deps.ledger.finishRun(runId, { status: 'FAILED', error, cause });
+  let cancelError: unknown;
+  if (taskId) await cancelTask(deps.target, taskId).catch((err: unknown) => (cancelError = err));
+  const kept = await deps.ledger.finishRun(runId, {
+    status: 'FAILED',
+    error,
+    cause: cancelError ? `${cause} (task ${taskId} could not be cancelled yet: ${(cancelError as Error).message})` : cause,
+  });
+  // A task that may still run keeps its lock: the step's retries, then the execution status rule's
+  // cleanup, cancel it first. Releasing now would leave a reindex writing with no owner.
+  if (cancelError) throw cancelError;
   if (!dryRun) await deps.ledger.releaseLock(targetIndex, runId);
   deps.log.warn('run failed', { runId, error, known: (RUN_ERROR_NAMES as readonly string[]).includes(error), status: kept.status });
   return { error, cause };

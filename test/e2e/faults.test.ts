@@ -181,6 +181,26 @@ describe('ReindexRun under faults that never stop', () => {
     expect(await lockHolder(scenario)).toBeUndefined();
   });
 
+  it('a task that cannot be cancelled keeps its lock: no reindex is left writing with no owner', async () => {
+    // Prepare: throttled, so the task still runs when the run gives up; reads and cancels both refused.
+    const scenario = await approvedScenario('faults-uncancellable', { batchSize: 50, requestsPerSecond: 5 });
+    const { proxy } = scenario;
+    proxy.inject({ method: 'GET', path: '/_tasks/*', action: serverErrors.rejected() });
+    proxy.inject({ method: 'POST', path: '/_tasks/*/_cancel', action: serverErrors.unavailable() });
+    // Act
+    const live = await runLocal({ ...scenario.common, input: { ...scenario.base, runId: `${scenario.index}-live`, dryRun: false } });
+    // Assess: the failure is recorded, says the task could not be cancelled, and the lock stays with the run.
+    const taskId = live.record?.taskId;
+    expect(live.status).toBe('FAILED');
+    expect(live.record).toMatchObject({ status: 'FAILED', error: 'ClusterUnreachable' });
+    expect(live.record?.cause).toContain(`task ${taskId} could not be cancelled yet`);
+    expect(await lockHolder(scenario)).toMatchObject({ runId: `${scenario.index}-live` });
+    // Once the cluster answers again, the task is cancelled by hand and the lock can be reclaimed: the run is terminal.
+    proxy.clear();
+    await clientFor(defaultTarget().url).tasks.cancel({ task_id: taskId! });
+    expect((await finishedTask(defaultTarget().url, taskId!)).response?.canceled).toBe('by user request');
+  });
+
   it('the target resetting every search: FAILED ClusterUnreachable in the pre-flight, nothing launched, the lock released', async () => {
     // Prepare
     const scenario = await approvedScenario('faults-forever-search');
