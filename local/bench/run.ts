@@ -429,7 +429,6 @@ async function main(): Promise<void> {
     void stopAll().then(() => process.exit(130));
   });
   const t0 = performance.now();
-  figureBundles();
   try {
     say('Starting Elasticsearch 7.10.2, OpenSearch and the dynalite ledger (real servers, JVMs; ~30 s)...');
     const [es, os, ledger] = await Promise.all([
@@ -471,6 +470,8 @@ async function main(): Promise<void> {
     printAbort(natural);
     printOrchestration();
     printMemory(worked, big, moduleBaseline);
+    // Last: it loads aws-cdk-lib, which would weigh on the heap figures above.
+    figureBundles();
 
     // Rows in figure order.
     rows.sort((a, b) => a.figure.localeCompare(b.figure, 'en', { numeric: true }));
