@@ -1,13 +1,12 @@
 import { Client } from '@opensearch-project/opensearch';
 import { measureBundles } from './bundles';
 import { fullGc, HeapSampler } from './heap';
-import { scaledShape, seedBulk } from './seed';
 import { simulateRun, workedExampleModel, type SimulationResult, type WaitPolicy } from './orchestration';
 import { startLocalCluster, type LocalCluster } from '../clusters/cluster';
 import { startFaultProxy, type FaultProxy, type ProxiedRequest } from '../fault-proxy/fault-proxy';
 import { startLocalLedger, type LocalLedger } from '../ledger/ledger';
 import { runLocal, type LocalRunOptions, type LocalRunResult } from '../pipeline';
-import { WORKED_EXAMPLE_1_1000, seedWorkedExample } from '../seed/worked-example';
+import { WORKED_EXAMPLE_1_1000, scaledShape, seedWorkedExample, targetCopy } from '../seed/worked-example';
 import { sendApprovedRequest, type RequestBuilder } from '../../lambdas/launch-reindex/launch-reindex';
 import { buildCanonicalRequest } from '../../lambdas/shared/canonical-request';
 import { parseRunConfig } from '../../lambdas/shared/config';
@@ -448,9 +447,10 @@ async function main(): Promise<void> {
 
     say(`\nSeeding ${INDEX_BIG} (${n(BIG)}), ${INDEX_SMALL} (${n(SMALL)}) and the worked example at 1/1000 (${INDEX_WORKED}); the orchestration simulation runs meanwhile...`);
     const seeding = (async () => {
-      const big = await timed(() => seedBulk({ source: sv.source, target: sv.target, index: INDEX_BIG, shape: scaledShape(BIG), progress: say }));
-      say(`  ${INDEX_BIG}: ${n(big.value.sourceDocs)} source docs, ${n(big.value.targetDocs)} dual-write copies on the target, ${s1(big.seconds)} s`);
-      await seedBulk({ source: sv.source, target: sv.target, index: INDEX_SMALL, shape: scaledShape(SMALL) });
+      const big = await timed(() => seedWorkedExample({ source: sv.source, target: sv.target, index: INDEX_BIG, shape: scaledShape(BIG), progress: say }));
+      const copies = big.value.filter((d) => targetCopy(d) !== undefined).length;
+      say(`  ${INDEX_BIG}: ${n(big.value.length)} source docs, ${n(copies)} dual-write copies on the target, ${s1(big.seconds)} s`);
+      await seedWorkedExample({ source: sv.source, target: sv.target, index: INDEX_SMALL, shape: scaledShape(SMALL) });
       await seedWorkedExample({ source: sv.source, target: sv.target, index: INDEX_WORKED, shape: WORKED_EXAMPLE_1_1000 });
       say('  seeding done');
     })();

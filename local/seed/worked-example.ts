@@ -120,16 +120,35 @@ const MAPPINGS = {
   },
 } as const;
 
-/** Recreates `index` on both clusters and fills them with the shape's documents (external versions). */
+/** The worked example's split (DESIGN.md) scaled to about `total` documents. */
+export function scaledShape(total: number): WorkedExampleShape {
+  const full = { missing: 70_798_760, targetOlder: 634_962, equal: 13_053_083, targetNewer: 500_000 };
+  const sum = full.missing + full.targetOlder + full.equal + full.targetNewer;
+  const targetOlder = Math.round((full.targetOlder * total) / sum);
+  const equal = Math.round((full.equal * total) / sum);
+  const targetNewer = Math.round((full.targetNewer * total) / sum);
+  return { missing: total - targetOlder - equal - targetNewer, targetOlder, equal, targetNewer };
+}
+
+const CHUNK = 10_000;
+const IN_FLIGHT = 2;
+
+/**
+ * Recreates `index` on the source (and the target, when given) and fills them with the shape's
+ * documents at their external versions: 10k-document bulks, two in flight, refresh off until the end,
+ * both clusters at once. Without a target, the target index is left alone (an empty target).
+ */
 export async function seedWorkedExample(options: {
   source: Client;
-  target: Client;
+  target?: Client;
   index: string;
   shape: WorkedExampleShape;
+  progress?: (line: string) => void;
 }): Promise<SeedDoc[]> {
   const { source, target, index, shape } = options;
   const docs = seedDocs(shape);
-  for (const client of [source, target]) {
+  const clients = target ? [source, target] : [source];
+  for (const client of clients) {
     await client.indices.delete({ index, ignore_unavailable: true });
     await client.indices.create({
       index,
@@ -142,16 +161,17 @@ export async function seedWorkedExample(options: {
     duration: (Number(doc.id.slice(-7)) * 37) % 3600,
     writer,
   });
-  await bulkIndex(source, index, docs.map((d) => ({ id: d.id, version: d.sourceVersion, body: body(d, 'source') })));
-  await bulkIndex(
-    target,
-    index,
-    docs.flatMap((d) => {
-      const copy = targetCopy(d);
-      return copy ? [{ id: d.id, version: copy.version, body: body(d, copy.writer) }] : [];
-    }),
-  );
-  for (const client of [source, target]) {
+  const targetDocs = target
+    ? docs.flatMap((d) => {
+        const copy = targetCopy(d);
+        return copy ? [{ id: d.id, version: copy.version, body: body(d, copy.writer) }] : [];
+      })
+    : [];
+  await Promise.all([
+    bulkIndex(source, index, docs.length, (i) => ({ id: docs[i]!.id, version: docs[i]!.sourceVersion, body: body(docs[i]!, 'source') }), options.progress),
+    target ? bulkIndex(target, index, targetDocs.length, (i) => targetDocs[i]!) : Promise.resolve(),
+  ]);
+  for (const client of clients) {
     await client.indices.putSettings({ index, body: { index: { refresh_interval: '1s' } } });
     await client.indices.refresh({ index });
   }
@@ -161,17 +181,31 @@ export async function seedWorkedExample(options: {
 async function bulkIndex(
   client: Client,
   index: string,
-  docs: ReadonlyArray<{ id: string; version: number; body: Record<string, unknown> }>,
+  count: number,
+  docAt: (i: number) => { id: string; version: number; body: Record<string, unknown> },
+  progress?: (line: string) => void,
 ): Promise<void> {
-  const chunk = 5_000;
-  for (let i = 0; i < docs.length; i += chunk) {
-    const lines = docs
-      .slice(i, i + chunk)
-      .flatMap((d) => [{ index: { _index: index, _id: d.id, version: d.version, version_type: 'external' } }, d.body]);
-    const { body } = await client.bulk({ body: lines });
-    if ((body as { errors: boolean }).errors) {
-      const first = (body as { items: Array<{ index: { error?: unknown } }> }).items.find((it) => it.index.error);
-      throw new Error(`seeding ${index} failed: ${JSON.stringify(first?.index.error)}`);
+  let next = 0;
+  let done = 0;
+  const worker = async () => {
+    for (;;) {
+      const from = next;
+      if (from >= count) return;
+      const to = Math.min(count, from + CHUNK);
+      next = to;
+      const lines: Array<Record<string, unknown>> = [];
+      for (let i = from; i < to; i++) {
+        const d = docAt(i);
+        lines.push({ index: { _index: index, _id: d.id, version: d.version, version_type: 'external' } }, d.body);
+      }
+      const { body } = await client.bulk({ body: lines }, { requestTimeout: 300_000 });
+      if ((body as { errors: boolean }).errors) {
+        const first = (body as { items: Array<{ index: { error?: unknown } }> }).items.find((it) => it.index.error);
+        throw new Error(`seeding ${index} failed: ${JSON.stringify(first?.index.error)}`);
+      }
+      done += to - from;
+      if (progress && done % 100_000 < CHUNK) progress(`  seeded ${done.toLocaleString('en-US')} / ${count.toLocaleString('en-US')}`);
     }
-  }
+  };
+  await Promise.all(Array.from({ length: IN_FLIGHT }, worker));
 }
