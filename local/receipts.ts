@@ -1,7 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { PollSnapshot, RunRecord } from '../lambdas/shared/ledger';
-import { thousands } from '../lambdas/shared/counters';
+import { thousands, type Counters } from '../lambdas/shared/counters';
 
 /**
  * A run's receipts under `<dir>/<run id>/`: JSON, Markdown and a self-contained HTML page with the
@@ -22,15 +22,7 @@ export interface RunSummary {
   readonly header: readonly string[];
   readonly baselines: unknown;
   readonly probe: unknown;
-  readonly counters: {
-    readonly total: number;
-    readonly created: number;
-    readonly updated: number;
-    readonly deleted: number;
-    readonly noops: number;
-    readonly versionConflicts: number;
-    readonly failures: number;
-  } | null;
+  readonly counters: Counters | null;
   readonly arithmetic: string | null;
   readonly parity: unknown;
   readonly foreignTasks: readonly unknown[];
@@ -49,7 +41,7 @@ export function summarise(
   record: RunRecord | undefined,
   outcome: { runId: string; status: RunSummary['status']; error: string | null; cause: string | null },
 ): RunSummary {
-  const counters = record?.counters as (RunSummary['counters'] & { arithmetic?: string }) | undefined;
+  const counters = record?.counters as (Counters & { arithmetic?: string }) | undefined;
   return {
     runId: outcome.runId,
     status: outcome.status,
