@@ -3,7 +3,7 @@ import { measureBundles } from './bundles';
 import { fullGc, HeapSampler } from './heap';
 import { simulateRun, workedExampleModel, type SimulationResult, type WaitPolicy } from './orchestration';
 import { startLocalCluster, type LocalCluster } from '../clusters/cluster';
-import { startFaultProxy, type FaultProxy, type ProxiedRequest } from '../fault-proxy/fault-proxy';
+import { startFaultProxy, type ProxiedRequest } from '../fault-proxy/fault-proxy';
 import { startLocalLedger, type LocalLedger } from '../ledger/ledger';
 import { runLocal, type LocalRunOptions, type LocalRunResult } from '../pipeline';
 import { WORKED_EXAMPLE_1_1000, scaledShape, seedWorkedExample, targetCopy } from '../seed/worked-example';

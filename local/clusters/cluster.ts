@@ -68,7 +68,7 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
   const settingsFile = join(dataDir, 'safe-reindex-node.json');
   writeFileSync(settingsFile, JSON.stringify(nodeSettings(spec, port, transportPort, options.settings), null, 2));
 
-  const node = new JvmNode(spec, jdk, classpath, dataDir, settingsFile, logFile, options.heap ?? '512m', log);
+  const node = new JvmNode(spec, jdk, classpath, dataDir, settingsFile, logFile, options.heap ?? '512m');
   const url = `http://127.0.0.1:${port}`;
   const timeoutMs = options.startTimeoutMs ?? 180_000;
 
@@ -125,7 +125,6 @@ class JvmNode {
     private readonly settingsFile: string,
     private readonly logFile: string,
     private readonly heap: string,
-    private readonly log: (line: string) => void,
   ) {}
 
   pid(): number | undefined {

@@ -2,10 +2,10 @@ import { spawnSync } from 'node:child_process';
 import { hostname } from 'node:os';
 import { afterEach, describe, expect, it } from 'vitest';
 import { runLocal, type LocalRunResult } from '../../local/pipeline';
-import { expectedCounters, seedWorkedExample, type WorkedExampleShape } from '../../local/seed/worked-example';
+import { expectedCounters, type WorkedExampleShape } from '../../local/seed/worked-example';
 import { clientFor } from '../support/client';
-import { cancellationOf, countOf, described, finishedTask, ledgerOf, proxiedClusters, runOptions, type ProxiedClusters } from '../support/e2e-harness';
-import { defaultTarget, localServers, uniqueIndex } from '../support/servers';
+import { cancellationOf, countOf, described, finishedTask, ledgerOf, proxiedClusters, runOptions, seededIndex, type ProxiedClusters } from '../support/e2e-harness';
+import { defaultTarget, localServers } from '../support/servers';
 
 /**
  * The guards of the pre-flight (overwrite on a non-empty target, a broken versioning contract) and the
@@ -23,15 +23,8 @@ afterEach(async () => {
   clusters = undefined;
 });
 
-async function seeded(prefix: string, seedShape: WorkedExampleShape = shape) {
-  const index = uniqueIndex(prefix);
-  const docs = await seedWorkedExample({
-    source: clientFor(servers.source.url),
-    target: clientFor(defaultTarget().url),
-    index,
-    shape: seedShape,
-  });
-  return { index, docs, tableName: uniqueIndex('ledger') };
+function seeded(prefix: string, seedShape: WorkedExampleShape = shape) {
+  return seededIndex(prefix, seedShape);
 }
 
 function inputFor(index: string, extra: Record<string, unknown> = {}) {

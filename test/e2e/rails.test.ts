@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { sendApprovedRequest, type RequestBuilder } from '../../lambdas/launch-reindex/launch-reindex';
 import { collectingMetrics, runLocal } from '../../local/pipeline';
-import { expectedCounters, seedDocs, seedWorkedExample, targetCopy, type WorkedExampleShape } from '../../local/seed/worked-example';
+import { expectedCounters, seedDocs, targetCopy, type WorkedExampleShape } from '../../local/seed/worked-example';
 import { clientFor } from '../support/client';
 import {
   cancelIfRunning,
@@ -15,9 +15,10 @@ import {
   runOptions,
   startForeignReindex,
   type ProxiedClusters,
+  seededIndex,
 } from '../support/e2e-harness';
 import { rest } from '../support/tasks-rest';
-import { defaultTarget, localServers, uniqueIndex } from '../support/servers';
+import { defaultTarget, localServers } from '../support/servers';
 
 /**
  * The two rails of DESIGN.md on the real clusters: a dry run launches nothing and a live run launches only
@@ -37,15 +38,8 @@ afterEach(async () => {
   clusters = undefined;
 });
 
-async function seeded(prefix: string, seedShape: WorkedExampleShape = shape) {
-  const index = uniqueIndex(prefix);
-  const docs = await seedWorkedExample({
-    source: clientFor(servers.source.url),
-    target: clientFor(defaultTarget().url),
-    index,
-    shape: seedShape,
-  });
-  return { index, docs, tableName: uniqueIndex('ledger') };
+function seeded(prefix: string, seedShape: WorkedExampleShape = shape) {
+  return seededIndex(prefix, seedShape);
 }
 
 /** The live run's task, when the header check cancelled it: it ended early with `canceled`. */

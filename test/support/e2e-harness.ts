@@ -3,7 +3,8 @@ import { startFaultProxy, type FaultProxy, type ProxiedRequest } from '../../loc
 import { localLedger } from '../../local/pipeline';
 import type { Ledger } from '../../lambdas/shared/ledger';
 import { clientFor } from './client';
-import { defaultTarget, localServers } from './servers';
+import { seedWorkedExample, type WorkedExampleShape } from '../../local/seed/worked-example';
+import { defaultTarget, localServers, uniqueIndex } from './servers';
 import { pollUntil, rest } from './tasks-rest';
 
 /** Shared set-up of the end-to-end tests: proxies in front of the real clusters, ledger access, task reads. */
@@ -131,4 +132,16 @@ export async function countOf(url: string, index: string): Promise<number> {
   await rest(url, 'POST', `/${index}/_refresh`);
   const answer = await rest<{ count: number }>(url, 'GET', `/${index}/_count`);
   return answer.body.count;
+}
+
+/** A uniquely named index seeded on the source and the target (dual-write copies), and a table for its ledger. */
+export async function seededIndex(prefix: string, shape: WorkedExampleShape) {
+  const index = uniqueIndex(prefix);
+  const docs = await seedWorkedExample({
+    source: clientFor(localServers().source.url),
+    target: clientFor(defaultTarget().url),
+    index,
+    shape,
+  });
+  return { index, docs, tableName: uniqueIndex('ledger') };
 }
