@@ -73,9 +73,18 @@ async function main(): Promise<number> {
   }
 
   let stop: () => Promise<void>;
+  // Listen before the ready line goes out: whoever reads it may signal at once.
+  let stopRequested!: Promise<void>;
+  const listen = () => {
+    stopRequested = new Promise<void>((resolve) => {
+      process.once('SIGINT', resolve);
+      process.once('SIGTERM', resolve);
+    });
+  };
   if (args.distribution === 'ledger') {
     const ledger = await startLocalLedger({ port: args.port, dir: args.data });
     stop = ledger.stop;
+    listen();
     process.stdout.write(`ledger dynalite ready at ${ledger.endpoint}\n`);
   } else {
     const distribution = args.distribution;
@@ -86,13 +95,11 @@ async function main(): Promise<number> {
       dataDir: args.data,
     });
     stop = cluster.stop;
+    listen();
     process.stdout.write(`${cluster.distribution} ${cluster.version} ready at ${cluster.url}\n`);
   }
 
-  await new Promise<void>((resolve) => {
-    process.once('SIGINT', resolve);
-    process.once('SIGTERM', resolve);
-  });
+  await stopRequested;
   process.stderr.write('Stopping...\n');
   await stop();
   return 0;
