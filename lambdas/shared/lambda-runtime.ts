@@ -1,7 +1,7 @@
 import { DescribeExecutionCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { getSecret } from '@aws-lambda-powertools/parameters/secrets';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { credentialReference } from './canonical-request';
 import type { RunConfig } from './config';
@@ -24,13 +24,16 @@ function required(name: string): string {
 const logger = new Logger({ serviceName: 'safe-reindex' });
 let deps: Promise<RunDeps> | undefined;
 
-async function sourceSecret(config: RunConfig): Promise<{ username: string; password: string } | undefined> {
+/**
+ * The source credentials from Secrets Manager, through Powertools Parameters (cached for a few
+ * minutes per container, so a poll loop does not read the secret on every invocation).
+ */
+export async function sourceSecret(config: RunConfig): Promise<{ username: string; password: string } | undefined> {
   const arn = config.source.credentialsSecret;
   if (!arn) return undefined;
   const allowed = (process.env.SOURCE_SECRET_ARNS ?? '').split(',').filter(Boolean);
   if (!allowed.includes(arn)) throw new Error(`source.credentialsSecret ${arn} is not one of the secrets this deployment may read`);
-  const out = await new SecretsManagerClient({}).send(new GetSecretValueCommand({ SecretId: arn }));
-  const parsed = JSON.parse(out.SecretString ?? '{}') as { username?: string; password?: string };
+  const parsed = (await getSecret<{ username?: string; password?: string }>(arn, { transform: 'json', maxAge: 300 })) ?? {};
   if (!parsed.username || !parsed.password) throw new Error(`secret ${arn} must be JSON with "username" and "password"`);
   return { username: parsed.username, password: parsed.password };
 }
