@@ -57,6 +57,17 @@ const TARGET: SeedDoc[] = [
 
 /** A source index on Elasticsearch holding SOURCE (created once, read by every test that needs it). */
 let mixedSource: Promise<string> | undefined;
+/** The target after a version-aware merge: source wins where it is newer, the target keeps equal and newer copies. */
+const VERSION_AWARE_RESULT = {
+  'missing-1': { version: 3, from: 'source' },
+  'missing-2': { version: 4, from: 'source' },
+  'older-1': { version: 10, from: 'source' },
+  'older-2': { version: 11, from: 'source' },
+  'equal-1': { version: 7, from: 'target' },
+  'newer-1': { version: 9, from: 'target' },
+  'newer-2': { version: 12, from: 'target' },
+};
+
 function mixedSourceIndex(): Promise<string> {
   mixedSource ??= (async () => {
     const index = uniqueIndex('contract-remote-src');
@@ -113,15 +124,7 @@ describe.each(targets)('$label: remote reindex from Elasticsearch 7.10.2', ({ ur
     expect(countersOf(res)).toEqual({ total: 7, created: 2, updated: 2, deleted: 0, version_conflicts: 3, noops: 0, batches: 1 });
     expect(res.failures).toEqual([]);
     expect(res.created + res.updated + res.deleted + res.noops + res.version_conflicts).toBe(res.total);
-    expect(await stateOf(target, dest)).toEqual({
-      'missing-1': { version: 3, from: 'source' },
-      'missing-2': { version: 4, from: 'source' },
-      'older-1': { version: 10, from: 'source' },
-      'older-2': { version: 11, from: 'source' },
-      'equal-1': { version: 7, from: 'target' },
-      'newer-1': { version: 9, from: 'target' },
-      'newer-2': { version: 12, from: 'target' },
-    });
+    expect(await stateOf(target, dest)).toEqual(VERSION_AWARE_RESULT);
   });
 
   it('with default internal versioning, silently overwrites newer target documents with older source copies and still reports failures: [] (the bug)', async () => {
@@ -176,15 +179,7 @@ describe.each(targets)('$label: remote reindex from Elasticsearch 7.10.2', ({ ur
       [dest, 'newer-1', 409, 'version_conflict_engine_exception', '[newer-1]: version conflict, current version [9] is higher or equal to the one provided [5]'],
       [dest, 'newer-2', 409, 'version_conflict_engine_exception', '[newer-2]: version conflict, current version [12] is higher or equal to the one provided [6]'],
     ]);
-    expect(await stateOf(target, dest)).toEqual({
-      'missing-1': { version: 3, from: 'source' },
-      'missing-2': { version: 4, from: 'source' },
-      'older-1': { version: 10, from: 'source' },
-      'older-2': { version: 11, from: 'source' },
-      'equal-1': { version: 7, from: 'target' },
-      'newer-1': { version: 9, from: 'target' },
-      'newer-2': { version: 12, from: 'target' },
-    });
+    expect(await stateOf(target, dest)).toEqual(VERSION_AWARE_RESULT);
   });
 
   it('with op_type create and conflicts proceed, creates only the missing documents and never touches an existing one', async () => {
