@@ -18,6 +18,14 @@ import { recordApproval } from '../lambdas/record-approval/record-approval';
 import { causeMessage, recordFailure } from '../lambdas/record-failure/record-failure';
 import { reconcile } from '../lambdas/reconcile/reconcile';
 import { validateInput } from '../lambdas/validate-input/validate-input';
+import { acquireTaskSlot } from '../lambdas/acquire-task-slot/acquire-task-slot';
+import { checkPartitionHeader } from '../lambdas/check-partition-header/check-partition-header';
+import { launchPartition } from '../lambdas/launch-partition/launch-partition';
+import { partitionFailed } from '../lambdas/partition-failed/partition-failed';
+import { pollPartition } from '../lambdas/poll-partition/poll-partition';
+import { reconcilePartition } from '../lambdas/reconcile-partition/reconcile-partition';
+import { reconcileRun } from '../lambdas/reconcile-run/reconcile-run';
+import { releaseTaskSlot } from '../lambdas/release-task-slot/release-task-slot';
 import { LOCAL_ENV_CREDENTIALS } from '../lambdas/shared/canonical-request';
 import { createLedgerTable, Ledger, type JsonObject, type LockHolder, type RunRecord } from '../lambdas/shared/ledger';
 import type { MetricName, RunDeps, RunLog, RunMetrics, StateInvocation } from '../lambdas/shared/run-context';
@@ -54,6 +62,10 @@ export interface LocalRunOptions {
   /** Tests and benchmarks only: called before each state's logic runs, with its function key (`LaunchReindexFunctionArn`). */
   readonly beforeState?: (functionKey: string) => Promise<void> | void;
   readonly now?: () => Date;
+  /** Reindex tasks writing into the target domain at once across all runs (a deployment setting on AWS); @default 4 */
+  readonly maxTasksPerDomain?: number;
+  /** Milliseconds for each Wait for a free task slot instead of the seconds chosen; @default pollWaitMs, else the real wait */
+  readonly slotWaitMs?: number;
 }
 
 export interface LocalRunResult {
@@ -136,6 +148,7 @@ export async function localDeps(options: LocalRunOptions, ledger: Ledger): Promi
     async isHolderFinished(holder: LockHolder) {
       return (await ledger.isRunFinished(holder.runId)) || localProcessGone(holder.executionArn);
     },
+    ...(options.maxTasksPerDomain === undefined ? {} : { maxTasksPerDomain: options.maxTasksPerDomain }),
     metrics: options.metrics ?? collectingMetrics(),
     log: options.log ?? silent,
     now: options.now ?? (() => new Date()),
@@ -164,7 +177,20 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
     CheckParityFunctionArn: state(checkParity),
     FinishRunFunctionArn: state(finishRun),
     RecordFailureFunctionArn: state(recordFailure),
+    AcquireTaskSlotFunctionArn: state(acquireTaskSlot),
+    LaunchPartitionFunctionArn: (payload) =>
+      launchPartition(payload as StateInvocation, deps, options.launchRequestBuilder ?? sendApprovedRequest),
+    CheckPartitionHeaderFunctionArn: state(checkPartitionHeader),
+    PollPartitionFunctionArn: state(pollPartition),
+    ReconcilePartitionFunctionArn: state(reconcilePartition),
+    ReleaseTaskSlotFunctionArn: state(releaseTaskSlot),
+    PartitionFailedFunctionArn: state(partitionFailed),
+    ReconcileRunFunctionArn: state(reconcileRun),
   };
+  const waits: Record<string, number> = {};
+  if (options.pollWaitMs !== undefined) Object.assign(waits, { WaitForProgress: options.pollWaitMs, WaitForPartition: options.pollWaitMs });
+  const slotWait = options.slotWaitMs ?? options.pollWaitMs;
+  if (slotWait !== undefined) waits.WaitForTaskSlot = slotWait;
   const hook = options.beforeState;
   const result = await runStateMachine({
     definition: JSON.parse(readFileSync(REINDEX_RUN_ASL, 'utf8')) as object,
@@ -177,7 +203,7 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
           Object.entries(lambdas).map(([key, fn]) => [key, async (payload: unknown) => (await hook(key), fn(payload))]),
         )
       : lambdas,
-    ...(options.pollWaitMs === undefined ? {} : { waitTimeOverrides: { WaitForProgress: options.pollWaitMs } }),
+    ...(Object.keys(waits).length === 0 ? {} : { waitTimeOverrides: waits }),
     ...(options.retryIntervalMs === undefined ? {} : { retryIntervalOverrides: retryOverrides(options.retryIntervalMs) }),
     ...(options.signal ? { signal: options.signal } : {}),
   });
@@ -207,8 +233,10 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
 }
 
 function retryOverrides(ms: number): Record<string, number> {
-  const asl = JSON.parse(readFileSync(REINDEX_RUN_ASL, 'utf8')) as { States: Record<string, { Type: string }> };
-  return Object.fromEntries(Object.entries(asl.States).filter(([, s]) => s.Type === 'Task').map(([name]) => [name, ms]));
+  type Machine = { States: Record<string, { Type: string; ItemProcessor?: Machine }> };
+  const tasks = (machine: Machine): string[] =>
+    Object.entries(machine.States).flatMap(([name, s]) => [...(s.Type === 'Task' ? [name] : []), ...(s.ItemProcessor ? tasks(s.ItemProcessor) : [])]);
+  return Object.fromEntries(tasks(JSON.parse(readFileSync(REINDEX_RUN_ASL, 'utf8')) as Machine).map((name) => [name, ms]));
 }
 
 

@@ -29,6 +29,20 @@ export interface RunSummary {
   readonly taskId: string | null;
   /** When the reindex was launched: the chart starts there, at zero. */
   readonly launchedAt: string | null;
+  /** Partitioned runs: each partition's range, task id(s), status and counters. */
+  readonly partitions?: readonly PartitionSummary[];
+}
+
+export interface PartitionSummary {
+  readonly id: string;
+  readonly kind: string;
+  readonly start?: string;
+  readonly end?: string;
+  readonly expected: number;
+  readonly status: string;
+  readonly attempts: number;
+  readonly taskIds: readonly string[];
+  readonly counters?: Counters;
 }
 
 export interface Receipts {
@@ -71,7 +85,43 @@ export function summarise(
     foreignTasks: record?.foreignTasks ?? [],
     taskId: record?.taskId ?? null,
     launchedAt: ((record?.launch as { at?: string } | undefined)?.at) ?? null,
+    ...(record?.partitions ? { partitions: record.partitions as unknown as PartitionSummary[] } : {}),
   };
+}
+
+/** One line per partition: range, status, attempts, task ids, and its counters. */
+export function partitionLines(summary: RunSummary): string[] {
+  if (!summary.partitions) return [];
+  const range = (p: PartitionSummary) =>
+    p.kind === 'range' ? `[${p.start?.slice(0, 10) ?? '-∞'}, ${p.end?.slice(0, 10) ?? '+∞'})` : p.kind === 'missing-date' ? 'no date field' : 'all';
+  return [
+    `${'partition'.padEnd(10)}${'range'.padEnd(26)}${'status'.padEnd(11)}${'expected'.padStart(10)}${'total'.padStart(10)}${'created'.padStart(10)}${'updated'.padStart(10)}${'conflicts'.padStart(11)}  attempts  task(s)`,
+    ...summary.partitions.map(
+      (p) =>
+        `${p.id.padEnd(10)}${range(p).padEnd(26)}${p.status.padEnd(11)}${thousands(p.expected).padStart(10)}` +
+        `${thousands(p.counters?.total ?? 0).padStart(10)}${thousands(p.counters?.created ?? 0).padStart(10)}` +
+        `${thousands(p.counters?.updated ?? 0).padStart(10)}${thousands(p.counters?.versionConflicts ?? 0).padStart(11)}` +
+        `  ${String(p.attempts).padStart(8)}  ${p.taskIds.join(' ')}`,
+    ),
+  ];
+}
+
+/**
+ * A partitioned run's snapshots are per partition (`partitionId`): the run's series is, at each
+ * snapshot, the sum of every partition's latest counters. Unpartitioned series come back unchanged.
+ */
+export function runSeries(polls: readonly PollSnapshot[]): PollSnapshot[] {
+  if (!polls.some((p) => typeof p.partitionId === 'string')) return [...polls];
+  const latest = new Map<string, PollSnapshot>();
+  const keys = ['total', 'created', 'updated', 'deleted', 'noops', 'versionConflicts', 'failures'] as const;
+  return [...polls]
+    .sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : 0))
+    .map((p) => {
+      latest.set(String(p.partitionId), p);
+      const sum: Record<string, number> = {};
+      for (const key of keys) sum[key] = [...latest.values()].reduce((n, q) => n + Number(q[key] ?? 0), 0);
+      return { at: p.at, partitions: latest.size, ...sum };
+    });
 }
 
 export function writeReceipts(dir: string, summary: RunSummary, polls: readonly PollSnapshot[]): Receipts {
@@ -79,8 +129,8 @@ export function writeReceipts(dir: string, summary: RunSummary, polls: readonly 
   mkdirSync(folder, { recursive: true });
   const paths = { json: join(folder, 'run.json'), markdown: join(folder, 'receipt.md'), html: join(folder, 'receipt.html') };
   writeFileSync(paths.json, `${JSON.stringify({ ...summary, polls }, null, 2)}\n`);
-  writeFileSync(paths.markdown, renderMarkdown(summary, polls));
-  writeFileSync(paths.html, renderHtml(summary, polls));
+  writeFileSync(paths.markdown, renderMarkdown(summary, runSeries(polls)));
+  writeFileSync(paths.html, renderHtml(summary, runSeries(polls)));
   return paths;
 }
 
@@ -142,6 +192,7 @@ function renderMarkdown(s: RunSummary, polls: readonly PollSnapshot[]): string {
     ...countersTable(s),
     '```',
     '',
+    ...(s.partitions ? ['## Partitions', '', '```', ...partitionLines(s), '```', ''] : []),
     '## Parity',
     '',
     '```',
@@ -226,6 +277,7 @@ ${s.cause ? `<blockquote>${escapeHtml(s.cause)}</blockquote>` : ''}
 ${breakdownSvg(fromLaunch(s.launchedAt, polls))}
 <h2>Counters</h2>
 ${pre(countersTable(s))}
+${s.partitions ? `<h2>Partitions</h2>\n${pre(partitionLines(s))}` : ''}
 <h2>Parity</h2>
 ${pre(parityLines(s.parity))}
 <h2>Configuration header</h2>

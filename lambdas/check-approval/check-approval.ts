@@ -1,11 +1,18 @@
-import type { RunConfig } from '../shared/config';
+import { isPartitioned, type RunConfig } from '../shared/config';
+import { putPartitions } from '../shared/partitioned-run';
+import type { RecordedPlan } from '../preflight/preflight';
+import type { PartitionRef } from '../shared/run-context';
 import { DryRunRequiredError } from '../shared/errors';
 import { loadRun, type RunDeps, type StateInvocation } from '../shared/run-context';
 
 /** Step 6, rail 1: a live run launches only what a dry run approved, recently enough. */
-export async function checkApproval({ state }: StateInvocation, deps: RunDeps): Promise<{ approvedBy: string }> {
+export async function checkApproval(
+  { state }: StateInvocation,
+  deps: RunDeps,
+): Promise<{ approvedBy: string; partitioned: boolean; partitions: PartitionRef[]; maxConcurrency: number }> {
   const { runId, fingerprint, requestHash } = state.run;
-  const config = (await loadRun(deps, runId)).config as unknown as RunConfig;
+  const record = await loadRun(deps, runId);
+  const config = record.config as unknown as RunConfig;
   const maxAge = config.guards.dryRunMaxAgeHours;
   const lookup = await deps.ledger.getApproval(fingerprint, deps.now(), maxAge);
   if (!lookup.found) {
@@ -22,5 +29,19 @@ export async function checkApproval({ state }: StateInvocation, deps: RunDeps): 
   }
   await deps.ledger.updateRun(runId, { approvedBy: { runId: lookup.approval.runId, approvedAt: lookup.approval.approvedAt } });
   deps.log.info('approval found', { runId, approvedBy: lookup.approval.runId });
-  return { approvedBy: lookup.approval.runId };
+  if (!isPartitioned(config)) return { approvedBy: lookup.approval.runId, partitioned: false, partitions: [], maxConcurrency: 1 };
+
+  // The live run launches the approved plan, with the expected counts of its own pre-flight.
+  const approved = lookup.approval.plan as unknown as RecordedPlan | undefined;
+  if (!approved) throw new DryRunRequiredError(`the approval for fingerprint ${fingerprint} holds no partition plan: run a new dry run`);
+  const fresh = record.plan as unknown as RecordedPlan | undefined;
+  const expected = new Map((fresh?.partitions ?? approved.partitions).map((p) => [p.id, p.expected]));
+  const partitions = approved.partitions.map((p) => ({ ...p, expected: expected.get(p.id) ?? p.expected }));
+  await putPartitions(deps.ledger, runId, partitions, deps.now());
+  return {
+    approvedBy: lookup.approval.runId,
+    partitioned: true,
+    partitions: partitions.map((p) => ({ id: p.id, kind: p.kind, ...(p.start ? { start: p.start } : {}), ...(p.end ? { end: p.end } : {}) })),
+    maxConcurrency: config.maxConcurrency ?? 1,
+  };
 }

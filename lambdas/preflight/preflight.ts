@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import type { CanonicalRequest } from '../shared/canonical-request';
 import { censusOf, reindexTasksInto, resolveIndex, sampleIds, versionsOf, type IndexCensus } from '../shared/cluster-ops';
-import type { RunConfig } from '../shared/config';
+import { isPartitioned, type RunConfig } from '../shared/config';
+import { expectedCounts, planKey, planPartitions, type PartitionKey, type PartitionPlan } from '../shared/partitions';
 import { coverageOf } from '../shared/coverage';
 import { thousands } from '../shared/counters';
 import {
@@ -100,10 +101,13 @@ export async function preflight({ state }: StateInvocation, deps: RunDeps): Prom
     fingerprint,
     approval: approvalStatus(dryRun, approval?.found ? approval.approval : approval?.approval, approval?.found ?? false, config.guards.dryRunMaxAgeHours),
   });
+  const plan = isPartitioned(config) ? partitionPlanOf(config, sourceCensus, approval?.found ? approval.approval.plan : undefined) : undefined;
+  if (plan) header.push(...planLines(plan));
   await deps.ledger.updateRun(runId, {
     baselines: baselines as unknown as JsonObject,
     probe: probed.result as unknown as JsonObject,
     header,
+    ...(plan ? { plan: plan as unknown as JsonObject } : {}),
   });
   deps.log.info('pre-flight done', { runId, sourceCount: sourceCensus.count, targetCount: target.count, header });
 
@@ -153,4 +157,51 @@ function approvalStatus(dryRun: boolean, approval: Approval | undefined, found: 
   const validUntil = new Date(Date.parse(approval.approvedAt) + maxAgeHours * 3_600_000).toISOString();
   const base = { dryRunId: approval.runId, approvedAt: approval.approvedAt, validUntil };
   return found ? { kind: 'approved', ...base } : { kind: 'expired', ...base };
+}
+
+/** A partitioned run's plan as recorded: each partition's key (fingerprinted through the approval) and its expected count. */
+export interface RecordedPlan {
+  readonly requested: PartitionPlan['requested'];
+  readonly single: boolean;
+  readonly partitions: ReadonlyArray<PartitionKey & { readonly expected: number }>;
+  readonly notes: readonly string[];
+}
+
+/**
+ * The dry run plans from the source's daily histogram; the live run keeps the approved plan (never
+ * re-plans) and only refreshes its expected counts from today's histogram.
+ */
+function partitionPlanOf(config: RunConfig, census: IndexCensus, approved: JsonObject | undefined): RecordedPlan {
+  const fresh = planPartitions({
+    days: census.days,
+    withoutDate: census.withoutDate,
+    dateField: config.dateField,
+    partitions: config.partitions,
+    query: config.source.query,
+  });
+  const keys = approved ? ((approved as unknown as RecordedPlan).partitions.map(({ expected: _e, ...key }) => key) as PartitionKey[]) : planKey(fresh);
+  const asPlan: PartitionPlan = {
+    dateField: config.dateField,
+    requested: fresh.requested,
+    single: approved ? (approved as unknown as RecordedPlan).single : fresh.single,
+    partitions: keys.map((k) => ({ ...k }) as PartitionPlan['partitions'][number]),
+    notes: approved ? (approved as unknown as RecordedPlan).notes : fresh.notes,
+  };
+  const counts = expectedCounts(asPlan, census.days, census.withoutDate);
+  return {
+    requested: asPlan.requested,
+    single: asPlan.single,
+    partitions: keys.map((k, i) => ({ ...k, expected: counts[i]?.count ?? 0 })),
+    notes: asPlan.notes,
+  };
+}
+
+function planLines(plan: RecordedPlan): string[] {
+  const lines = [`partitions (${JSON.stringify(plan.requested)}): ${plan.partitions.length} task(s)`];
+  for (const p of plan.partitions) {
+    const range = p.kind === 'range' ? `[${p.start ?? '-∞'}, ${p.end ?? '+∞'})` : p.kind === 'missing-date' ? 'without the date field' : 'every document';
+    lines.push(`  ${p.id}  ${range.padEnd(54)} expected ${thousands(p.expected)}`);
+  }
+  for (const note of plan.notes) lines.push(`  note: ${note}`);
+  return lines;
 }

@@ -15,6 +15,7 @@ export async function recordApproval({ state }: StateInvocation, deps: RunDeps):
     requestHash,
     baselines: record.baselines ?? {},
     probe: record.probe ?? {},
+    ...(record.plan ? { plan: record.plan } : {}),
     approvedAt: approvedAt.toISOString(),
     maxAgeHours: config.guards.dryRunMaxAgeHours,
   });

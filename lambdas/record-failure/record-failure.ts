@@ -28,6 +28,10 @@ export async function recordFailure({ state }: StateInvocation, deps: RunDeps): 
   const taskId = state.launch?.taskId ?? (await deps.ledger.getTaskId(runId));
   let cancelError: unknown;
   if (taskId) await cancelTask(deps.target, taskId).catch((err: unknown) => (cancelError = err));
+  if ((await deps.ledger.getRun(runId))?.plan) {
+    const { stopPartitions } = await import('../shared/partition-states');
+    await stopPartitions(deps, runId).catch((err: unknown) => (cancelError = err));
+  }
   const kept = await deps.ledger.finishRun(runId, {
     status: 'FAILED',
     error,

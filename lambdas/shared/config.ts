@@ -86,6 +86,14 @@ export const ExecutionInputSchema = z.strictObject({
       allowBrokenVersioning: z.boolean().default(false),
     })
     .default({ dryRunMaxAgeHours: 24, stallMinutes: 15, allowBrokenVersioning: false }),
+  /** Absent or 1: one remote reindex task (today's run); a number of date ranges; or "auto" (issue 9). */
+  partitions: z
+    .union([z.number().int('must be a whole number').min(1).max(32, 'must be at most 32'), z.literal('auto')], {
+      error: 'must be a whole number from 1 to 32, or "auto"',
+    })
+    .optional(),
+  /** Partitioned runs: most partition tasks of this run at once (≤ maxTasksPerDomain). Default 1. */
+  maxConcurrency: z.number().int('must be a whole number').min(1).max(256).optional(),
 });
 
 export type RunConfig = z.output<typeof ExecutionInputSchema>;
@@ -94,6 +102,8 @@ export type RunConfig = z.output<typeof ExecutionInputSchema>;
 export interface TargetContext {
   /** Target domain endpoint, e.g. https://search-calls.eu-west-1.es.amazonaws.com */
   readonly endpoint: string;
+  /** The deployment's cap on reindex tasks writing into the target domain at once (MAX_TASKS_PER_DOMAIN). */
+  readonly maxTasksPerDomain?: number;
 }
 
 function fieldOf(issue: z.core.$ZodIssue): string {
@@ -132,7 +142,24 @@ export function parseRunConfig(input: unknown, target: TargetContext): RunConfig
       'target.index',
     );
   }
+  if (config.maxConcurrency !== undefined && config.maxConcurrency > 1 && !isPartitioned(config)) {
+    throw new InvalidInputError('maxConcurrency needs partitions (a number above 1, or "auto")', 'maxConcurrency');
+  }
+  if (config.partitions !== undefined && config.partitions !== 1 && config.dateField === null && config.partitions !== 'auto') {
+    throw new InvalidInputError(`partitions ${config.partitions} needs a dateField to split on`, 'partitions');
+  }
+  if (target.maxTasksPerDomain !== undefined && (config.maxConcurrency ?? 1) > target.maxTasksPerDomain) {
+    throw new InvalidInputError(
+      `maxConcurrency ${config.maxConcurrency} is more than maxTasksPerDomain ${target.maxTasksPerDomain} (the deployment's cap on reindex tasks writing into one domain)`,
+      'maxConcurrency',
+    );
+  }
   return config;
+}
+
+/** A partitioned run: `partitions` given and not 1 (absent or 1 is today's single task, fingerprint unchanged). */
+export function isPartitioned(config: Pick<RunConfig, 'partitions'>): boolean {
+  return config.partitions !== undefined && config.partitions !== 1;
 }
 
 export function sameCluster(a: string, b: string): boolean {

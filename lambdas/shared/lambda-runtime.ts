@@ -55,6 +55,7 @@ async function createDeps(): Promise<RunDeps> {
     target,
     targetEndpoint,
     remoteExternal: process.env.REMOTE_EXTERNAL === 'true',
+    ...(process.env.MAX_TASKS_PER_DOMAIN ? { maxTasksPerDomain: Number(process.env.MAX_TASKS_PER_DOMAIN) } : {}),
     async sourceClient(config) {
       const auth = await sourceSecret(config);
       return createSearchClient({ url: config.source.url, ...(auth ? { auth } : {}) });

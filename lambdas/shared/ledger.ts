@@ -157,6 +157,12 @@ export interface RunRecord {
   readonly launch?: JsonObject;
   /** Last stall reported by the poll loop. */
   readonly stall?: JsonObject;
+  /** Partitioned runs: the plan (partitions with their expected counts, notes). */
+  readonly plan?: JsonObject;
+  /** Partitioned runs: each partition's range, task id(s), status and counters, once reconciled. */
+  readonly partitions?: readonly JsonObject[];
+  /** Partitioned runs: the partition concurrency as lowered by the target's rejections, and each change. */
+  readonly concurrency?: JsonObject;
 }
 
 /** What `createRun` takes: `updatedAt` defaults to `startedAt`, `status` to `VALIDATED`. */
@@ -211,6 +217,8 @@ export interface Approval {
   readonly requestHash: string;
   readonly baselines: JsonObject;
   readonly probe: JsonObject;
+  /** Partitioned runs: the approved plan (the live run launches exactly these partitions). */
+  readonly plan?: JsonObject;
   /** ISO time. */
   readonly approvedAt: string;
   /** Epoch seconds: DynamoDB deletes the item some time after (lazily). */

@@ -31,8 +31,20 @@ export interface PollState {
   readonly cursor: PollCursor;
 }
 
+/** One partition of an approved plan, as a Map iteration carries it (no counts: they are in the ledger). */
+export interface PartitionRef {
+  readonly id: string;
+  readonly kind: 'range' | 'missing-date' | 'all';
+  readonly start?: string;
+  readonly end?: string;
+}
+
 export interface RunState {
   readonly run: RunRef;
+  /** Inside the partition Map: the partition this iteration runs. */
+  readonly partition?: PartitionRef;
+  /** Inside the partition Map: whether the task slots are held. */
+  readonly slot?: { readonly acquired: boolean; readonly waitSeconds: number };
   readonly launch?: { readonly taskId: string };
   readonly poll?: PollState;
   /** What a Catch put here: Lambda's `Cause` is a JSON string. */
@@ -74,6 +86,8 @@ export interface RunDeps {
   readonly targetEndpoint: string;
   /** `source.remote.external: true` in the request (Amazon OpenSearch Service, source not a domain); env REMOTE_EXTERNAL. */
   readonly remoteExternal?: boolean;
+  /** Reindex tasks writing into the target domain at once, across runs (env MAX_TASKS_PER_DOMAIN); default 4. */
+  readonly maxTasksPerDomain?: number;
   /** Client for the run's source cluster, with its credentials. */
   sourceClient(config: RunConfig): Promise<Client>;
   /** The source credentials themselves: only the launch step ever reads them. */

@@ -1,5 +1,8 @@
 import { buildCanonicalRequest, fingerprint, requestHash } from '../shared/canonical-request';
-import { parseRunConfig } from '../shared/config';
+import { isPartitioned, parseRunConfig } from '../shared/config';
+import { partitionedRequestHash } from '../shared/partitioned-run';
+import { createHash } from 'node:crypto';
+import { normaliseEndpoint, stableJson } from '../shared/canonical-request';
 import { InvalidInputError } from '../shared/errors';
 import { RunIdAlreadyUsedError } from '../shared/ledger';
 import type { RunDeps, RunRef } from '../shared/run-context';
@@ -12,14 +15,19 @@ export async function validateInput(
   invocation: { input: unknown; executionArn?: string },
   deps: RunDeps,
 ): Promise<RunRef> {
-  const config = parseRunConfig(invocation.input, { endpoint: deps.targetEndpoint });
+  const config = parseRunConfig(invocation.input, { endpoint: deps.targetEndpoint, maxTasksPerDomain: deps.maxTasksPerDomain ?? 4 });
   const canonical = buildCanonicalRequest(config, deps.credentialReference(config), { remoteExternal: deps.remoteExternal === true });
+  // A partitioned run's request is the base request plus the partitions spec; the dry run's plan is
+  // recorded in its approval and the live run launches exactly that plan.
+  const hash = isPartitioned(config) ? partitionedRequestHash(canonical, config.partitions!) : requestHash(canonical);
   const run: RunRef = {
     runId: config.runId,
     dryRun: config.dryRun,
     targetIndex: config.target.index,
-    fingerprint: fingerprint(canonical, { endpoint: deps.targetEndpoint }),
-    requestHash: requestHash(canonical),
+    fingerprint: isPartitioned(config)
+      ? createHash('sha256').update(stableJson({ target: normaliseEndpoint(deps.targetEndpoint), request: hash })).digest('hex')
+      : fingerprint(canonical, { endpoint: deps.targetEndpoint }),
+    requestHash: hash,
   };
   try {
     await deps.ledger.createRun({

@@ -47,6 +47,15 @@ export const HANDLER_SETTINGS: Readonly<Record<string, HandlerSettings>> = {
   'check-parity': { timeout: Duration.minutes(15), memorySize: 512, access: ['target', 'sourceSecrets'] },
   'finish-run': { timeout: Duration.minutes(2) },
   'record-failure': { timeout: Duration.minutes(5), access: ['target'] },
+  // Partitioned runs (issue 9): the states of one partition inside the Map, and the run's reconciliation.
+  'acquire-task-slot': { timeout: Duration.minutes(2), access: ['runExecutions'] },
+  'launch-partition': { timeout: Duration.minutes(5), access: ['target', 'sourceSecrets'] },
+  'check-partition-header': { timeout: Duration.minutes(5), access: ['target'] },
+  'poll-partition': { timeout: Duration.minutes(15), memorySize: 512, access: ['target'] },
+  'reconcile-partition': { timeout: Duration.minutes(5), access: ['target'] },
+  'release-task-slot': { timeout: Duration.minutes(2) },
+  'partition-failed': { timeout: Duration.minutes(5), access: ['target'] },
+  'reconcile-run': { timeout: Duration.minutes(2) },
   'abort-run': { timeout: Duration.minutes(5), access: ['target'] },
   // MonthlyBackfill's planner: reads the ledger (runs by target index) only.
   'plan-months': { timeout: Duration.minutes(2), ledger: 'read' },

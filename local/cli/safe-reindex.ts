@@ -5,7 +5,7 @@ import { thousands } from '../../lambdas/shared/counters';
 import type { RunLog } from '../../lambdas/shared/run-context';
 import { startLocalLedger, type LocalLedger } from '../ledger/ledger';
 import { localLedger, runLocal, type LocalRunResult } from '../pipeline';
-import { countersTable, parityLines, summarise, writeReceipts, type RunSummary } from '../receipts';
+import { countersTable, parityLines, partitionLines, summarise, writeReceipts, type RunSummary } from '../receipts';
 import { runAwsCommand } from './aws';
 
 const USAGE = `usage: safe-reindex local --input run.json --target-url URL [--ledger DIR | --ledger-endpoint URL] [--runs DIR] [--json]
@@ -17,6 +17,7 @@ Runs the ReindexRun state machine locally (the same ASL as on AWS) against any t
   --ledger-endpoint URL  any DynamoDB API instead
   --runs DIR             where receipts go (default ./runs)
   --json                 stdout carries only the final run record
+  --max-tasks-per-domain N  reindex tasks writing into the target at once across runs (partitioned runs; default 4)
 Source credentials: SAFE_REINDEX_SOURCE_USERNAME / SAFE_REINDEX_SOURCE_PASSWORD.
 Exit codes: 0 the run succeeded, 1 it failed or was aborted, 2 the command was misused.
 
@@ -33,6 +34,7 @@ export interface LocalCommand {
   readonly ledgerEndpoint: string | undefined;
   readonly runsDir: string;
   readonly json: boolean;
+  readonly maxTasksPerDomain?: number;
 }
 
 export function parseLocalCommand(argv: readonly string[]): LocalCommand {
@@ -47,6 +49,7 @@ export function parseLocalCommand(argv: readonly string[]): LocalCommand {
         'ledger-endpoint': { type: 'string' },
         runs: { type: 'string' },
         json: { type: 'boolean' },
+        'max-tasks-per-domain': { type: 'string' },
       },
       strict: true,
       allowPositionals: false,
@@ -81,7 +84,14 @@ export function parseLocalCommand(argv: readonly string[]): LocalCommand {
     ledgerEndpoint: values['ledger-endpoint'],
     runsDir: resolve(values.runs ?? 'runs'),
     json: values.json ?? false,
+    ...(values['max-tasks-per-domain'] === undefined ? {} : { maxTasksPerDomain: maxTasksFlag(values['max-tasks-per-domain']) }),
   };
+}
+
+function maxTasksFlag(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 32) throw new UsageError('--max-tasks-per-domain must be a whole number from 1 to 32');
+  return n;
 }
 
 /** Human output: the header, one line per poll, warnings; everything else to stderr. */
@@ -97,7 +107,7 @@ export function terminalLog(out: (line: string) => void, err: (line: string) => 
       if (message === 'poll') {
         const f = fields as Record<string, number | boolean | string>;
         out(
-          `  ${new Date().toISOString().slice(11, 19)}  created ${thousands(Number(f.created))}  updated ${thousands(Number(f.updated))}  ` +
+          `  ${new Date().toISOString().slice(11, 19)}${typeof f.partitionId === 'string' ? `  ${f.partitionId}` : ''}  created ${thousands(Number(f.created))}  updated ${thousands(Number(f.updated))}  ` +
             `version_conflicts ${thousands(Number(f.versionConflicts))}  of ${thousands(Number(f.total))}${f.completed ? '  (done)' : ''}`,
         );
         return;
@@ -123,6 +133,7 @@ export function finalRecord(summary: RunSummary, receipts: unknown): Record<stri
     counters: summary.counters,
     parity: summary.parity,
     foreignTasks: summary.foreignTasks,
+    ...(summary.partitions ? { partitions: summary.partitions } : {}),
     receipts,
   };
 }
@@ -151,6 +162,7 @@ async function runLocalCommand(command: LocalCommand): Promise<number> {
       targetUrl: command.targetUrl,
       ledgerEndpoint,
       signal: controller.signal,
+      ...(command.maxTasksPerDomain === undefined ? {} : { maxTasksPerDomain: command.maxTasksPerDomain }),
       log: command.json ? terminalLog(note, note) : terminalLog(say, note),
     });
     const runId = result.runId ?? 'invalid-input';
@@ -162,6 +174,7 @@ async function runLocalCommand(command: LocalCommand): Promise<number> {
     } else {
       say('');
       for (const line of countersTable(summary)) say(line);
+      if (summary.partitions) for (const line of ['', ...partitionLines(summary)]) say(line);
       if (summary.parity) for (const line of parityLines(summary.parity)) say(line);
       say('');
       say(`${summary.status}${summary.error ? `: ${summary.error}` : ''}${summary.dryRun && summary.status === 'SUCCEEDED' ? ' (dry run approved; nothing launched)' : ''}`);

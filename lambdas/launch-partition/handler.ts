@@ -1,0 +1,4 @@
+import { lambdaHandler } from '../shared/lambda-runtime';
+import { launchPartition } from './launch-partition';
+
+export const handler = lambdaHandler(launchPartition);

@@ -1,0 +1,4 @@
+import { lambdaHandler } from '../shared/lambda-runtime';
+import { pollPartition } from './poll-partition';
+
+export const handler = lambdaHandler(pollPartition);

@@ -1,0 +1,62 @@
+import { parseOpaqueId } from '../shared/canonical-request';
+import { cancelTask, getTask, reindexTasksInto } from '../shared/cluster-ops';
+import type { RunConfig } from '../shared/config';
+import { outcomeFromTaskAnswer, processed } from '../shared/counters';
+import { HeaderCheckFailedError, TaskLostError } from '../shared/errors';
+import { getPartition, partitionTag, updatePartition } from '../shared/partitioned-run';
+import { totalProblem } from '../shared/task-identity';
+import { nextPoll } from '../poll-task/poll-cursor';
+import { loadRun, type PollState, type RunDeps, type StateInvocation } from '../shared/run-context';
+import { lowerConcurrency, partitionOf } from '../shared/partition-states';
+
+/**
+ * One turn of a partition's poll loop: snapshot (with its partition id) and counters on the partition,
+ * rail 2's total check, foreign reindex tasks (not this run's partitions) cancelled, rejections noticed.
+ */
+export async function pollPartition({ state }: StateInvocation, deps: RunDeps): Promise<PollState> {
+  const { runId, targetIndex } = state.run;
+  const partitionId = partitionOf(state);
+  const taskId = state.launch!.taskId;
+  const poll = state.poll!;
+  const config = (await loadRun(deps, runId)).config as unknown as RunConfig;
+  const part = await getPartition(deps.ledger, runId, partitionId);
+  const task = await getTask(deps.target, taskId, poll.longPollSeconds);
+  if (!task || parseOpaqueId(task.task.headers?.['X-Opaque-Id'])?.runId !== partitionTag(runId, partitionId)) {
+    throw new TaskLostError(`partition ${partitionId}: task ${taskId} is gone (node restart?): its outcome is unknown`);
+  }
+  const outcome = outcomeFromTaskAnswer(task);
+  const now = deps.now();
+  await deps.ledger.appendPoll(runId, { at: now.toISOString(), partitionId, taskId, completed: outcome.completed, ...outcome.counters });
+  // The target's rejections: the reindex resends rejected items itself (retries.bulk grows); fewer tasks help it.
+  const status = (task.response ?? task.task.status) as { retries?: { bulk?: number } } | undefined;
+  const retriesBulk = status?.retries?.bulk ?? 0;
+  const seenBulk = part.retriesBulk ?? 0;
+  await updatePartition(deps.ledger, runId, partitionId, { counters: outcome.counters, ...(retriesBulk > seenBulk ? { retriesBulk } : {}) }, now);
+  if (retriesBulk > seenBulk) {
+    await lowerConcurrency(deps, runId, partitionId, `task ${taskId}: retries.bulk grew from ${seenBulk} to ${retriesBulk} (the target rejected writes)`);
+  }
+  deps.log.info('poll', { runId, partitionId, taskId, completed: outcome.completed, ...outcome.counters });
+  if (!poll.cursor.totalChecked && outcome.counters.total > 0 && !outcome.completed) {
+    const problem = totalProblem(outcome.counters.total, part.expected, config.parity.countTolerance);
+    if (problem) {
+      await cancelTask(deps.target, taskId);
+      throw new HeaderCheckFailedError(`partition ${partitionId}: task ${taskId} was cancelled after its first batch: ${problem}`);
+    }
+  }
+  // A reindex into the target that is not one of this run's partitions is foreign: cancelled and recorded.
+  for (const t of await reindexTasksInto(deps.target, targetIndex)) {
+    const tag = parseOpaqueId(t.opaqueId)?.runId;
+    if (tag !== undefined && tag.startsWith(`${runId}.`)) continue;
+    await cancelTask(deps.target, t.taskId);
+    await deps.ledger.addForeignTask(runId, { taskId: t.taskId, opaqueId: t.opaqueId ?? null, description: t.description, cancelledAt: now.toISOString() });
+    deps.metrics.emit(targetIndex, { ForeignReindexCancelled: 1 });
+  }
+  return nextPoll({
+    completed: outcome.completed,
+    processed: processed(outcome.counters),
+    total: outcome.counters.total,
+    nowMs: now.getTime(),
+    cursor: { ...poll.cursor, totalChecked: poll.cursor.totalChecked || outcome.counters.total > 0 },
+    stallMinutes: config.guards.stallMinutes,
+  });
+}

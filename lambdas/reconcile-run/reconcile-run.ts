@@ -1,0 +1,59 @@
+import { reconcile as reconcileCounters } from '../shared/counters';
+import type { RunConfig } from '../shared/config';
+import { CounterMismatchError, ReindexFailedError } from '../shared/errors';
+import type { JsonObject } from '../shared/ledger';
+import { listPartitions, sumCounters, type PartitionItem } from '../shared/partitioned-run';
+import { loadRun, type RunDeps, type StateInvocation } from '../shared/run-context';
+
+/** After the Map: every partition reconciled, and the sum of their totals is the source baseline. */
+export async function reconcileRun({ state }: StateInvocation, deps: RunDeps): Promise<{ total: number }> {
+  const { runId, targetIndex } = state.run;
+  const record = await loadRun(deps, runId);
+  const config = record.config as unknown as RunConfig;
+  const parts = await listPartitions(deps.ledger, runId);
+  const summary = parts.map(partitionSummary);
+  const sum = sumCounters(parts.map((p) => p.counters));
+  const failed = parts.filter((p) => p.status !== 'SUCCEEDED');
+  const sourceBaseline = (record.baselines as { sourceCount: number } | undefined)?.sourceCount ?? 0;
+  const verdict = reconcileCounters({ counters: sum, failures: [], sourceBaseline, tolerance: config.parity.countTolerance });
+  await deps.ledger.updateRun(runId, {
+    counters: { ...sum, arithmetic: verdict.arithmetic, firstFailures: [] } as JsonObject,
+    partitions: summary,
+  });
+  deps.metrics.emit(targetIndex, {
+    Created: sum.created,
+    Updated: sum.updated,
+    VersionConflicts: sum.versionConflicts,
+    Failures: sum.failures,
+    CounterMismatch: verdict.ok || verdict.error !== 'CounterMismatch' ? 0 : 1,
+  });
+  if (failed.length > 0) {
+    const first = failed[0]!;
+    const last = first.errors[first.errors.length - 1];
+    const message = `${failed.length} of ${parts.length} partition(s) did not reconcile: ${failed.map((p) => `${p.partitionId} ${p.status}`).join(', ')}; ${first.partitionId}: ${last?.cause ?? 'no attempt recorded'}`;
+    throw last?.error === 'CounterMismatch' ? new CounterMismatchError(message) : new ReindexFailedError(message);
+  }
+  if (!verdict.ok) {
+    const message = `sum of ${parts.length} partitions: ${verdict.cause} (${verdict.arithmetic})`;
+    throw verdict.error === 'CounterMismatch' ? new CounterMismatchError(message) : new ReindexFailedError(message);
+  }
+  deps.log.info('partitions reconcile', { runId, partitions: parts.length, arithmetic: verdict.arithmetic });
+  return { total: sum.total };
+}
+
+function partitionSummary(p: PartitionItem): JsonObject {
+  return JSON.parse(
+    JSON.stringify({
+      id: p.partitionId,
+      kind: p.kind,
+      start: p.start,
+      end: p.end,
+      expected: p.expected,
+      status: p.status,
+      attempts: p.attempts,
+      taskIds: p.taskIds,
+      counters: p.counters,
+      errors: p.errors.length ? p.errors : undefined,
+    }),
+  ) as JsonObject;
+}

@@ -1,0 +1,63 @@
+/**
+ * Partitioned runs (issue 9) into a target node whose write thread pool rejects bulks (thread_pool.write.size 1,
+ * queue_size 1; test/contract/write-rejections.test.ts pins the behaviour): a real node, real rejections.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startLocalCluster, type LocalCluster } from '../../local/clusters/cluster';
+import { runLocal } from '../../local/pipeline';
+import { seedWorkedExample, type WorkedExampleShape } from '../../local/seed/worked-example';
+import { clientFor } from '../support/client';
+import { defaultTarget, localServers, uniqueIndex } from '../support/servers';
+
+let rejecting: LocalCluster;
+
+beforeAll(async () => {
+  rejecting = await startLocalCluster({
+    distribution: 'opensearch',
+    settings: { 'thread_pool.write.queue_size': 1, 'thread_pool.write.size': 1 },
+    log: () => {},
+  });
+});
+
+afterAll(async () => {
+  await rejecting?.stop();
+});
+
+describe('a partitioned run into a target that rejects writes', () => {
+  it('lowers its concurrency when retries.bulk grows, says so, and still finishes with exact counters', async () => {
+    const shape: WorkedExampleShape = { missing: 4_000, targetOlder: 0, equal: 0, targetNewer: 0 };
+    const index = uniqueIndex('parted-rejections');
+    const tableName = uniqueIndex('ledger');
+    const scratch = clientFor(defaultTarget().url);
+    await seedWorkedExample({ source: clientFor(localServers().source.url), target: scratch, index, shape });
+    await scratch.indices.delete({ index });
+    // Ten shards on a pool that runs one write and queues one: every 1,000-document bulk meets rejections.
+    await clientFor(rejecting.url).indices.create({
+      index,
+      body: { settings: { number_of_shards: 10, number_of_replicas: 0 }, mappings: { properties: { timestamp: { type: 'date' } } } },
+    });
+    const warnings: Array<{ message: string; fields: Record<string, unknown> }> = [];
+    const log = { info: () => undefined, warn: (message: string, fields: Record<string, unknown> = {}) => void warnings.push({ message, fields }) };
+    const common = { targetUrl: rejecting.url, ledgerEndpoint: localServers().ledgerEndpoint, tableName, pollWaitMs: 200, retryIntervalMs: 50, maxTasksPerDomain: 4, log };
+    const input = {
+      source: { url: localServers().source.url, index },
+      target: { index },
+      dateField: 'timestamp',
+      batchSize: 1_000,
+      partitions: 4,
+      maxConcurrency: 4,
+    };
+    const dry = await runLocal({ ...common, input: { ...input, runId: `${index}-dry` } });
+    expect([dry.status, dry.error, dry.cause]).toEqual(['SUCCEEDED', null, null]);
+
+    const live = await runLocal({ ...common, input: { ...input, runId: `${index}-live`, dryRun: false } });
+
+    expect([live.status, live.error, live.cause]).toEqual(['SUCCEEDED', null, null]);
+    expect(live.record?.counters).toMatchObject({ total: 4_000, created: 4_000, updated: 0, versionConflicts: 0, failures: 0 });
+    expect(live.record?.parity).toMatchObject({ ok: true });
+    const concurrency = live.record?.concurrency as { current: number; changes: Array<{ from: number; to: number; reason: string }> };
+    expect(concurrency.current).toBeLessThan(4);
+    expect(concurrency.changes[0]).toMatchObject({ from: 4, to: 3, reason: expect.stringMatching(/retries\.bulk grew from 0 to \d+/) });
+    expect(warnings.some((w) => w.message.startsWith('the target rejects writes: lowering'))).toBe(true);
+  });
+});

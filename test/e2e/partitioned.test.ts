@@ -1,0 +1,230 @@
+import { describe, expect, it } from 'vitest';
+import { runLocal } from '../../local/pipeline';
+import { expectedCounters, seedWorkedExample, type WorkedExampleShape } from '../../local/seed/worked-example';
+import { listPartitions } from '../../lambdas/shared/partitioned-run';
+import { clientFor } from '../support/client';
+import { ledgerItems, ledgerOf, runOptions } from '../support/e2e-harness';
+import { defaultTarget, localServers, uniqueIndex } from '../support/servers';
+import { rest } from '../support/tasks-rest';
+
+/** Partitioned runs (issue 9) on the real local clusters. */
+
+const shape: WorkedExampleShape = { missing: 400, targetOlder: 25, equal: 60, targetNewer: 15 };
+/** Documents the worked example lacks: some without the date field, one exactly at each UTC day start of May. */
+const WITHOUT_DATE = 7;
+const DAY_STARTS = 31;
+
+async function seedWithEdges(index: string): Promise<void> {
+  const source = clientFor(localServers().source.url);
+  await seedWorkedExample({ source, target: clientFor(defaultTarget().url), index, shape });
+  const lines: unknown[] = [];
+  for (let i = 1; i <= WITHOUT_DATE; i++) lines.push({ index: { _index: index, _id: `nodate-${i}` } }, { caller: `nodate ${i}` });
+  for (let d = 1; d <= DAY_STARTS; d++) {
+    const day = `2026-05-${String(d).padStart(2, '0')}T00:00:00.000Z`;
+    lines.push({ index: { _index: index, _id: `edge-${d}` } }, { timestamp: day, caller: `edge ${d}` });
+  }
+  const { body } = await source.bulk({ body: lines as Record<string, unknown>[], refresh: 'true' });
+  expect((body as { errors: boolean }).errors).toBe(false);
+}
+
+const extras = WITHOUT_DATE + DAY_STARTS;
+const COUNTER_KEYS = ['total', 'created', 'updated', 'deleted', 'noops', 'versionConflicts', 'failures'] as const;
+const pick = (c: Record<string, unknown> | undefined) => Object.fromEntries(COUNTER_KEYS.map((k) => [k, c?.[k]]));
+
+describe('partitioned ReindexRun on the real local clusters', () => {
+  it('a partitioned run gives exactly the counters of the single-task run; undated and boundary documents are copied once', async () => {
+    const single = uniqueIndex('calls-single');
+    const parted = uniqueIndex('calls-parted');
+    const tableName = uniqueIndex('ledger');
+    await Promise.all([seedWithEdges(single), seedWithEdges(parted)]);
+    const common = runOptions(tableName);
+    const base = (index: string) => ({ source: { url: localServers().source.url, index }, target: { index }, dateField: 'timestamp', batchSize: 100 });
+
+    expect((await runLocal({ ...common, input: { ...base(single), runId: `${single}-dry` } })).status).toBe('SUCCEEDED');
+    const one = await runLocal({ ...common, input: { ...base(single), runId: `${single}-live`, dryRun: false } });
+    expect([one.status, one.error, one.cause]).toEqual(['SUCCEEDED', null, null]);
+
+    const input = { ...base(parted), partitions: 4, maxConcurrency: 3 };
+    const dry = await runLocal({ ...common, input: { ...input, runId: `${parted}-dry` } });
+    expect([dry.status, dry.error, dry.cause]).toEqual(['SUCCEEDED', null, null]);
+    const plan = dry.record?.plan as { partitions: Array<{ id: string; kind: string; start?: string; end?: string; expected: number }> };
+    expect(plan.partitions.map((p) => p.kind)).toEqual(['range', 'range', 'range', 'range', 'missing-date']);
+    expect(plan.partitions.reduce((sum, p) => sum + p.expected, 0)).toBe(expectedCounters(shape).total + extras);
+    expect(dry.record?.header?.some((line) => line.startsWith('partitions (4): 5 task(s)'))).toBe(true);
+
+    const live = await runLocal({ ...common, input: { ...input, runId: `${parted}-live`, dryRun: false } });
+    expect([live.status, live.error, live.cause]).toEqual(['SUCCEEDED', null, null]);
+
+    const expected = expectedCounters(shape);
+    expect(pick(one.record?.counters)).toEqual({
+      total: expected.total + extras,
+      created: expected.created + extras,
+      updated: expected.updated,
+      deleted: 0,
+      noops: 0,
+      versionConflicts: expected.versionConflicts,
+      failures: 0,
+    });
+    expect(pick(live.record?.counters)).toEqual(pick(one.record?.counters));
+    expect(live.record?.parity).toMatchObject({ ok: true });
+
+    // Each partition: its own task, reconciled; the undated documents all in the missing-date partition.
+    const parts = live.record?.partitions as Array<{ id: string; kind: string; status: string; taskIds: string[]; counters: { total: number } }>;
+    expect(parts).toHaveLength(5);
+    expect(parts.every((p) => p.status === 'SUCCEEDED' && p.taskIds.length === 1)).toBe(true);
+    expect(new Set(parts.map((p) => p.taskIds[0])).size).toBe(5);
+    expect(parts.find((p) => p.kind === 'missing-date')?.counters.total).toBe(WITHOUT_DATE);
+    expect(parts.reduce((sum, p) => sum + p.counters.total, 0)).toBe(expected.total + extras);
+    const items = await listPartitions(await ledgerOf(tableName), `${parted}-live`);
+    expect(items.map((p) => p.status)).toEqual(Array(5).fill('SUCCEEDED'));
+
+    // Boundary and undated documents are on the target exactly once (ids are unique; counted by id).
+    const ids = [...Array.from({ length: WITHOUT_DATE }, (_, i) => `nodate-${i + 1}`), ...Array.from({ length: DAY_STARTS }, (_, d) => `edge-${d + 1}`)];
+    const { body } = await clientFor(defaultTarget().url).mget({ index: parted, body: { ids } });
+    expect((body as { docs: Array<{ found: boolean }> }).docs.every((d) => d.found)).toBe(true);
+    // A boundary document matched by two ranges would be counted twice by the partition totals above.
+  });
+
+  it('two partitioned runs started together on one target never run more reindex tasks than maxTasksPerDomain', async () => {
+    const a = uniqueIndex('calls-sem-a');
+    const b = uniqueIndex('calls-sem-b');
+    const tableName = uniqueIndex('ledger');
+    await Promise.all([seedWithEdges(a), seedWithEdges(b)]);
+    const options = { ...runOptions(tableName), maxTasksPerDomain: 2 };
+    const input = (index: string) => ({
+      source: { url: localServers().source.url, index },
+      target: { index },
+      dateField: 'timestamp',
+      batchSize: 20,
+      requestsPerSecond: 100,
+      partitions: 4,
+      maxConcurrency: 2,
+    });
+    for (const index of [a, b]) {
+      const dry = await runLocal({ ...options, input: { ...input(index), runId: `${index}-dry` } });
+      expect([dry.status, dry.error]).toEqual(['SUCCEEDED', null]);
+    }
+
+    let maxSeen = 0;
+    let sampling = true;
+    const sampler = (async () => {
+      while (sampling) {
+        const answer = await rest<{ nodes?: Record<string, { tasks: Record<string, { headers?: Record<string, string> }> }> }>(
+          defaultTarget().url,
+          'GET',
+          '/_tasks?actions=*reindex&detailed',
+        );
+        const ours = Object.values(answer.body.nodes ?? {})
+          .flatMap((n) => Object.values(n.tasks))
+          .filter((t) => [a, b].some((index) => t.headers?.['X-Opaque-Id']?.startsWith(`${index}-live.`)));
+        maxSeen = Math.max(maxSeen, ours.length);
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      }
+    })();
+    const live = (index: string) => runLocal({ ...options, input: { ...input(index), runId: `${index}-live`, dryRun: false } });
+    const [runA, runB] = await Promise.all([live(a), live(b)]);
+    sampling = false;
+    await sampler;
+    expect([runA.status, runA.error, runA.cause]).toEqual(['SUCCEEDED', null, null]);
+    expect([runB.status, runB.error, runB.cause]).toEqual(['SUCCEEDED', null, null]);
+    // Four partition tasks were wanted at once (two runs × maxConcurrency 2): the domain's two slots bound them.
+    // (With maxTasksPerDomain 4 the same runs are seen at 4.)
+    expect(maxSeen).toBe(2);
+    for (const run of [runA, runB]) expect(pick(run.record?.counters)).toMatchObject({ total: expectedCounters(shape).total + extras, failures: 0 });
+  });
+
+  it('a partition whose task is cancelled from outside is rerun alone; the others keep their one task and the target ends exact', async () => {
+    const index = uniqueIndex('calls-retry');
+    const tableName = uniqueIndex('ledger');
+    await seedWithEdges(index);
+    const input = {
+      source: { url: localServers().source.url, index },
+      target: { index },
+      dateField: 'timestamp',
+      batchSize: 20,
+      requestsPerSecond: 50,
+      partitions: 3,
+      maxConcurrency: 3,
+    };
+    const options = runOptions(tableName);
+    expect((await runLocal({ ...options, input: { ...input, runId: `${index}-dry` } })).status).toBe('SUCCEEDED');
+    const runId = `${index}-live`;
+    let cancelled: string | undefined;
+    const live = await runLocal({
+      ...options,
+      input: { ...input, runId, dryRun: false },
+      beforeState: async (key) => {
+        if (key !== 'PollPartitionFunctionArn' || cancelled) return;
+        const answer = await rest<{ nodes?: Record<string, { tasks: Record<string, { headers?: Record<string, string> }> }> }>(
+          defaultTarget().url,
+          'GET',
+          '/_tasks?actions=*reindex&detailed',
+        );
+        for (const node of Object.values(answer.body.nodes ?? {})) {
+          for (const [taskId, task] of Object.entries(node.tasks)) {
+            if (task.headers?.['X-Opaque-Id']?.startsWith(`${runId}.p02/`)) {
+              cancelled = taskId;
+              await rest(defaultTarget().url, 'POST', `/_tasks/${taskId}/_cancel`);
+            }
+          }
+        }
+      },
+    });
+    expect(cancelled).toBeDefined();
+    expect([live.status, live.error, live.cause]).toEqual(['SUCCEEDED', null, null]);
+    const parts = live.record?.partitions as Array<{ id: string; status: string; attempts: number; taskIds: string[]; errors?: Array<{ error: string; taskId?: string }> }>;
+    expect(parts.map((p) => [p.id, p.status, p.attempts])).toEqual([
+      ['p01', 'SUCCEEDED', 1],
+      ['p02', 'SUCCEEDED', 2],
+      ['p03', 'SUCCEEDED', 1],
+      ['p04', 'SUCCEEDED', 1],
+    ]);
+    const p02 = parts[1]!;
+    expect(p02.taskIds[0]).toBe(cancelled);
+    expect(p02.errors?.[0]).toMatchObject({ error: 'ReindexFailed', taskId: cancelled });
+    const expected = expectedCounters(shape);
+    // The rerun of p02 meets the documents its first task wrote (same versions): conflicts, not new copies.
+    expect(live.record?.counters).toMatchObject({ total: expected.total + extras, failures: 0 });
+    expect(live.record?.parity).toMatchObject({ ok: true });
+  });
+
+  it('stopping the execution cancels every running partition task, releases every slot and marks the run ABORTED', async () => {
+    const index = uniqueIndex('calls-stop');
+    const tableName = uniqueIndex('ledger');
+    await seedWithEdges(index);
+    const input = {
+      source: { url: localServers().source.url, index },
+      target: { index },
+      dateField: 'timestamp',
+      batchSize: 10,
+      requestsPerSecond: 20,
+      partitions: 3,
+      maxConcurrency: 3,
+    };
+    const options = runOptions(tableName);
+    expect((await runLocal({ ...options, input: { ...input, runId: `${index}-dry` } })).status).toBe('SUCCEEDED');
+    const runId = `${index}-live`;
+    const controller = new AbortController();
+    let polls = 0;
+    const live = await runLocal({
+      ...options,
+      signal: controller.signal,
+      input: { ...input, runId, dryRun: false },
+      beforeState: (key) => {
+        if (key === 'PollPartitionFunctionArn' && ++polls === 3) controller.abort();
+      },
+    });
+    expect(live.status).toBe('ABORTED');
+    expect(live.record?.status).toBe('ABORTED');
+    const items = await listPartitions(await ledgerOf(tableName), runId);
+    const launched = items.flatMap((p) => p.taskIds);
+    expect(launched.length).toBeGreaterThanOrEqual(1);
+    for (const taskId of launched) {
+      const answer = await rest<{ completed: boolean; task: { cancelled?: boolean } }>(defaultTarget().url, 'GET', `/_tasks/${taskId}?wait_for_completion=true&timeout=20s`);
+      expect(answer.body.completed).toBe(true);
+      expect(answer.body.task.cancelled).toBe(true);
+    }
+    const slots = (await ledgerItems(tableName)).filter((item) => String(item.pk).startsWith('SLOTS#') && item.holder);
+    expect(slots).toEqual([]);
+  });
+});

@@ -1,0 +1,122 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { buildCanonicalRequest, parseOpaqueId, requestHash, opaqueId } from '../../lambdas/shared/canonical-request';
+import { isPartitioned, parseRunConfig } from '../../lambdas/shared/config';
+import { InvalidInputError } from '../../lambdas/shared/errors';
+import { partitionRequest, partitionTag, partitionedRequestHash, runSlotDomain, sumCounters } from '../../lambdas/shared/partitioned-run';
+import { taskSlotDomainKey } from '../../lambdas/shared/task-slots';
+import { runSeries } from '../../local/receipts';
+import { SLOT_WAIT_MAX_SECONDS, SLOT_WAIT_SECONDS, nextSlotWait } from '../../lambdas/shared/partition-states';
+import { REINDEX_RUN_ASL } from '../../local/pipeline';
+
+const target = { endpoint: 'https://search-calls.eu-west-1.es.amazonaws.com', maxTasksPerDomain: 4 };
+const valid = {
+  runId: 'calls-2026-05-dry',
+  source: { url: 'https://es7.internal:9200', index: 'calls-2026-05' },
+  target: { index: 'calls-2026-05' },
+  dateField: 'timestamp',
+};
+
+describe('partitioned run input', () => {
+  it('leaves a config without partitions exactly as before (no new keys)', () => {
+    const config = parseRunConfig(valid, target);
+    expect('partitions' in config || 'maxConcurrency' in config).toBe(false);
+    expect(isPartitioned(config)).toBe(false);
+    expect(isPartitioned(parseRunConfig({ ...valid, partitions: 1 }, target))).toBe(false);
+  });
+
+  it('accepts a number or "auto" and a maxConcurrency up to maxTasksPerDomain', () => {
+    expect(parseRunConfig({ ...valid, partitions: 8, maxConcurrency: 4 }, target)).toMatchObject({ partitions: 8, maxConcurrency: 4 });
+    expect(isPartitioned(parseRunConfig({ ...valid, partitions: 'auto' }, target))).toBe(true);
+  });
+
+  it.each([
+    [{ partitions: 0 }, 'partitions'],
+    [{ partitions: 33 }, 'partitions'],
+    [{ partitions: 'many' }, 'partitions'],
+    [{ partitions: 4, maxConcurrency: 5 }, 'maxConcurrency'],
+    [{ maxConcurrency: 2 }, 'maxConcurrency'],
+    [{ partitions: 4, dateField: null }, 'partitions'],
+  ])('refuses %j naming %s', (extra, field) => {
+    try {
+      parseRunConfig({ ...valid, ...extra }, target);
+      throw new Error('expected InvalidInput');
+    } catch (err) {
+      expect(err).toBeInstanceOf(InvalidInputError);
+      expect((err as InvalidInputError).message).toMatch(new RegExp(`^${field}`));
+    }
+  });
+});
+
+describe('partition requests', () => {
+  const config = parseRunConfig({ ...valid, source: { ...valid.source, query: { term: { caller: 'x' } } }, partitions: 4 }, target);
+  const base = buildCanonicalRequest(config);
+
+  it('fingerprints the base request plus the spec: another spec, another hash; the base hash is not reused', () => {
+    expect(partitionedRequestHash(base, 4)).not.toBe(partitionedRequestHash(base, 5));
+    expect(partitionedRequestHash(base, 'auto')).not.toBe(requestHash(base));
+  });
+
+  it("puts the partition's query in source.query and changes nothing else", () => {
+    const query = { bool: { filter: [{ term: { caller: 'x' } }, { range: { timestamp: { gte: '2026-05-10T00:00:00.000Z' } } }] } };
+    const one = partitionRequest(base, query);
+    expect(one.body.source.query).toEqual(query);
+    expect({ ...one, body: { ...one.body, source: { ...one.body.source, query: base.body.source.query } } }).toEqual(base);
+    expect(partitionRequest(base, null).body.source).not.toHaveProperty('query');
+  });
+
+  it('tags tasks <runId>.<pid>/<hash>, which parses back with the dot in the run id', () => {
+    const tag = opaqueId(partitionTag('calls-2026-05.live', 'p03'), 'a'.repeat(64));
+    expect(parseOpaqueId(tag)).toEqual({ runId: 'calls-2026-05.live.p03', hash: 'a'.repeat(64) });
+  });
+
+  it('keys the run-level slots apart from the domain slots', () => {
+    const domain = taskSlotDomainKey(target.endpoint);
+    const run = taskSlotDomainKey(runSlotDomain(target.endpoint, 'calls-2026-05-live'));
+    expect(run).not.toBe(domain);
+    expect(run.startsWith(domain)).toBe(true);
+  });
+
+  it('sums counters', () => {
+    const c = { total: 3, created: 1, updated: 1, deleted: 0, noops: 0, versionConflicts: 1, failures: 0 };
+    expect(sumCounters([c, undefined, c])).toEqual({ total: 6, created: 2, updated: 2, deleted: 0, noops: 0, versionConflicts: 2, failures: 0 });
+  });
+});
+
+describe('receipts of a partitioned run', () => {
+  it('turns per-partition snapshots into the run series (sum of each partition’s latest counters)', () => {
+    const snap = (at: string, partitionId: string, created: number) => ({ at, partitionId, total: 10, created, updated: 0, deleted: 0, noops: 0, versionConflicts: 0, failures: 0 });
+    const series = runSeries([snap('t1', 'p01', 2), snap('t2', 'p02', 3), snap('t3', 'p01', 5)]);
+    expect(series.map((s) => [s.at, s.created, s.total])).toEqual([['t1', 2, 10], ['t2', 5, 20], ['t3', 8, 20]]);
+    const plain = [{ at: 't1', created: 1 }];
+    expect(runSeries(plain)).toEqual(plain);
+  });
+});
+
+describe('the partition Map of reindex-run.asl.json', () => {
+  const asl = JSON.parse(readFileSync(REINDEX_RUN_ASL, 'utf8')) as { States: Record<string, Record<string, unknown>> };
+  const map = asl.States.RunPartitions as { ItemProcessor: { States: Record<string, { Type: string; Catch?: Array<{ Next: string }> }> } };
+
+  it('is chosen after CheckApproval only for partitioned runs', () => {
+    expect(asl.States.CheckApproval?.Next).toBe('IsPartitioned');
+    expect(asl.States.IsPartitioned).toMatchObject({ Default: 'LaunchReindex', Choices: [{ Variable: '$.approval.partitioned', Next: 'RunPartitions' }] });
+    expect(asl.States.RunPartitions).toMatchObject({ Type: 'Map', ItemsPath: '$.approval.partitions', Next: 'ReconcileRun' });
+    expect(asl.States.ReconcileRun?.Next).toBe('CheckParity');
+  });
+
+  it('catches every failure of an iteration task into PartitionFailed (an iteration never fails the Map)', () => {
+    const tasks = Object.entries(map.ItemProcessor.States).filter(([name, s]) => s.Type === 'Task' && name !== 'PartitionFailed');
+    expect(tasks.length).toBeGreaterThan(5);
+    for (const [, s] of tasks) expect(s.Catch?.map((c) => c.Next)).toEqual(['PartitionFailed']);
+  });
+});
+
+describe('waiting for a task slot', () => {
+  it('doubles the wait from the first try up to the cap (few history events for a long wait)', () => {
+    const waits: number[] = [];
+    let wait: number | undefined;
+    for (let i = 0; i < 6; i++) waits.push((wait = nextSlotWait(wait)));
+    expect(waits).toEqual([SLOT_WAIT_SECONDS, 30, 60, SLOT_WAIT_MAX_SECONDS, SLOT_WAIT_MAX_SECONDS, SLOT_WAIT_MAX_SECONDS]);
+    expect(nextSlotWait(0)).toBe(SLOT_WAIT_SECONDS);
+  });
+});
