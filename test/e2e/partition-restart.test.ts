@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { reindexTasksInto } from '../../lambdas/shared/cluster-ops';
 import { startLocalCluster, type LocalCluster } from '../../local/clusters/cluster';
 import { runLocal } from '../../local/pipeline';
 import { expectedCounters, seedWorkedExample, targetCopy, type SeedDoc, type WorkedExampleShape } from '../../local/seed/worked-example';
@@ -46,11 +47,8 @@ describe('a partitioned run on a target node that is killed and restarted', () =
     const runId = `${index}-live`;
     let launches = 0;
     let crashed = false;
-    const running = async (): Promise<boolean> => {
-      const { body } = await target.tasks.list({ actions: '*reindex', detailed: true });
-      const nodes = (body as { nodes?: Record<string, { tasks: Record<string, { headers?: Record<string, string> }> }> }).nodes ?? {};
-      return Object.values(nodes).some((n) => Object.values(n.tasks).some((t) => t.headers?.['X-Opaque-Id']?.startsWith(`${runId}.`)));
-    };
+    const running = async (): Promise<boolean> =>
+      (await reindexTasksInto(target, index)).some((t) => t.opaqueId?.startsWith(`${runId}.`));
     const live = await runLocal({
       ...options,
       input: { ...input, runId, dryRun: false },

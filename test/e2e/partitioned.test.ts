@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { runLocal } from '../../local/pipeline';
 import { expectedCounters, seedWorkedExample, type WorkedExampleShape } from '../../local/seed/worked-example';
+import { reindexTasksInto } from '../../lambdas/shared/cluster-ops';
 import { listPartitions } from '../../lambdas/shared/partitioned-run';
 import { clientFor } from '../support/client';
 import { ledgerItems, ledgerOf, runOptions } from '../support/e2e-harness';
@@ -28,6 +29,8 @@ async function seedWithEdges(index: string): Promise<void> {
 }
 
 const extras = WITHOUT_DATE + DAY_STARTS;
+/** The shared target, through the pipeline's own listing of reindex tasks writing into an index. */
+const target = clientFor(defaultTarget().url);
 const COUNTER_KEYS = ['total', 'created', 'updated', 'deleted', 'noops', 'versionConflicts', 'failures'] as const;
 const pick = (c: Record<string, unknown> | undefined) => Object.fromEntries(COUNTER_KEYS.map((k) => [k, c?.[k]]));
 
@@ -109,14 +112,8 @@ describe('partitioned ReindexRun on the real local clusters', () => {
     let sampling = true;
     const sampler = (async () => {
       while (sampling) {
-        const answer = await rest<{ nodes?: Record<string, { tasks: Record<string, { headers?: Record<string, string> }> }> }>(
-          defaultTarget().url,
-          'GET',
-          '/_tasks?actions=*reindex&detailed',
-        );
-        const ours = Object.values(answer.body.nodes ?? {})
-          .flatMap((n) => Object.values(n.tasks))
-          .filter((t) => [a, b].some((index) => t.headers?.['X-Opaque-Id']?.startsWith(`${index}-live.`)));
+        const tasks = (await Promise.all([a, b].map((index) => reindexTasksInto(target, index)))).flat();
+        const ours = tasks.filter((t) => [a, b].some((index) => t.opaqueId?.startsWith(`${index}-live.`)));
         maxSeen = Math.max(maxSeen, ours.length);
         await new Promise((resolve) => setTimeout(resolve, 25));
       }
@@ -155,17 +152,10 @@ describe('partitioned ReindexRun on the real local clusters', () => {
       input: { ...input, runId, dryRun: false },
       beforeState: async (key) => {
         if (key !== 'PollPartitionFunctionArn' || cancelled) return;
-        const answer = await rest<{ nodes?: Record<string, { tasks: Record<string, { headers?: Record<string, string> }> }> }>(
-          defaultTarget().url,
-          'GET',
-          '/_tasks?actions=*reindex&detailed',
-        );
-        for (const node of Object.values(answer.body.nodes ?? {})) {
-          for (const [taskId, task] of Object.entries(node.tasks)) {
-            if (task.headers?.['X-Opaque-Id']?.startsWith(`${runId}.p02/`)) {
-              cancelled = taskId;
-              await rest(defaultTarget().url, 'POST', `/_tasks/${taskId}/_cancel`);
-            }
+        for (const task of await reindexTasksInto(target, index)) {
+          if (task.opaqueId?.startsWith(`${runId}.p02/`)) {
+            cancelled = task.taskId;
+            await rest(defaultTarget().url, 'POST', `/_tasks/${task.taskId}/_cancel`);
           }
         }
       },
