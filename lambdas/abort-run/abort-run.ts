@@ -38,9 +38,10 @@ export async function abortRun(ended: EndedExecution, deps: RunDeps): Promise<{ 
   if (record.executionArn && record.executionArn !== ended.executionArn) return { status: 'NOT_THIS_EXECUTION', cancelledTask: null };
   const taskId = record.taskId ?? null;
   if (taskId) await cancelTask(deps.target, taskId);
-  if (record.plan) {
-    const { stopPartitions } = await import('../shared/partition-states');
-    await stopPartitions(deps, runId);
+  if (!record.dryRun) {
+    const { stopPartitions, releaseRunTaskSlots } = await import('../shared/partition-states');
+    if (record.plan) await stopPartitions(deps, runId);
+    else await releaseRunTaskSlots(deps, runId);
   }
   const kept = await deps.ledger.finishRun(runId, {
     status: 'ABORTED',

@@ -28,9 +28,11 @@ export async function recordFailure({ state }: StateInvocation, deps: RunDeps): 
   const taskId = state.launch?.taskId ?? (await deps.ledger.getTaskId(runId));
   let cancelError: unknown;
   if (taskId) await cancelTask(deps.target, taskId).catch((err: unknown) => (cancelError = err));
-  if ((await deps.ledger.getRun(runId))?.plan) {
-    const { stopPartitions } = await import('../shared/partition-states');
-    await stopPartitions(deps, runId).catch((err: unknown) => (cancelError = err));
+  if (!dryRun) {
+    // A single-task run holds a domain task slot too; a cancel that failed keeps its slot, as it keeps the lock.
+    const { stopPartitions, releaseRunTaskSlots } = await import('../shared/partition-states');
+    if ((await deps.ledger.getRun(runId))?.plan) await stopPartitions(deps, runId).catch((err: unknown) => (cancelError = err));
+    else if (!cancelError) await releaseRunTaskSlots(deps, runId);
   }
   const kept = await deps.ledger.finishRun(runId, {
     status: 'FAILED',

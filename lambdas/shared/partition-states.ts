@@ -73,6 +73,11 @@ export async function approvedRequest(deps: RunDeps, fingerprint: string, config
 export async function stopPartitions(deps: RunDeps, runId: string): Promise<void> {
   const parts = await listPartitions(deps.ledger, runId);
   for (const p of parts) if (p.taskId) await cancelTask(deps.target, p.taskId);
+  await releaseRunTaskSlots(deps, runId);
+}
+
+/** Every task slot the run holds, of the target domain and of the run itself (a single-task run holds one too). */
+export async function releaseRunTaskSlots(deps: RunDeps, runId: string): Promise<void> {
   const slots = slotsOf(deps);
   await slots.releaseAllTaskSlots({ domain: deps.targetEndpoint, runId });
   await slots.releaseAllTaskSlots({ domain: runSlotDomain(deps.targetEndpoint, runId), runId });

@@ -178,6 +178,74 @@ describe('partitioned ReindexRun on the real local clusters', () => {
     expect(live.record?.parity).toMatchObject({ ok: true });
   });
 
+  it('single-task runs take a task slot of the target domain too: with maxTasksPerDomain 1, a partitioned run and two single-task runs run one task at a time', async () => {
+    const [parted, whole1, whole2] = [uniqueIndex('calls-sem-p'), uniqueIndex('calls-sem-s1'), uniqueIndex('calls-sem-s2')];
+    const tableName = uniqueIndex('ledger');
+    await Promise.all([parted, whole1, whole2].map(seedWithEdges));
+    const options = { ...runOptions(tableName), maxTasksPerDomain: 1 };
+    const input = (index: string) => ({
+      source: { url: localServers().source.url, index },
+      target: { index },
+      dateField: 'timestamp',
+      batchSize: 20,
+      requestsPerSecond: 200,
+      ...(index === parted ? { partitions: 3, maxConcurrency: 1 } : {}),
+    });
+    for (const index of [parted, whole1, whole2]) {
+      const dry = await runLocal({ ...options, input: { ...input(index), runId: `${index}-dry` } });
+      expect([dry.status, dry.error]).toEqual(['SUCCEEDED', null]);
+    }
+
+    let maxSeen = 0;
+    let sampling = true;
+    const sampler = (async () => {
+      while (sampling) {
+        const tasks = (await Promise.all([parted, whole1, whole2].map((index) => reindexTasksInto(target, index)))).flat();
+        maxSeen = Math.max(maxSeen, tasks.filter((t) => /-live[./]/.test(t.opaqueId ?? '')).length);
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      }
+    })();
+    const runs = await Promise.all([parted, whole1, whole2].map((index) => runLocal({ ...options, input: { ...input(index), runId: `${index}-live`, dryRun: false } })));
+    sampling = false;
+    await sampler;
+
+    for (const run of runs) {
+      expect([run.status, run.error, run.cause]).toEqual(['SUCCEEDED', null, null]);
+      expect(pick(run.record?.counters)).toMatchObject({ total: expectedCounters(shape).total + extras, failures: 0 });
+    }
+    expect(maxSeen).toBe(1);
+    const held = (await ledgerItems(tableName)).filter((item) => String(item.pk).startsWith('SLOTS#') && item.holder);
+    expect(held).toEqual([]);
+  });
+
+  it('a stopped single-task run cancels its task and frees its slot of the target domain', async () => {
+    const index = uniqueIndex('calls-stop-single');
+    const tableName = uniqueIndex('ledger');
+    await seedWithEdges(index);
+    const input = { source: { url: localServers().source.url, index }, target: { index }, batchSize: 10, requestsPerSecond: 20 };
+    const options = runOptions(tableName);
+    expect((await runLocal({ ...options, input: { ...input, runId: `${index}-dry` } })).status).toBe('SUCCEEDED');
+    const controller = new AbortController();
+    let slotsWhileRunning: Array<Record<string, unknown>> = [];
+    const live = await runLocal({
+      ...options,
+      signal: controller.signal,
+      input: { ...input, runId: `${index}-live`, dryRun: false },
+      beforeState: async (key) => {
+        if (key !== 'PollTaskFunctionArn' || controller.signal.aborted) return;
+        slotsWhileRunning = (await ledgerItems(tableName)).filter((item) => String(item.pk).startsWith('SLOTS#') && item.holder);
+        controller.abort();
+      },
+    });
+
+    expect(live.status).toBe('ABORTED');
+    expect(slotsWhileRunning.map((item) => (item.holder as { runId: string }).runId)).toEqual([`${index}-live`, `${index}-live`]);
+    const answer = await rest<{ completed: boolean; task: { cancelled?: boolean } }>(defaultTarget().url, 'GET', `/_tasks/${String(live.record?.taskId)}?wait_for_completion=true&timeout=20s`);
+    expect([answer.body.completed, answer.body.task.cancelled]).toEqual([true, true]);
+    const held = (await ledgerItems(tableName)).filter((item) => String(item.pk).startsWith('SLOTS#') && item.holder);
+    expect(held).toEqual([]);
+  });
+
   it('stopping the execution cancels every running partition task, releases every slot and marks the run ABORTED', async () => {
     const index = uniqueIndex('calls-stop');
     const tableName = uniqueIndex('ledger');

@@ -99,9 +99,18 @@ describe('the partition Map of reindex-run.asl.json', () => {
 
   it('is chosen after CheckApproval only for partitioned runs', () => {
     expect(asl.States.CheckApproval?.Next).toBe('IsPartitioned');
-    expect(asl.States.IsPartitioned).toMatchObject({ Default: 'LaunchReindex', Choices: [{ Variable: '$.approval.partitioned', Next: 'RunPartitions' }] });
+    expect(asl.States.IsPartitioned).toMatchObject({ Default: 'ClaimSingleTask', Choices: [{ Variable: '$.approval.partitioned', Next: 'RunPartitions' }] });
     expect(asl.States.RunPartitions).toMatchObject({ Type: 'Map', ItemsPath: '$.approval.partitions', Next: 'ReconcileRun' });
     expect(asl.States.ReconcileRun?.Next).toBe('CheckParity');
+  });
+
+  it('has a single-task run hold a domain task slot from before its launch until its task is complete', () => {
+    expect(asl.States.ClaimSingleTask).toMatchObject({ Type: 'Pass', Result: { id: 'all', kind: 'all' }, ResultPath: '$.partition', Next: 'AcquireSingleTaskSlot' });
+    expect(asl.States.AcquireSingleTaskSlot).toMatchObject({ Parameters: { FunctionName: '${AcquireTaskSlotFunctionArn}' }, Next: 'IsSingleTaskSlotAcquired' });
+    expect(asl.States.IsSingleTaskSlotAcquired).toMatchObject({ Default: 'WaitForSingleTaskSlot', Choices: [{ Variable: '$.slot.acquired', Next: 'LaunchReindex' }] });
+    expect(asl.States.WaitForSingleTaskSlot).toMatchObject({ Type: 'Wait', SecondsPath: '$.slot.waitSeconds', Next: 'AcquireSingleTaskSlot' });
+    expect(asl.States.IsTaskComplete).toMatchObject({ Default: 'WaitForProgress', Choices: [{ Variable: '$.poll.completed', Next: 'ReleaseSingleTaskSlot' }] });
+    expect(asl.States.ReleaseSingleTaskSlot).toMatchObject({ Parameters: { FunctionName: '${ReleaseTaskSlotFunctionArn}' }, Next: 'Reconcile' });
   });
 
   it('catches every failure of an iteration task into PartitionFailed (an iteration never fails the Map)', () => {

@@ -29,6 +29,9 @@ const LAMBDA_SERVICE_ERRORS = [
   'Lambda.ClientExecutionTimeoutException',
 ];
 
+/** States that invoke another state's Lambda: a single-task run takes and frees its domain slot like a partition. */
+const FUNCTION_OF_STATE: Record<string, string> = { AcquireSingleTaskSlot: 'AcquireTaskSlot', ReleaseSingleTaskSlot: 'ReleaseTaskSlot' };
+
 describe('statemachines/reindex-run.asl.json', () => {
   it('carries its own Comment and execution timeout (DefinitionBody.fromFile ignores the construct props)', () => {
     expect(asl.Comment).toMatch(/ReindexRun/);
@@ -37,7 +40,7 @@ describe('statemachines/reindex-run.asl.json', () => {
 
   it.each(tasks)('task %s invokes its Lambda through a placeholder and retries Lambda service errors and transient cluster errors', (name, state) => {
     expect(state.Resource).toBe('arn:aws:states:::lambda:invoke');
-    expect(state.Parameters?.FunctionName).toBe(`\${${name}FunctionArn}`);
+    expect(state.Parameters?.FunctionName).toBe(`\${${FUNCTION_OF_STATE[name] ?? name}FunctionArn}`);
     const retried = (state.Retry ?? []).flatMap((r) => r.ErrorEquals);
     expect(retried).toEqual(expect.arrayContaining([...LAMBDA_SERVICE_ERRORS, 'TransientCluster']));
   });
