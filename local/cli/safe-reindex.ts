@@ -17,7 +17,7 @@ Runs the ReindexRun state machine locally (the same ASL as on AWS) against any t
   --ledger-endpoint URL  any DynamoDB API instead
   --runs DIR             where receipts go (default ./runs)
   --json                 stdout carries only the final run record
-  --max-tasks-per-domain N  reindex tasks writing into the target at once across runs (partitioned runs; default 4)
+  --max-tasks-per-domain N  reindex tasks writing into the target at once across all runs (default 4)
 Source credentials: SAFE_REINDEX_SOURCE_USERNAME / SAFE_REINDEX_SOURCE_PASSWORD.
 Exit codes: 0 the run succeeded, 1 it failed or was aborted, 2 the command was misused.
 
