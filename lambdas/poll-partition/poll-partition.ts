@@ -7,11 +7,13 @@ import { getPartition, partitionTag, updatePartition } from '../shared/partition
 import { totalProblem } from '../shared/task-identity';
 import { nextPoll } from '../poll-task/poll-cursor';
 import { loadRun, type PollState, type RunDeps, type StateInvocation } from '../shared/run-context';
-import { lowerConcurrency, partitionOf } from '../shared/partition-states';
+import { easeRejections, partitionOf, taskRate } from '../shared/partition-states';
+import { reportPartitionPoll } from '../shared/partition-progress';
 
 /**
  * One turn of a partition's poll loop: snapshot (with its partition id) and counters on the partition,
- * rail 2's total check, foreign reindex tasks (not this run's partitions) cancelled, rejections noticed.
+ * the run's totals as metrics and the `poll` log line (partition and run progress), rail 2's total
+ * check, foreign reindex tasks (not this run's partitions) cancelled, rejections noticed.
  */
 export async function pollPartition({ state }: StateInvocation, deps: RunDeps): Promise<PollState> {
   const { runId, targetIndex } = state.run;
@@ -33,9 +35,15 @@ export async function pollPartition({ state }: StateInvocation, deps: RunDeps): 
   const seenBulk = part.retriesBulk ?? 0;
   await updatePartition(deps.ledger, runId, partitionId, { counters: outcome.counters, ...(retriesBulk > seenBulk ? { retriesBulk } : {}) }, now);
   if (retriesBulk > seenBulk) {
-    await lowerConcurrency(deps, runId, partitionId, `task ${taskId}: retries.bulk grew from ${seenBulk} to ${retriesBulk} (the target rejected writes)`);
+    await easeRejections(deps, {
+      runId,
+      partitionId,
+      taskId,
+      reason: `task ${taskId}: retries.bulk grew from ${seenBulk} to ${retriesBulk} (the target rejected writes)`,
+      ...taskRate(task, now, poll.cursor.launchedAtMs),
+    });
   }
-  deps.log.info('poll', { runId, partitionId, taskId, completed: outcome.completed, ...outcome.counters });
+  await reportPartitionPoll(deps, { runId, targetIndex, partitionId, taskId, partition: part, completed: outcome.completed, counters: outcome.counters });
   if (!poll.cursor.totalChecked && outcome.counters.total > 0 && !outcome.completed) {
     const problem = totalProblem(outcome.counters.total, part.expected, config.parity.countTolerance);
     if (problem) {
