@@ -267,6 +267,7 @@ export class SafeReindexPipeline extends Construct {
       alarmTopic: this.alarmTopic,
       stateMachines: { ReindexRun: this.reindexRun, MonthlyBackfill: this.monthlyBackfill },
       parityDriftTolerance: tolerance,
+      partitionPollLogGroup: this.handlers.fn('PollPartition').logGroup,
     });
 
     if (props.monthlySchedule) {

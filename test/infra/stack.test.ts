@@ -420,6 +420,48 @@ describe('dashboard', () => {
     }
     expect(body).toContain('\\"type\\":\\"alarm\\"');
   });
+
+  /** The dashboard body's widgets, each token written as TOKEN, or as its logical id inside a string. */
+  const widgets = (): Array<{ type: string; properties: Json }> => {
+    const dashboard = Object.values(s.template.findResources('AWS::CloudWatch::Dashboard'))[0]!.Properties as Json;
+    const parts = ((dashboard.DashboardBody as Json)['Fn::Join'] as [string, unknown[]])[1];
+    const text = parts.map((p) => (typeof p === 'string' ? p : `<<${JSON.stringify(p)}>>`)).join('');
+    return (JSON.parse(text.replace(/"<<\{[^>]*\}>>"/g, '"TOKEN"').replace(/<<\{"Ref":"([^"]+)"\}>>/g, '$1')) as { widgets: Array<{ type: string; properties: Json }> }).widgets;
+  };
+
+  it('shows each partitioned run and each partition (progress and breakdown) from the PollPartition log group\'s poll lines', () => {
+    const all = widgets();
+    const logs = all.filter((w) => w.type === 'log');
+    const logGroup = logicalId(s.stack.pipeline.handlers.fn('PollPartition').logGroup as unknown as { node: { defaultChild?: unknown } });
+
+    expect(logs.map((w) => w.properties.title)).toEqual([
+      'Partitioned runs: progress and breakdown over all partitions (latest poll)',
+      'Partitions: progress and breakdown of each (latest poll of its task)',
+    ]);
+    for (const w of logs) {
+      expect(w.properties.view).toBe('table');
+      expect(w.properties.query).toMatch(new RegExp(`^SOURCE '${logGroup}' \\| filter message = "poll"`));
+    }
+    const [runs, partitions] = logs.map((w) => String(w.properties.query));
+    for (const field of ['run.percent', 'run.processed', 'run.total', 'run.created', 'run.updated', 'run.versionConflicts', 'run.done', 'run.running', 'run.waiting']) {
+      expect(runs).toContain(`latest(${field})`);
+    }
+    expect(runs).toContain('by runId');
+    for (const field of ['attempt', 'taskId', 'percent', 'processed', 'total', 'created', 'updated', 'versionConflicts', 'failures']) {
+      expect(partitions).toContain(`latest(${field})`);
+    }
+    expect(partitions).toContain('by run_partition');
+    // Right after the breakdown over time, which stays the main widget.
+    expect(all.findIndex((w) => w.type === 'log')).toBe(all.findIndex((w) => w.properties.title === 'Backfill breakdown per index: created / updated / version_conflicts') + 1);
+  });
+
+  it('has no metric with a partition dimension: partitioned runs feed the per-index series', () => {
+    const metrics = widgets().map((w) => JSON.stringify(w.properties.metrics ?? []));
+    const alarms = Object.values(s.template.findResources('AWS::CloudWatch::Alarm')).map((a) => JSON.stringify((a.Properties as Json).Dimensions ?? []));
+
+    expect(metrics.length).toBeGreaterThan(0);
+    expect([...metrics, ...alarms].filter((m) => /partition/i.test(m))).toEqual([]);
+  });
 });
 
 describe('cdk-nag AwsSolutions', () => {
