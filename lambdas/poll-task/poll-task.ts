@@ -7,6 +7,7 @@ import { HeaderCheckFailedError, TaskLostError } from '../shared/errors';
 import { totalProblem } from '../shared/task-identity';
 import { loadRun, type PollState, type RunDeps, type StateInvocation } from '../shared/run-context';
 import { nextPoll } from './poll-cursor';
+import { easeRejections, taskRate } from '../shared/partition-states';
 
 export { nextPoll };
 
@@ -53,6 +54,20 @@ export async function pollTask({ state }: StateInvocation, deps: RunDeps): Promi
     Failures: counters.failures,
   });
   deps.log.info('poll', { runId, taskId, completed: outcome.completed, ...counters });
+
+  // The target's rejections: the reindex resends rejected bulks itself (retries.bulk grows); a slower task helps it.
+  const retriesBulk = ((task.response ?? task.task.status) as { retries?: { bulk?: number } } | undefined)?.retries?.bulk ?? 0;
+  const seenBulk = record.retriesBulk ?? 0;
+  if (retriesBulk > seenBulk && !outcome.completed) {
+    await deps.ledger.updateRun(runId, { retriesBulk });
+    await easeRejections(deps, {
+      runId,
+      partitionId: null,
+      taskId,
+      reason: `task ${taskId}: retries.bulk grew from ${seenBulk} to ${retriesBulk} (the target rejected writes)`,
+      ...taskRate(task, now, poll.cursor.launchedAtMs),
+    });
+  }
 
   if (!poll.cursor.totalChecked && counters.total > 0 && !outcome.completed) {
     const sourceBaseline = (record.baselines as { sourceCount: number } | undefined)?.sourceCount ?? 0;

@@ -166,6 +166,15 @@ export async function cancelTask(client: Client, taskId: string): Promise<void> 
   }
 }
 
+/**
+ * `_reindex/{id}/_rethrottle`: a lower rate takes effect after the batch in flight. An unknown task answers
+ * 200 with `node_failures` (pinned in test/contract/tasks.test.ts): reported as false, the task is gone.
+ */
+export async function rethrottleTask(client: Client, taskId: string, requestsPerSecond: number): Promise<boolean> {
+  const { body } = await call(`rethrottle ${taskId}`, () => client.reindexRethrottle({ task_id: taskId, requests_per_second: requestsPerSecond }));
+  return !((body as { node_failures?: unknown[] }).node_failures?.length);
+}
+
 export async function refresh(client: Client, index: string): Promise<void> {
   await call(`refresh ${index}`, () => client.indices.refresh({ index }));
 }

@@ -163,6 +163,10 @@ export interface RunRecord {
   readonly partitions?: readonly JsonObject[];
   /** Partitioned runs: the partition concurrency as lowered by the target's rejections, and each change. */
   readonly concurrency?: JsonObject;
+  /** The reindex tasks rethrottled because the target rejected their writes, each change. */
+  readonly throttle?: JsonObject;
+  /** The highest `retries.bulk` a single-task run's task has shown (a partition keeps its own). */
+  readonly retriesBulk?: number;
 }
 
 /** What `createRun` takes: `updatedAt` defaults to `startedAt`, `status` to `VALIDATED`. */

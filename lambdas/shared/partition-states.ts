@@ -1,6 +1,7 @@
 /** Helpers the partition states share (issue 9): the slots, the iteration's partition, the approved request, the stop path. */
 import type { CanonicalRequest } from './canonical-request';
-import { cancelTask } from './cluster-ops';
+import { cancelTask, rethrottleTask, type TaskView } from './cluster-ops';
+import { outcomeFromTaskAnswer, processed } from './counters';
 import type { RunConfig } from './config';
 import { DryRunRequiredError } from './errors';
 import { listPartitions, runSlotDomain } from './partitioned-run';
@@ -47,6 +48,68 @@ export async function lowerConcurrency(deps: RunDeps, runId: string, partitionId
   await deps.ledger.updateRun(runId, { concurrency: next as unknown as Record<string, unknown> });
   deps.log.warn('the target rejects writes: lowering the run\'s partition concurrency', { runId, partitionId, from: now.current, to: next.current, reason });
   return next.current;
+}
+
+/** Seconds after a rethrottle before the same task is rethrottled again. */
+export const RETHROTTLE_COOLDOWN_SECONDS = 60;
+/** Below this a rethrottle would stall the run more than the target's rejections do. */
+export const RETHROTTLE_FLOOR = 50;
+
+/**
+ * The rate a task is rethrottled to when the target keeps rejecting its writes: half of what it runs at
+ * (its throttle, else its measured rate), not below {@link RETHROTTLE_FLOOR}; undefined when it cannot go lower.
+ */
+export function rethrottleRate(task: { requestsPerSecond: number | null; processed: number; secondsSinceLaunch: number }): number | undefined {
+  const throttled = task.requestsPerSecond !== null && Number.isFinite(task.requestsPerSecond) && task.requestsPerSecond > 0;
+  const rate = throttled ? task.requestsPerSecond! : task.secondsSinceLaunch > 0 ? task.processed / task.secondsSinceLaunch : 0;
+  const next = Math.max(RETHROTTLE_FLOOR, Math.floor(rate / 2));
+  return rate > 0 && next < rate ? next : undefined;
+}
+
+/** A run's rethrottles, as recorded on its record (`throttle`). */
+export interface RunThrottle {
+  readonly changes: ReadonlyArray<{ readonly at: string; readonly taskId: string; readonly partitionId: string | null; readonly from: number | null; readonly to: number; readonly reason: string }>;
+}
+
+/**
+ * The target rejected writes of a task (its retries.bulk grew). A partitioned run first runs one task
+ * fewer ({@link lowerConcurrency}); at one task (a single-task run, or a partitioned run already down to
+ * one) the task itself is rethrottled to {@link rethrottleRate}. Either way the run records and logs it.
+ */
+export async function easeRejections(
+  deps: RunDeps,
+  rejected: { runId: string; partitionId: string | null; taskId: string; reason: string; requestsPerSecond: number | null; processed: number; secondsSinceLaunch: number },
+): Promise<void> {
+  const { runId, partitionId, taskId, reason } = rejected;
+  if (partitionId !== null && (await currentConcurrency(deps, runId)) > 1) {
+    await lowerConcurrency(deps, runId, partitionId, reason);
+    return;
+  }
+  const record = await loadRun(deps, runId);
+  const throttle = (record.throttle as RunThrottle | undefined) ?? { changes: [] };
+  const last = throttle.changes.filter((c) => c.taskId === taskId).at(-1);
+  // A lower rate applies from the next batch, and the batch in flight may still be retried: judge it later.
+  if (last && deps.now().getTime() - Date.parse(last.at) < RETHROTTLE_COOLDOWN_SECONDS * 1000) return;
+  const to = rethrottleRate(rejected);
+  if (to === undefined) {
+    if (last === undefined) deps.log.warn('the target rejects writes: the task already runs at the lowest rate safe-reindex rethrottles to', { runId, partitionId, taskId, requestsPerSecond: rejected.requestsPerSecond, reason });
+    return;
+  }
+  if (!(await rethrottleTask(deps.target, taskId, to))) return;
+  const change = { at: deps.now().toISOString(), taskId, partitionId, from: rejected.requestsPerSecond, to, reason };
+  await deps.ledger.updateRun(runId, { throttle: { changes: [...throttle.changes, change] } as unknown as Record<string, unknown> });
+  deps.log.warn('the target rejects writes: rethrottled the reindex task', { runId, partitionId, taskId, from: rejected.requestsPerSecond ?? 'unthrottled', to, reason });
+}
+
+/** A task answer's throttle (null when unthrottled: ES and OpenSearch show -1) and its measured rate's inputs. */
+export function taskRate(task: TaskView, now: Date, launchedAtMs: number): { requestsPerSecond: number | null; processed: number; secondsSinceLaunch: number } {
+  const status = (task.response ?? task.task.status ?? {}) as { requests_per_second?: number };
+  const rps = status.requests_per_second;
+  return {
+    requestsPerSecond: typeof rps === 'number' && Number.isFinite(rps) && rps > 0 ? rps : null,
+    processed: processed(outcomeFromTaskAnswer(task).counters),
+    secondsSinceLaunch: Math.max(0, (now.getTime() - launchedAtMs) / 1000),
+  };
 }
 
 /** Whether a failure or a task answer shows the target rejecting writes. */

@@ -8,6 +8,7 @@ import { runLocal } from '../../local/pipeline';
 import { seedWorkedExample, type WorkedExampleShape } from '../../local/seed/worked-example';
 import { clientFor } from '../support/client';
 import { defaultTarget, localServers, uniqueIndex } from '../support/servers';
+import { rest } from '../support/tasks-rest';
 
 let rejecting: LocalCluster;
 
@@ -59,5 +60,37 @@ describe('a partitioned run into a target that rejects writes', () => {
     expect(concurrency.current).toBeLessThan(4);
     expect(concurrency.changes[0]).toMatchObject({ from: 4, to: 3, reason: expect.stringMatching(/retries\.bulk grew from 0 to \d+/) });
     expect(warnings.some((w) => w.message.startsWith('the target rejects writes: lowering'))).toBe(true);
+  });
+
+  it('rethrottles the task of a single-task run when retries.bulk grows (one task cannot be lowered), says so, and still finishes exact', async () => {
+    const shape: WorkedExampleShape = { missing: 6_000, targetOlder: 0, equal: 0, targetNewer: 0 };
+    const index = uniqueIndex('single-rejections');
+    const tableName = uniqueIndex('ledger');
+    const scratch = clientFor(defaultTarget().url);
+    await seedWorkedExample({ source: clientFor(localServers().source.url), target: scratch, index, shape });
+    await scratch.indices.delete({ index });
+    await clientFor(rejecting.url).indices.create({
+      index,
+      body: { settings: { number_of_shards: 10, number_of_replicas: 0 }, mappings: { properties: { timestamp: { type: 'date' } } } },
+    });
+    const warnings: Array<{ message: string; fields: Record<string, unknown> }> = [];
+    const log = { info: () => undefined, warn: (message: string, fields: Record<string, unknown> = {}) => void warnings.push({ message, fields }) };
+    const common = { targetUrl: rejecting.url, ledgerEndpoint: localServers().ledgerEndpoint, tableName, pollWaitMs: 200, retryIntervalMs: 50, log };
+    // Throttled at first, so that the run lasts long enough (~3 s) for a poll to see retries.bulk grow.
+    const input = { source: { url: localServers().source.url, index }, target: { index }, batchSize: 1_000, requestsPerSecond: 2_000 };
+    expect((await runLocal({ ...common, input: { ...input, runId: `${index}-dry` } })).status).toBe('SUCCEEDED');
+
+    const live = await runLocal({ ...common, input: { ...input, runId: `${index}-live`, dryRun: false } });
+
+    expect([live.status, live.error, live.cause]).toEqual(['SUCCEEDED', null, null]);
+    expect(live.record?.counters).toMatchObject({ total: 6_000, created: 6_000, updated: 0, versionConflicts: 0, failures: 0 });
+    const throttle = live.record?.throttle as { changes: Array<{ taskId: string; partitionId: string | null; from: number | null; to: number; reason: string }> };
+    // One change: the next is only considered a minute later (the run is over by then).
+    expect(throttle.changes).toEqual([
+      expect.objectContaining({ taskId: live.record?.taskId, partitionId: null, from: 2_000, to: 1_000, reason: expect.stringMatching(/retries\.bulk grew from 0 to \d+/) }),
+    ]);
+    const finished = await rest<{ task: { status: { requests_per_second: number } } }>(rejecting.url, 'GET', `/_tasks/${String(live.record?.taskId)}`);
+    expect(finished.body.task.status.requests_per_second).toBe(1_000);
+    expect(warnings.some((w) => w.message === 'the target rejects writes: rethrottled the reindex task' && w.fields.to === 1_000)).toBe(true);
   });
 });
