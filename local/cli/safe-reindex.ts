@@ -7,6 +7,7 @@ import { startLocalLedger, type LocalLedger } from '../ledger/ledger';
 import { localLedger, runLocal, type LocalRunResult } from '../pipeline';
 import { countersTable, parityLines, partitionLines, summarise, writeReceipts, type RunSummary } from '../receipts';
 import { runAwsCommand } from './aws';
+import { PartitionPollLines, type PartitionPoll } from './poll-lines';
 
 const USAGE = `usage: safe-reindex local --input run.json --target-url URL [--ledger DIR | --ledger-endpoint URL] [--runs DIR] [--json]
 
@@ -94,8 +95,18 @@ function maxTasksFlag(value: string): number {
   return n;
 }
 
-/** Human output: the header, one line per poll, warnings; everything else to stderr. */
+/**
+ * Human output: the header, the poll lines, warnings; everything else to stderr. A single-task run
+ * prints one line per poll; a partitioned run one line per turn of its partitions' polls, with the
+ * run's progress and each running partition's (local/cli/poll-lines.ts).
+ */
 export function terminalLog(out: (line: string) => void, err: (line: string) => void): RunLog {
+  let partitioned: { runId: unknown; lines: PartitionPollLines } | undefined;
+  const linesOf = (runId: unknown): PartitionPollLines => {
+    if (partitioned && partitioned.runId === runId) return partitioned.lines;
+    partitioned = { runId, lines: new PartitionPollLines(out) };
+    return partitioned.lines;
+  };
   return {
     info(message, fields = {}) {
       if (message === 'pre-flight done' && Array.isArray(fields.header)) {
@@ -104,10 +115,14 @@ export function terminalLog(out: (line: string) => void, err: (line: string) => 
         out('');
         return;
       }
+      if (message === 'poll' && typeof fields.partitionId === 'string') {
+        linesOf(fields.runId).poll(fields as unknown as PartitionPoll);
+        return;
+      }
       if (message === 'poll') {
         const f = fields as Record<string, number | boolean | string>;
         out(
-          `  ${new Date().toISOString().slice(11, 19)}${typeof f.partitionId === 'string' ? `  ${f.partitionId}` : ''}  created ${thousands(Number(f.created))}  updated ${thousands(Number(f.updated))}  ` +
+          `  ${new Date().toISOString().slice(11, 19)}  created ${thousands(Number(f.created))}  updated ${thousands(Number(f.updated))}  ` +
             `version_conflicts ${thousands(Number(f.versionConflicts))}  of ${thousands(Number(f.total))}${f.completed ? '  (done)' : ''}`,
         );
         return;
@@ -115,6 +130,7 @@ export function terminalLog(out: (line: string) => void, err: (line: string) => 
       err(`· ${message}`);
     },
     warn(message, fields = {}) {
+      if (message.startsWith('partition failed') && typeof fields.partitionId === 'string') linesOf(fields.runId).failed(fields.partitionId);
       err(`! ${message} ${JSON.stringify(fields)}`);
     },
   };

@@ -1,0 +1,91 @@
+import { thousands } from '../../lambdas/shared/counters';
+import type { RunProgress } from '../../lambdas/shared/partition-progress';
+
+/**
+ * The poll lines of a partitioned run in a terminal: one line per turn of the poll loop (not one per
+ * partition poll), with the run's progress and breakdown, its partitions by state, and each running
+ * partition's progress and breakdown (a partition whose task just finished is shown once more, as done).
+ */
+
+/** The fields of PollPartition's `poll` log line (lambdas/shared/partition-progress.ts). */
+export interface PartitionPoll {
+  readonly partitionId: string;
+  readonly taskId: string;
+  readonly completed: boolean;
+  readonly total: number;
+  readonly created: number;
+  readonly updated: number;
+  readonly versionConflicts: number;
+  readonly failures: number;
+  readonly processed: number;
+  readonly expected: number;
+  readonly run?: RunProgress;
+}
+
+export const PARTITION_LEGEND = '  per partition: processed/total, c created, u updated, vc version_conflicts (kept), f failures';
+
+/** `  12:00:03  41,200 of 84,987 (48.4%)  created …  ·  partitions 1 done, 2 running, 2 waiting  ·  p02 9,800/16,400 c 9,000 u 100 vc 700`. */
+export function partitionPollLine(time: string, run: RunProgress | undefined, parts: readonly PartitionPoll[]): string {
+  const head = run
+    ? `${thousands(run.processed)} of ${thousands(run.total)} (${run.percent.toFixed(1)}%)  created ${thousands(run.created)}  updated ${thousands(run.updated)}  ` +
+      `version_conflicts ${thousands(run.versionConflicts)}${run.failures > 0 ? `  failures ${thousands(run.failures)}` : ''}  ·  ` +
+      `partitions ${[`${run.done} done`, `${run.running} running`, `${run.waiting} waiting`, ...(run.failed > 0 ? [`${run.failed} failed`] : [])].join(', ')}`
+    : 'run totals unavailable';
+  const each = parts.map(
+    (p) =>
+      `${p.partitionId}${p.completed ? ' done' : ''} ${thousands(p.processed)}/${thousands(p.total > 0 ? p.total : p.expected)} ` +
+      `c ${thousands(p.created)} u ${thousands(p.updated)} vc ${thousands(p.versionConflicts)}${p.failures > 0 ? ` f ${thousands(p.failures)}` : ''}`,
+  );
+  return [`  ${time}  ${head}`, ...each].join('  ·  ');
+}
+
+/**
+ * Decides when a turn ends: a partition's task finished, a partition polls again before the line was
+ * printed, or every running partition has polled since the last line. With one partition running,
+ * that is one line per poll, as for a single-task run.
+ */
+export class PartitionPollLines {
+  private readonly latest = new Map<string, PartitionPoll>();
+  private readonly sinceLine = new Set<string>();
+  private readonly finishedShown = new Set<string>();
+  private run: RunProgress | undefined;
+  private legendShown = false;
+
+  constructor(
+    private readonly out: (line: string) => void,
+    private readonly time: () => string = () => new Date().toISOString().slice(11, 19),
+  ) {}
+
+  poll(fields: PartitionPoll): void {
+    const again = this.sinceLine.has(fields.partitionId);
+    this.latest.set(fields.partitionId, fields);
+    this.sinceLine.add(fields.partitionId);
+    if (fields.run) this.run = fields.run;
+    const finished = fields.completed && !this.finishedShown.has(this.finishKey(fields));
+    const allPolled = this.sinceLine.size >= Math.max(1, this.run?.running ?? 1);
+    if (finished || again || allPolled) this.print();
+  }
+
+  /** A failed partition is no longer running (its retry shows up with its next task's first poll). */
+  failed(partitionId: string): void {
+    this.latest.delete(partitionId);
+    this.sinceLine.delete(partitionId);
+  }
+
+  private print(): void {
+    const shown = [...this.latest.values()]
+      .filter((p) => !p.completed || !this.finishedShown.has(this.finishKey(p)))
+      .sort((a, b) => (a.partitionId < b.partitionId ? -1 : 1));
+    if (!this.legendShown) {
+      this.out(PARTITION_LEGEND);
+      this.legendShown = true;
+    }
+    this.out(partitionPollLine(this.time(), this.run, shown));
+    for (const p of shown) if (p.completed) this.finishedShown.add(this.finishKey(p));
+    this.sinceLine.clear();
+  }
+
+  private finishKey(p: PartitionPoll): string {
+    return `${p.partitionId}@${p.taskId}`;
+  }
+}

@@ -1,0 +1,126 @@
+import { describe, expect, it } from 'vitest';
+import type { RunProgress } from '../../lambdas/shared/partition-progress';
+import { PARTITION_LEGEND, PartitionPollLines, partitionPollLine, type PartitionPoll } from '../../local/cli/poll-lines';
+
+// local/cli/safe-reindex.mjs (the bin) sits beside safe-reindex.ts and wins the extensionless import.
+const CLI_MODULE = '../../local/cli/safe-reindex.ts';
+const { terminalLog } = (await import(/* @vite-ignore */ CLI_MODULE)) as typeof import('../../local/cli/safe-reindex');
+
+const run = (r: Partial<RunProgress> = {}): RunProgress => ({
+  partitions: 5,
+  done: 1,
+  running: 2,
+  waiting: 2,
+  failed: 0,
+  processed: 41_200,
+  total: 84_987,
+  percent: 48.4,
+  created: 35_000,
+  updated: 300,
+  deleted: 0,
+  noops: 0,
+  versionConflicts: 5_900,
+  failures: 0,
+  ...r,
+});
+const poll = (partitionId: string, p: Partial<PartitionPoll> = {}): PartitionPoll => ({
+  partitionId,
+  taskId: `n:${partitionId}`,
+  completed: false,
+  total: 16_400,
+  created: 9_000,
+  updated: 100,
+  versionConflicts: 700,
+  failures: 0,
+  processed: 9_800,
+  expected: 16_400,
+  ...p,
+});
+
+describe('partitionPollLine', () => {
+  it('shows the run\'s progress and breakdown, its partitions by state, and each partition\'s progress and breakdown', () => {
+    expect(partitionPollLine('12:00:03', run(), [poll('p02'), poll('p03', { completed: true, processed: 17_100, total: 17_100, created: 16_000, updated: 300, versionConflicts: 800 })])).toBe(
+      '  12:00:03  41,200 of 84,987 (48.4%)  created 35,000  updated 300  version_conflicts 5,900  ·  partitions 1 done, 2 running, 2 waiting' +
+        '  ·  p02 9,800/16,400 c 9,000 u 100 vc 700  ·  p03 done 17,100/17,100 c 16,000 u 300 vc 800',
+    );
+  });
+
+  it('names failures and failed partitions only when there are some, and the expected count until the task reports its total', () => {
+    const line = partitionPollLine('12:00:03', run({ failures: 3, failed: 1 }), [poll('p04', { total: 0, processed: 0, created: 0, updated: 0, versionConflicts: 0, failures: 3, expected: 5_000 })]);
+
+    expect(line).toContain('version_conflicts 5,900  failures 3  ·  partitions 1 done, 2 running, 2 waiting, 1 failed');
+    expect(line).toContain('p04 0/5,000 c 0 u 0 vc 0 f 3');
+    expect(partitionPollLine('12:00:03', run(), [poll('p01')])).not.toMatch(/fail/);
+  });
+
+  it('says so when the run totals could not be read', () => {
+    expect(partitionPollLine('12:00:03', undefined, [poll('p01')])).toBe('  12:00:03  run totals unavailable  ·  p01 9,800/16,400 c 9,000 u 100 vc 700');
+  });
+});
+
+describe('PartitionPollLines: one line per turn of the poll loop, not one per partition poll', () => {
+  const printer = () => {
+    const out: string[] = [];
+    return { out, lines: new PartitionPollLines((line) => out.push(line), () => '12:00:00') };
+  };
+
+  it('prints once every running partition has polled, with the legend before the first line', () => {
+    const { out, lines } = printer();
+    lines.poll(poll('p01', { run: run({ running: 2 }) }));
+    expect(out).toEqual([]);
+    lines.poll(poll('p02', { run: run({ running: 2 }) }));
+    expect(out).toHaveLength(2);
+    expect(out[0]).toBe(PARTITION_LEGEND);
+    expect(out[1]).toMatch(/  ·  p01 .*  ·  p02 /);
+
+    lines.poll(poll('p02', { processed: 10_000, run: run({ running: 2 }) }));
+    lines.poll(poll('p01', { run: run({ running: 2 }) }));
+    expect(out).toHaveLength(3);
+    expect(out[2]).toContain('p02 10,000/16,400');
+  });
+
+  it('prints when a partition polls again before the others (a fast partition does not wait for a slow one)', () => {
+    const { out, lines } = printer();
+    lines.poll(poll('p01', { run: run({ running: 3 }) }));
+    lines.poll(poll('p01', { processed: 12_000, run: run({ running: 3 }) }));
+    expect(out.slice(1)).toEqual([expect.stringContaining('p01 12,000/16,400')]);
+  });
+
+  it('prints at once when a partition\'s task finishes, shows it done once, then leaves it out', () => {
+    const { out, lines } = printer();
+    lines.poll(poll('p01', { run: run({ running: 2 }) }));
+    lines.poll(poll('p02', { completed: true, processed: 16_400, run: run({ running: 1, done: 2 }) }));
+    expect(out.at(-1)).toContain('p02 done 16,400/16,400');
+    lines.poll(poll('p01', { processed: 15_000, run: run({ running: 1, done: 2 }) }));
+    expect(out.at(-1)).toContain('p01 15,000/16,400');
+    expect(out.at(-1)).not.toContain('p02');
+  });
+
+  it('prints every poll when one partition runs (as a single-task run), and drops a failed partition until its retry polls', () => {
+    const { out, lines } = printer();
+    lines.poll(poll('p01', { run: run({ running: 2 }) }));
+    lines.failed('p01');
+    lines.poll(poll('p02', { run: run({ running: 1 }) }));
+    lines.poll(poll('p02', { processed: 11_000, run: run({ running: 1 }) }));
+    expect(out.slice(1)).toHaveLength(2);
+    expect(out.slice(1).every((l) => !l.includes('p01'))).toBe(true);
+  });
+});
+
+describe('terminalLog', () => {
+  it('keeps the single-task poll line, and turns a partitioned run\'s poll lines into one line per turn', () => {
+    const out: string[] = [];
+    const err: string[] = [];
+    const log = terminalLog((l) => out.push(l), (l) => err.push(l));
+
+    log.info('poll', { runId: 'one', taskId: 'n:1', completed: false, total: 150, created: 120, updated: 5, versionConflicts: 25 });
+    expect(out.at(-1)).toMatch(/^ {2}\d\d:\d\d:\d\d {2}created 120 {2}updated 5 {2}version_conflicts 25 {2}of 150$/);
+
+    log.info('poll', { runId: 'parted', ...poll('p01'), run: run({ running: 2 }) });
+    expect(out).toHaveLength(1);
+    log.warn('partition failed: retrying it alone', { runId: 'parted', partitionId: 'p01' });
+    log.info('poll', { runId: 'parted', ...poll('p02'), run: run({ running: 1 }) });
+    expect(out.slice(1)).toEqual([PARTITION_LEGEND, expect.stringMatching(/^ {2}\d\d:\d\d:\d\d {2}41,200 of 84,987 \(48\.4%\).* {2}· {2}p02 9,800\/16,400 c 9,000 u 100 vc 700$/)]);
+    expect(err.some((l) => l.startsWith('! partition failed'))).toBe(true);
+  });
+});
