@@ -2,6 +2,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { PollSnapshot, RunRecord } from '../lambdas/shared/ledger';
 import { thousands, type Counters } from '../lambdas/shared/counters';
+import { sumCounters, type PartitionItem } from '../lambdas/shared/partitioned-run';
 
 /**
  * A run's receipts under `<dir>/<run id>/`: JSON, Markdown and a self-contained HTML page with the
@@ -43,6 +44,8 @@ export interface PartitionSummary {
   readonly attempts: number;
   readonly taskIds: readonly string[];
   readonly counters?: Counters;
+  /** Each failed attempt: its error name and cause. */
+  readonly errors?: ReadonlyArray<{ readonly attempt: number; readonly error: string; readonly cause?: string }>;
 }
 
 export interface Receipts {
@@ -51,9 +54,37 @@ export interface Receipts {
   readonly html: string;
 }
 
+/**
+ * The partition summaries from the ledger's partition items, for a run that ended before ReconcileRun
+ * recorded them on the run (a failure or a stop while its partitions ran).
+ */
+export function partitionSummaries(items: readonly PartitionItem[]): PartitionSummary[] {
+  return items.map((p) => ({
+    id: p.partitionId,
+    kind: p.kind,
+    ...(p.start ? { start: p.start } : {}),
+    ...(p.end ? { end: p.end } : {}),
+    expected: p.expected,
+    status: p.status,
+    attempts: p.attempts,
+    taskIds: [...p.taskIds],
+    ...(p.counters ? { counters: pickCounters(p.counters) } : {}),
+    ...(p.errors.length ? { errors: p.errors } : {}),
+  }));
+}
+
+function pickCounters(c: Counters): Counters {
+  return { total: c.total, created: c.created, updated: c.updated, deleted: c.deleted, noops: c.noops, versionConflicts: c.versionConflicts, failures: c.failures };
+}
+
+/**
+ * `partitions`: the ledger's partition items, used when the run record holds no partition summaries
+ * (the run ended before ReconcileRun).
+ */
 export function summarise(
   record: RunRecord | undefined,
   outcome: { runId: string; status: RunSummary['status']; error: string | null; cause: string | null },
+  partitions?: readonly PartitionItem[],
 ): RunSummary {
   const counters = record?.counters as (Counters & { arithmetic?: string }) | undefined;
   return {
@@ -85,25 +116,99 @@ export function summarise(
     foreignTasks: record?.foreignTasks ?? [],
     taskId: record?.taskId ?? null,
     launchedAt: ((record?.launch as { at?: string } | undefined)?.at) ?? null,
-    ...(record?.partitions ? { partitions: record.partitions as unknown as PartitionSummary[] } : {}),
+    ...(record?.partitions
+      ? { partitions: record.partitions as unknown as PartitionSummary[] }
+      : partitions?.length
+        ? { partitions: partitionSummaries(partitions) }
+        : {}),
   };
 }
 
-/** One line per partition: range, status, attempts, task ids, and its counters. */
+/** A partition's range as the receipts write it: `[start day, end day)`, open ends as ±∞. */
+export function partitionRange(p: PartitionSummary): string {
+  return p.kind === 'range' ? `[${p.start?.slice(0, 10) ?? '-∞'}, ${p.end?.slice(0, 10) ?? '+∞'})` : p.kind === 'missing-date' ? 'no date field' : 'all';
+}
+
+/** Status, with the last failed attempt's error name while the partition is not SUCCEEDED. */
+function partitionStatus(p: PartitionSummary): string {
+  const last = p.errors?.at(-1);
+  return last && p.status !== 'SUCCEEDED' ? `${p.status} (${last.error})` : p.status;
+}
+
+/** The total row of the partition table: every partition's counters, expected counts, attempts and tasks. */
+export function partitionTotals(partitions: readonly PartitionSummary[]): { expected: number; attempts: number; tasks: number; counters: Counters } {
+  return {
+    expected: partitions.reduce((n, p) => n + p.expected, 0),
+    attempts: partitions.reduce((n, p) => n + p.attempts, 0),
+    tasks: partitions.reduce((n, p) => n + p.taskIds.length, 0),
+    counters: sumCounters(partitions.map((p) => p.counters)),
+  };
+}
+
+/** One line per partition: range, status, attempts, task ids, and its counters; then their total. */
 export function partitionLines(summary: RunSummary): string[] {
   if (!summary.partitions) return [];
-  const range = (p: PartitionSummary) =>
-    p.kind === 'range' ? `[${p.start?.slice(0, 10) ?? '-∞'}, ${p.end?.slice(0, 10) ?? '+∞'})` : p.kind === 'missing-date' ? 'no date field' : 'all';
+  const row = (id: string, range: string, status: string, expected: number, c: Counters | undefined, attempts: string, tasks: string) =>
+    `${id.padEnd(10)}${range.padEnd(26)}${status.padEnd(11)}${thousands(expected).padStart(10)}` +
+    `${thousands(c?.total ?? 0).padStart(10)}${thousands(c?.created ?? 0).padStart(10)}` +
+    `${thousands(c?.updated ?? 0).padStart(10)}${thousands(c?.versionConflicts ?? 0).padStart(11)}` +
+    `  ${attempts.padStart(8)}  ${tasks}`;
+  const totals = partitionTotals(summary.partitions);
   return [
     `${'partition'.padEnd(10)}${'range'.padEnd(26)}${'status'.padEnd(11)}${'expected'.padStart(10)}${'total'.padStart(10)}${'created'.padStart(10)}${'updated'.padStart(10)}${'conflicts'.padStart(11)}  attempts  task(s)`,
-    ...summary.partitions.map(
-      (p) =>
-        `${p.id.padEnd(10)}${range(p).padEnd(26)}${p.status.padEnd(11)}${thousands(p.expected).padStart(10)}` +
-        `${thousands(p.counters?.total ?? 0).padStart(10)}${thousands(p.counters?.created ?? 0).padStart(10)}` +
-        `${thousands(p.counters?.updated ?? 0).padStart(10)}${thousands(p.counters?.versionConflicts ?? 0).padStart(11)}` +
-        `  ${String(p.attempts).padStart(8)}  ${p.taskIds.join(' ')}`,
-    ),
+    ...summary.partitions.map((p) => row(p.id, partitionRange(p), partitionStatus(p), p.expected, p.counters, String(p.attempts), p.taskIds.join(' '))),
+    row('total', '', '', totals.expected, totals.counters, String(totals.attempts), `${totals.tasks} task(s)`),
   ];
+}
+
+/** The partition table in Markdown: range, status, attempts, task ids and counters of each, then the total row. */
+export function partitionMarkdownTable(partitions: readonly PartitionSummary[]): string[] {
+  const cells = (c: Counters | undefined) => [c?.total ?? 0, c?.created ?? 0, c?.updated ?? 0, c?.versionConflicts ?? 0, c?.failures ?? 0].map(thousands);
+  const totals = partitionTotals(partitions);
+  return [
+    '| partition | range | status | attempts | task(s) | expected | total | created | updated | version_conflicts | failures |',
+    '|---|---|---|---:|---|---:|---:|---:|---:|---:|---:|',
+    ...partitions.map(
+      (p) =>
+        `| ${p.id} | \`${partitionRange(p)}\` | ${partitionStatus(p)} | ${p.attempts} | ${p.taskIds.map((t) => `\`${t}\``).join(' ')} | ` +
+        `${thousands(p.expected)} | ${cells(p.counters).join(' | ')} |`,
+    ),
+    `| **total** | | | ${totals.attempts} | ${totals.tasks} | ${thousands(totals.expected)} | ${cells(totals.counters).map((v) => `**${v}**`).join(' | ')} |`,
+  ];
+}
+
+/** The partition table in HTML, with the total row in its footer. */
+function partitionHtmlTable(partitions: readonly PartitionSummary[]): string {
+  const num = (n: number) => `<td class="n">${thousands(n)}</td>`;
+  const counters = (c: Counters | undefined) => [c?.total ?? 0, c?.created ?? 0, c?.updated ?? 0, c?.versionConflicts ?? 0, c?.failures ?? 0].map(num).join('');
+  const totals = partitionTotals(partitions);
+  return [
+    '<table class="partitions">',
+    '<thead><tr><th>partition</th><th>range</th><th>status</th><th>attempts</th><th>task(s)</th><th>expected</th><th>total</th><th>created</th><th>updated</th><th>version_conflicts</th><th>failures</th></tr></thead>',
+    '<tbody>',
+    ...partitions.map(
+      (p) =>
+        `<tr><td>${escapeHtml(p.id)}</td><td><code>${escapeHtml(partitionRange(p))}</code></td><td>${escapeHtml(partitionStatus(p))}</td>` +
+        `<td class="n">${p.attempts}</td><td>${p.taskIds.map((t) => `<code>${escapeHtml(t)}</code>`).join(' ')}</td>${num(p.expected)}${counters(p.counters)}</tr>`,
+    ),
+    '</tbody>',
+    `<tfoot><tr><th>total</th><td></td><td></td><td class="n">${totals.attempts}</td><td>${totals.tasks} task(s)</td>${num(totals.expected)}${counters(totals.counters)}</tr></tfoot>`,
+    '</table>',
+  ].join('\n');
+}
+
+/** One small breakdown chart per partition from its own snapshots (every attempt), with one legend for all. */
+export function partitionCharts(partitions: readonly PartitionSummary[], polls: readonly PollSnapshot[]): string {
+  const legend = SERIES.map((s) => `<span><i style="background:${s.color}"></i>${escapeHtml(s.label)}</span>`).join(' ');
+  const charts = partitions.map((p) => {
+    const own = polls.filter((q) => q.partitionId === p.id);
+    return (
+      `<figure>${breakdownSvg(own, 280, 150, { compact: true })}` +
+      `<figcaption>${escapeHtml(p.id)} <code>${escapeHtml(partitionRange(p))}</code> ${escapeHtml(partitionStatus(p))}, ` +
+      `${thousands(p.counters?.total ?? p.expected)} documents${p.attempts > 1 ? `, ${p.attempts} attempts` : ''}</figcaption></figure>`
+    );
+  });
+  return `<p class="legend">${legend}</p>\n<div class="charts">\n${charts.join('\n')}\n</div>`;
 }
 
 /**
@@ -130,7 +235,7 @@ export function writeReceipts(dir: string, summary: RunSummary, polls: readonly 
   const paths = { json: join(folder, 'run.json'), markdown: join(folder, 'receipt.md'), html: join(folder, 'receipt.html') };
   writeFileSync(paths.json, `${JSON.stringify({ ...summary, polls }, null, 2)}\n`);
   writeFileSync(paths.markdown, renderMarkdown(summary, runSeries(polls)));
-  writeFileSync(paths.html, renderHtml(summary, runSeries(polls)));
+  writeFileSync(paths.html, renderHtml(summary, runSeries(polls), polls));
   return paths;
 }
 
@@ -178,7 +283,7 @@ function renderMarkdown(s: RunSummary, polls: readonly PollSnapshot[]): string {
     `**${s.status}**${s.error ? ` — \`${s.error}\`` : ''}${s.dryRun ? ' (dry run)' : ''}`,
     '',
     ...(s.cause ? [`> ${s.cause}`, ''] : []),
-    `target index: \`${s.targetIndex ?? '?'}\` · task: \`${s.taskId ?? 'none'}\` · started ${s.startedAt ?? '?'} · finished ${s.finishedAt ?? '?'}`,
+    `target index: \`${s.targetIndex ?? '?'}\` · ${taskText(s, (t) => `\`${t}\``)} · started ${s.startedAt ?? '?'} · finished ${s.finishedAt ?? '?'}`,
     '',
     '## Configuration header',
     '',
@@ -192,7 +297,7 @@ function renderMarkdown(s: RunSummary, polls: readonly PollSnapshot[]): string {
     ...countersTable(s),
     '```',
     '',
-    ...(s.partitions ? ['## Partitions', '', '```', ...partitionLines(s), '```', ''] : []),
+    ...(s.partitions ? [`## Partitions (${s.partitions.length})`, '', ...partitionMarkdownTable(s.partitions), ''] : []),
     '## Parity',
     '',
     '```',
@@ -215,8 +320,9 @@ const SERIES = [
 ] as const;
 
 /** Stacked areas of the three counters over time: the breakdown, not a progress bar. */
-export function breakdownSvg(polls: readonly PollSnapshot[], width = 720, height = 280): string {
-  const pad = { left: 70, right: 20, top: 20, bottom: 40 };
+export function breakdownSvg(polls: readonly PollSnapshot[], width = 720, height = 280, options: { compact?: boolean } = {}): string {
+  const compact = options.compact === true;
+  const pad = compact ? { left: 52, right: 10, top: 12, bottom: 22 } : { left: 70, right: 20, top: 20, bottom: 40 };
   const points = polls.map((p) => ({
     t: Date.parse(p.at),
     values: SERIES.map((s) => Number((p as Record<string, unknown>)[s.key] ?? 0)),
@@ -234,9 +340,11 @@ export function breakdownSvg(polls: readonly PollSnapshot[], width = 720, height
     const bottom = points.map((p, j) => `${x(p.t).toFixed(1)},${y(lower[j]!).toFixed(1)}`).reverse();
     return `<polygon points="${[...top, ...bottom].join(' ')}" fill="${series.color}" fill-opacity="0.8"><title>${series.label}</title></polygon>`;
   });
-  const legend = SERIES.map(
-    (s, i) => `<rect x="${pad.left + i * 200}" y="${height - 18}" width="12" height="12" fill="${s.color}"/><text x="${pad.left + i * 200 + 18}" y="${height - 8}" font-size="12">${s.label}</text>`,
-  );
+  const legend = compact
+    ? []
+    : SERIES.map(
+        (s, i) => `<rect x="${pad.left + i * 200}" y="${height - 18}" width="12" height="12" fill="${s.color}"/><text x="${pad.left + i * 200 + 18}" y="${height - 8}" font-size="12">${s.label}</text>`,
+      );
   const seconds = Math.round((t1 - t0) / 1000);
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif">`,
@@ -245,7 +353,7 @@ export function breakdownSvg(polls: readonly PollSnapshot[], width = 720, height
     `<text x="${pad.left - 6}" y="${pad.top + 4}" font-size="11" text-anchor="end">${thousands(maxY)}</text>`,
     `<text x="${pad.left - 6}" y="${y(0)}" font-size="11" text-anchor="end">0</text>`,
     `<text x="${width - pad.right}" y="${y(0) + 14}" font-size="11" text-anchor="end">+${seconds} s</text>`,
-    `<text x="${pad.left}" y="${y(0) + 14}" font-size="11">${new Date(t0).toISOString().slice(0, 19)}Z</text>`,
+    `<text x="${pad.left}" y="${y(0) + 14}" font-size="11">${compact ? new Date(t0).toISOString().slice(11, 19) : `${new Date(t0).toISOString().slice(0, 19)}Z`}</text>`,
     ...areas,
     ...legend,
     '</svg>',
@@ -263,21 +371,32 @@ function escapeHtml(text: string): string {
   return text.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
 }
 
-function renderHtml(s: RunSummary, polls: readonly PollSnapshot[]): string {
+/** `task: <id>`, or for a partitioned run the number of its partitions' tasks. */
+function taskText(s: RunSummary, code: (text: string) => string): string {
+  if (s.partitions) return `tasks: ${partitionTotals(s.partitions).tasks} for ${s.partitions.length} partitions (below)`;
+  return `task: ${code(s.taskId ?? 'none')}`;
+}
+
+/** `polls`: the run's series; `raw`: the snapshots as recorded (per partition for a partitioned run). */
+function renderHtml(s: RunSummary, polls: readonly PollSnapshot[], raw: readonly PollSnapshot[] = polls): string {
   const pre = (lines: readonly string[]) => `<pre>${escapeHtml(lines.join('\n'))}</pre>`;
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>safe-reindex ${escapeHtml(s.runId)}</title>
 <style>body{font-family:sans-serif;max-width:900px;margin:2em auto;color:#222}pre{background:#f6f6f6;padding:1em;overflow:auto}
-.status{font-weight:bold;color:${s.status === 'SUCCEEDED' ? '#2b7a3d' : '#b3261e'}}</style></head><body>
+.status{font-weight:bold;color:${s.status === 'SUCCEEDED' ? '#2b7a3d' : '#b3261e'}}
+table.partitions{border-collapse:collapse;font-size:13px}table.partitions th,table.partitions td{border-bottom:1px solid #ddd;padding:3px 6px;text-align:left}
+table.partitions .n{text-align:right}table.partitions tfoot th,table.partitions tfoot td{font-weight:bold;border-top:2px solid #333}
+.charts{display:flex;flex-wrap:wrap;gap:8px}.charts figure{margin:0;width:280px}.charts figcaption{font-size:12px}
+.legend span{margin-right:1em;font-size:12px}.legend i{display:inline-block;width:10px;height:10px;margin-right:4px}</style></head><body>
 <h1>safe-reindex run ${escapeHtml(s.runId)}</h1>
 <p class="status">${s.status}${s.error ? ` — ${escapeHtml(s.error)}` : ''}${s.dryRun ? ' (dry run)' : ''}</p>
 ${s.cause ? `<blockquote>${escapeHtml(s.cause)}</blockquote>` : ''}
-<p>target index <code>${escapeHtml(s.targetIndex ?? '?')}</code>, task <code>${escapeHtml(s.taskId ?? 'none')}</code>, started ${escapeHtml(s.startedAt ?? '?')}, finished ${escapeHtml(s.finishedAt ?? '?')}</p>
+<p>target index <code>${escapeHtml(s.targetIndex ?? '?')}</code>, ${taskText(s, (t) => `<code>${escapeHtml(t)}</code>`)}, started ${escapeHtml(s.startedAt ?? '?')}, finished ${escapeHtml(s.finishedAt ?? '?')}</p>
 <h2>Breakdown over time</h2>
 ${breakdownSvg(fromLaunch(s.launchedAt, polls))}
 <h2>Counters</h2>
 ${pre(countersTable(s))}
-${s.partitions ? `<h2>Partitions</h2>\n${pre(partitionLines(s))}` : ''}
+${s.partitions ? `<h2>Partitions (${s.partitions.length})</h2>\n${partitionHtmlTable(s.partitions)}\n<h2>Breakdown over time per partition</h2>\n${partitionCharts(s.partitions, raw)}` : ''}
 <h2>Parity</h2>
 ${pre(parityLines(s.parity))}
 <h2>Configuration header</h2>

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { thousands } from '../../lambdas/shared/counters';
+import { listPartitions } from '../../lambdas/shared/partitioned-run';
 import type { RunLog } from '../../lambdas/shared/run-context';
 import { startLocalLedger, type LocalLedger } from '../ledger/ledger';
 import { localLedger, runLocal, type LocalRunResult } from '../pipeline';
@@ -182,8 +183,11 @@ async function runLocalCommand(command: LocalCommand): Promise<number> {
       log: command.json ? terminalLog(note, note) : terminalLog(say, note),
     });
     const runId = result.runId ?? 'invalid-input';
-    const summary = summarise(result.record, { runId, status: result.status, error: result.error, cause: result.cause });
-    const polls = result.record ? await (await localLedger(ledgerEndpoint)).listPolls(runId) : [];
+    const ledger = result.record ? await localLedger(ledgerEndpoint) : undefined;
+    // A run that ended before ReconcileRun has its partitions only in the ledger's partition items.
+    const parts = ledger && result.record?.plan && !result.record.partitions ? await listPartitions(ledger, runId) : undefined;
+    const summary = summarise(result.record, { runId, status: result.status, error: result.error, cause: result.cause }, parts);
+    const polls = ledger ? await ledger.listPolls(runId) : [];
     const receipts = result.record ? writeReceipts(command.runsDir, summary, polls) : null;
     if (command.json) {
       say(JSON.stringify(finalRecord(summary, receipts)));

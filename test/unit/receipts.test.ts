@@ -1,6 +1,19 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { breakdownSvg, countersTable, fromLaunch, parityLines, summarise } from '../../local/receipts';
+import {
+  breakdownSvg,
+  countersTable,
+  fromLaunch,
+  parityLines,
+  partitionLines,
+  partitionMarkdownTable,
+  summarise,
+  writeReceipts,
+} from '../../local/receipts';
 import type { RunRecord } from '../../lambdas/shared/ledger';
+import type { PartitionItem } from '../../lambdas/shared/partitioned-run';
 
 const record = {
   runId: 'calls-live',
@@ -52,5 +65,110 @@ describe('receipts', () => {
       ...polls,
     ]);
     expect(fromLaunch(null, polls)).toEqual(polls);
+  });
+});
+
+const counters = (total: number, created: number, updated: number, versionConflicts: number, failures = 0) => ({
+  total,
+  created,
+  updated,
+  deleted: 0,
+  noops: 0,
+  versionConflicts,
+  failures,
+});
+
+/** A partitioned run as ReconcileRun records it: p02 needed a second attempt. */
+const partitioned = {
+  ...record,
+  runId: 'calls-parted',
+  counters: { ...counters(305, 270, 5, 30), arithmetic: '305 = 270 created + 5 updated + 0 deleted + 0 noops + 30 version_conflicts' },
+  partitions: [
+    { id: 'p01', kind: 'range', end: '2026-05-10T00:00:00.000Z', expected: 100, status: 'SUCCEEDED', attempts: 1, taskIds: ['n:1'], counters: counters(100, 90, 0, 10) },
+    {
+      id: 'p02',
+      kind: 'range',
+      start: '2026-05-10T00:00:00.000Z',
+      expected: 200,
+      status: 'SUCCEEDED',
+      attempts: 2,
+      taskIds: ['n:2', 'n:4'],
+      counters: counters(200, 175, 5, 20),
+      errors: [{ attempt: 1, error: 'TaskLost', cause: 'node restart' }],
+    },
+    { id: 'p03', kind: 'missing-date', expected: 5, status: 'SUCCEEDED', attempts: 1, taskIds: ['n:3'], counters: counters(5, 5, 0, 0) },
+  ],
+} as unknown as RunRecord;
+const outcome = { runId: 'calls-parted', status: 'SUCCEEDED' as const, error: null, cause: null };
+const snap = (at: string, partitionId: string, created: number) => ({ at, partitionId, total: 200, created, updated: 0, versionConflicts: 0, failures: 0 });
+
+describe('receipts of a partitioned run', () => {
+  it('tables each partition (range, status, attempts, task ids, counters) and their total in Markdown', () => {
+    const table = partitionMarkdownTable(summarise(partitioned, outcome).partitions!);
+
+    expect(table[0]).toBe('| partition | range | status | attempts | task(s) | expected | total | created | updated | version_conflicts | failures |');
+    expect(table.slice(2)).toEqual([
+      '| p01 | `[-∞, 2026-05-10)` | SUCCEEDED | 1 | `n:1` | 100 | 100 | 90 | 0 | 10 | 0 |',
+      '| p02 | `[2026-05-10, +∞)` | SUCCEEDED | 2 | `n:2` `n:4` | 200 | 200 | 175 | 5 | 20 | 0 |',
+      '| p03 | `no date field` | SUCCEEDED | 1 | `n:3` | 5 | 5 | 5 | 0 | 0 | 0 |',
+      '| **total** | | | 4 | 4 | 305 | **305** | **270** | **5** | **30** | **0** |',
+    ]);
+  });
+
+  it('ends the terminal partition table with the total row', () => {
+    const lines = partitionLines(summarise(partitioned, outcome));
+
+    expect(lines).toHaveLength(5);
+    expect(lines.at(-1)).toMatch(/^total +305 +305 +270 +5 +30 +4 {2}4 task\(s\)$/);
+  });
+
+  it('shows a partition that has not succeeded with its last error', () => {
+    const failed = { ...partitioned, partitions: [{ ...(partitioned.partitions![1] as object), status: 'FAILED' }] } as unknown as RunRecord;
+    expect(partitionMarkdownTable(summarise(failed, outcome).partitions!)[2]).toContain('| FAILED (TaskLost) |');
+  });
+
+  it('takes the partitions from the ledger\'s items when the run ended before ReconcileRun recorded them', () => {
+    const items: PartitionItem[] = [
+      { runId: 'r', partitionId: 'p01', kind: 'range', end: '2026-05-10T00:00:00.000Z', query: null, expected: 100, status: 'RUNNING', attempts: 1, taskId: 'n:1', taskIds: ['n:1'], errors: [], updatedAt: 'x', counters: { ...counters(100, 40, 0, 2), arithmetic: 'a' } } as PartitionItem,
+      { runId: 'r', partitionId: 'p02', kind: 'missing-date', query: null, expected: 5, status: 'PENDING', attempts: 0, taskIds: [], errors: [], updatedAt: 'x' },
+    ];
+    const { partitions: _p, ...stopped } = partitioned as unknown as Record<string, unknown>;
+
+    expect(summarise(stopped as unknown as RunRecord, { ...outcome, status: 'ABORTED' }, items).partitions).toEqual([
+      { id: 'p01', kind: 'range', end: '2026-05-10T00:00:00.000Z', expected: 100, status: 'RUNNING', attempts: 1, taskIds: ['n:1'], counters: counters(100, 40, 0, 2) },
+      { id: 'p02', kind: 'missing-date', expected: 5, status: 'PENDING', attempts: 0, taskIds: [] },
+    ]);
+    expect(summarise(partitioned, outcome, items).partitions).toHaveLength(3);
+    expect(summarise(record, outcome, []).partitions).toBeUndefined();
+  });
+
+  it('writes the partition table with its total row, and one breakdown chart per partition from its own snapshots, into the receipts', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'receipts-'));
+    try {
+      const polls = [snap('2026-05-01T00:00:01.000Z', 'p01', 50), snap('2026-05-01T00:00:02.000Z', 'p02', 60), snap('2026-05-01T00:00:03.000Z', 'p01', 90), snap('2026-05-01T00:00:04.000Z', 'p02', 175)];
+      const paths = writeReceipts(dir, summarise(partitioned, outcome), polls);
+      const markdown = readFileSync(paths.markdown, 'utf8');
+      const html = readFileSync(paths.html, 'utf8');
+
+      expect(markdown).toContain('## Partitions (3)');
+      expect(markdown).toContain('| **total** | | | 4 | 4 | 305 | **305** | **270** | **5** | **30** | **0** |');
+      expect(markdown).toContain('tasks: 4 for 3 partitions (below)');
+      expect(html).toMatch(/<tfoot><tr><th>total<\/th>.*<td class="n">305<\/td><td class="n">270<\/td>/);
+      expect(html.match(/<tr><td>p0\d<\/td>/g)).toHaveLength(3);
+      // The run's chart, then one per partition.
+      expect(html.match(/<svg /g)).toHaveLength(4);
+      expect(html).toContain('<figcaption>p02 <code>[2026-05-10, +∞)</code> SUCCEEDED, 200 documents, 2 attempts</figcaption>');
+      expect(html).not.toContain('NaN');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('draws a compact chart without its own legend', () => {
+    const svg = breakdownSvg([snap('2026-05-01T00:00:01.000Z', 'p01', 5), snap('2026-05-01T00:00:09.000Z', 'p01', 9)], 280, 150, { compact: true });
+
+    expect(svg.match(/<polygon /g)).toHaveLength(3);
+    expect(svg).not.toContain('<rect');
+    expect(svg).toContain('+8 s');
   });
 });
