@@ -1,5 +1,5 @@
 import { isPartitioned, type RunConfig } from '../shared/config';
-import { putPartitions } from '../shared/partitioned-run';
+import { planFingerprint, putPartitions } from '../shared/partitioned-run';
 import type { RecordedPlan } from '../preflight/preflight';
 import type { PartitionRef } from '../shared/run-context';
 import { DryRunRequiredError } from '../shared/errors';
@@ -27,12 +27,32 @@ export async function checkApproval(
   if (lookup.approval.requestHash !== requestHash) {
     throw new DryRunRequiredError(`the approval for fingerprint ${fingerprint} holds another request hash: run a new dry run`);
   }
-  await deps.ledger.updateRun(runId, { approvedBy: { runId: lookup.approval.runId, approvedAt: lookup.approval.approvedAt } });
+  const approved = lookup.approval.plan as unknown as RecordedPlan | undefined;
+  if (isPartitioned(config)) {
+    if (!approved || !lookup.approval.planFingerprint) {
+      throw new DryRunRequiredError(`the approval for fingerprint ${fingerprint} holds no partition plan: run a new dry run`);
+    }
+    if (planFingerprint(fingerprint, approved.partitions) !== lookup.approval.planFingerprint) {
+      throw new DryRunRequiredError(`the approved partition plan does not match its fingerprint ${lookup.approval.planFingerprint}: run a new dry run`);
+    }
+  }
+  // The fingerprint the dry run showed: for a partitioned run it covers the plan.
+  const approvedFingerprint = lookup.approval.planFingerprint ?? lookup.approval.fingerprint;
+  if (config.approvedFingerprint !== undefined && config.approvedFingerprint !== approvedFingerprint) {
+    throw new DryRunRequiredError(
+      `this run launches the dry run of fingerprint ${config.approvedFingerprint}, but the approval now holds ${approvedFingerprint} ` +
+        `(dry run ${lookup.approval.runId} at ${lookup.approval.approvedAt}${isPartitioned(config) ? ', which planned the partitions again' : ''}): ` +
+        `read that dry run's header, then start the live run with its fingerprint`,
+    );
+  }
+  await deps.ledger.updateRun(runId, {
+    fingerprint: approvedFingerprint,
+    approvedBy: { runId: lookup.approval.runId, approvedAt: lookup.approval.approvedAt, fingerprint: approvedFingerprint },
+  });
   deps.log.info('approval found', { runId, approvedBy: lookup.approval.runId });
   if (!isPartitioned(config)) return { approvedBy: lookup.approval.runId, partitioned: false, partitions: [], maxConcurrency: 1 };
 
   // The live run launches the approved plan, with the expected counts of its own pre-flight.
-  const approved = lookup.approval.plan as unknown as RecordedPlan | undefined;
   if (!approved) throw new DryRunRequiredError(`the approval for fingerprint ${fingerprint} holds no partition plan: run a new dry run`);
   const fresh = record.plan as unknown as RecordedPlan | undefined;
   const expected = new Map((fresh?.partitions ?? approved.partitions).map((p) => [p.id, p.expected]));

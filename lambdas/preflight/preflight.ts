@@ -3,6 +3,7 @@ import type { CanonicalRequest } from '../shared/canonical-request';
 import { censusOf, reindexTasksInto, resolveIndex, sampleIds, versionsOf, type IndexCensus } from '../shared/cluster-ops';
 import { isPartitioned, type RunConfig } from '../shared/config';
 import { expectedCounts, planKey, planPartitions, type PartitionKey, type PartitionPlan } from '../shared/partitions';
+import { planFingerprint } from '../shared/partitioned-run';
 import { coverageOf } from '../shared/coverage';
 import { thousands } from '../shared/counters';
 import {
@@ -87,6 +88,9 @@ export async function preflight({ state }: StateInvocation, deps: RunDeps): Prom
   };
 
   const approval = dryRun ? undefined : await deps.ledger.getApproval(fingerprint, deps.now(), config.guards.dryRunMaxAgeHours);
+  const plan = isPartitioned(config) ? partitionPlanOf(config, sourceCensus, approval?.found ? approval.approval.plan : undefined) : undefined;
+  // What the operator reads and approves: for a partitioned run it covers each partition's query.
+  const shownFingerprint = plan ? planFingerprint(fingerprint, plan.partitions) : fingerprint;
   const header = renderHeader({
     runId,
     dryRun,
@@ -98,12 +102,12 @@ export async function preflight({ state }: StateInvocation, deps: RunDeps): Prom
     targetCount: target.count,
     coverage: coverageOf(target.days),
     probe: probed.result,
-    fingerprint,
+    fingerprint: shownFingerprint,
     approval: approvalStatus(dryRun, approval?.found ? approval.approval : approval?.approval, approval?.found ?? false, config.guards.dryRunMaxAgeHours),
   });
-  const plan = isPartitioned(config) ? partitionPlanOf(config, sourceCensus, approval?.found ? approval.approval.plan : undefined) : undefined;
   if (plan) header.push(...planLines(plan));
   await deps.ledger.updateRun(runId, {
+    fingerprint: shownFingerprint,
     baselines: baselines as unknown as JsonObject,
     probe: probed.result as unknown as JsonObject,
     header,

@@ -2,8 +2,12 @@ import type { RunConfig } from '../shared/config';
 import type { JsonObject } from '../shared/ledger';
 import { loadRun, type RunDeps, type StateInvocation } from '../shared/run-context';
 
-/** Step 5: a dry run records its approval (fingerprint, canonical request, baselines, probe) and launches nothing. */
-export async function recordApproval({ state }: StateInvocation, deps: RunDeps): Promise<{ approvedUntil: string }> {
+/**
+ * Step 5: a dry run records its approval (fingerprint, canonical request, baselines, probe, and a
+ * partitioned run's plan with the fingerprint that covers it) and launches nothing. Returns the
+ * fingerprint the operator approves: the one the header showed.
+ */
+export async function recordApproval({ state }: StateInvocation, deps: RunDeps): Promise<{ approvedUntil: string; fingerprint: string }> {
   const { runId, fingerprint, requestHash } = state.run;
   const record = await loadRun(deps, runId);
   const config = record.config as unknown as RunConfig & { canonicalRequest: JsonObject };
@@ -15,12 +19,12 @@ export async function recordApproval({ state }: StateInvocation, deps: RunDeps):
     requestHash,
     baselines: record.baselines ?? {},
     probe: record.probe ?? {},
-    ...(record.plan ? { plan: record.plan } : {}),
+    ...(record.plan ? { plan: record.plan, planFingerprint: record.fingerprint } : {}),
     approvedAt: approvedAt.toISOString(),
     maxAgeHours: config.guards.dryRunMaxAgeHours,
   });
   await deps.ledger.finishRun(runId, { status: 'SUCCEEDED' });
   const approvedUntil = new Date(approvedAt.getTime() + config.guards.dryRunMaxAgeHours * 3_600_000).toISOString();
-  deps.log.info('dry run approved', { runId, fingerprint, approvedUntil });
-  return { approvedUntil };
+  deps.log.info('dry run approved', { runId, fingerprint: record.fingerprint, approvedUntil });
+  return { approvedUntil, fingerprint: record.fingerprint };
 }

@@ -94,6 +94,12 @@ export const ExecutionInputSchema = z.strictObject({
     .optional(),
   /** Partitioned runs: most partition tasks of this run at once (≤ maxTasksPerDomain). Default 1. */
   maxConcurrency: z.number().int('must be a whole number').min(1).max(256).optional(),
+  /**
+   * Live runs: the fingerprint the dry run printed (and a person read). The run launches only if the
+   * approval still holds exactly that, so a later dry run that re-planned the partitions is not launched
+   * unread. Not part of the canonical request.
+   */
+  approvedFingerprint: z.string().regex(/^[0-9a-f]{64}$/, 'must be the 64-hex-digit fingerprint a dry run printed').optional(),
 });
 
 export type RunConfig = z.output<typeof ExecutionInputSchema>;
@@ -144,6 +150,9 @@ export function parseRunConfig(input: unknown, target: TargetContext): RunConfig
   }
   if (config.maxConcurrency !== undefined && config.maxConcurrency > 1 && !isPartitioned(config)) {
     throw new InvalidInputError('maxConcurrency needs partitions (a number above 1, or "auto")', 'maxConcurrency');
+  }
+  if (config.approvedFingerprint !== undefined && config.dryRun) {
+    throw new InvalidInputError('approvedFingerprint is for a live run (dryRun false): it names the dry run it launches', 'approvedFingerprint');
   }
   if (config.partitions !== undefined && config.partitions !== 1 && config.dateField === null && config.partitions !== 'auto') {
     throw new InvalidInputError(`partitions ${config.partitions} needs a dateField to split on`, 'partitions');

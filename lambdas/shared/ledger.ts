@@ -223,6 +223,8 @@ export interface Approval {
   readonly probe: JsonObject;
   /** Partitioned runs: the approved plan (the live run launches exactly these partitions). */
   readonly plan?: JsonObject;
+  /** Partitioned runs: the fingerprint that covers the plan ({@link Approval.fingerprint} is the lookup key). */
+  readonly planFingerprint?: string;
   /** ISO time. */
   readonly approvedAt: string;
   /** Epoch seconds: DynamoDB deletes the item some time after (lazily). */

@@ -50,6 +50,15 @@ export function partitionedRequestHash(base: CanonicalRequest, spec: PartitionsR
   return createHash('sha256').update(stableJson({ request: requestHash(base), partitions: spec })).digest('hex');
 }
 
+/**
+ * A partitioned run's fingerprint: the request fingerprint (base request, partitions spec, target) plus
+ * each partition's id, bounds and query, so that a dry run approves the concrete plan. Counts are not in it.
+ */
+export function planFingerprint(requestFingerprint: string, plan: ReadonlyArray<PartitionKey & { readonly expected?: number }>): string {
+  const keys = plan.map(({ expected: _expected, ...key }) => key);
+  return createHash('sha256').update(stableJson({ fingerprint: requestFingerprint, partitions: keys })).digest('hex');
+}
+
 /** One partition's request: the approved canonical request with `source.query` = the partition's query. */
 export function partitionRequest(approved: CanonicalRequest, query: SourceQuery | null): CanonicalRequest {
   const { query: _old, ...source } = approved.body.source;

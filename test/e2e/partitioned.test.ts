@@ -88,6 +88,40 @@ describe('partitioned ReindexRun on the real local clusters', () => {
     // A boundary document matched by two ranges would be counted twice by the partition totals above.
   });
 
+  it('a dry run approves the plan: a re-plan changes the fingerprint, and a live run pinned to the earlier one launches nothing', async () => {
+    const index = uniqueIndex('calls-plan-fp');
+    const tableName = uniqueIndex('ledger');
+    await seedWithEdges(index);
+    const options = runOptions(tableName);
+    const input = { source: { url: localServers().source.url, index }, target: { index }, dateField: 'timestamp', partitions: 2 };
+    const first = await runLocal({ ...options, input: { ...input, runId: `${index}-dry-1` } });
+    expect([first.status, first.error]).toEqual(['SUCCEEDED', null]);
+    const firstFingerprint = (first.output as { approval: { fingerprint: string } }).approval.fingerprint;
+    expect(first.record?.fingerprint).toBe(firstFingerprint);
+    expect(first.record?.header?.find((line) => line.startsWith('fingerprint'))).toContain(firstFingerprint);
+
+    // Dual-write lands 600 documents on May 2nd: the same input now plans another boundary.
+    const source = clientFor(localServers().source.url);
+    const lines: unknown[] = [];
+    for (let i = 0; i < 600; i++) lines.push({ index: { _index: index, _id: `late-${i}` } }, { timestamp: '2026-05-02T12:00:00.000Z', caller: `late ${i}` });
+    expect(((await source.bulk({ body: lines as Record<string, unknown>[], refresh: 'true' })).body as { errors: boolean }).errors).toBe(false);
+    const second = await runLocal({ ...options, input: { ...input, runId: `${index}-dry-2` } });
+    expect([second.status, second.error]).toEqual(['SUCCEEDED', null]);
+    const secondFingerprint = (second.output as { approval: { fingerprint: string } }).approval.fingerprint;
+    expect(secondFingerprint).not.toBe(firstFingerprint);
+
+    const stale = await runLocal({ ...options, input: { ...input, runId: `${index}-live-1`, dryRun: false, approvedFingerprint: firstFingerprint } });
+    expect([stale.status, stale.error]).toEqual(['FAILED', 'DryRunRequired']);
+    expect(stale.cause).toContain(`launches the dry run of fingerprint ${firstFingerprint}, but the approval now holds ${secondFingerprint}`);
+    expect(await reindexTasksInto(target, index)).toEqual([]);
+    expect(await listPartitions(await ledgerOf(tableName), `${index}-live-1`)).toEqual([]);
+
+    const live = await runLocal({ ...options, input: { ...input, runId: `${index}-live-2`, dryRun: false, approvedFingerprint: secondFingerprint } });
+    expect([live.status, live.error, live.cause]).toEqual(['SUCCEEDED', null, null]);
+    expect(live.record?.fingerprint).toBe(secondFingerprint);
+    expect(pick(live.record?.counters)).toMatchObject({ total: expectedCounters(shape).total + extras + 600, failures: 0 });
+  });
+
   it('two partitioned runs started together on one target never run more reindex tasks than maxTasksPerDomain', async () => {
     const a = uniqueIndex('calls-sem-a');
     const b = uniqueIndex('calls-sem-b');

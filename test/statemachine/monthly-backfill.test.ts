@@ -83,6 +83,12 @@ describe('MonthlyBackfill on the local runner (real clusters)', () => {
       ]),
     );
     expect(first.children.map((c) => (c.Input as { dryRun: boolean }).dryRun)).toEqual([true, false, true, false, true, false]);
+    // Each live child is pinned to the fingerprint its dry run approved (the one its header showed).
+    for (const i of [1, 3, 5]) {
+      const dryFingerprint = (first.children[i - 1]!.Output as { approval: { fingerprint: string } }).approval.fingerprint;
+      expect(dryFingerprint).toMatch(/^[0-9a-f]{64}$/);
+      expect((first.children[i]!.Input as { approvedFingerprint?: string }).approvedFingerprint).toBe(dryFingerprint);
+    }
     // One at a time: each child starts after the previous one stopped.
     for (let i = 1; i < first.children.length; i++) {
       expect(first.children[i]!.StartDate).toBeGreaterThanOrEqual(first.children[i - 1]!.StopDate!);

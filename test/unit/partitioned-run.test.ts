@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { buildCanonicalRequest, parseOpaqueId, requestHash, opaqueId } from '../../lambdas/shared/canonical-request';
 import { isPartitioned, parseRunConfig } from '../../lambdas/shared/config';
 import { InvalidInputError } from '../../lambdas/shared/errors';
-import { partitionRequest, partitionTag, partitionedRequestHash, runSlotDomain, sumCounters } from '../../lambdas/shared/partitioned-run';
+import { partitionRequest, partitionTag, partitionedRequestHash, planFingerprint, runSlotDomain, sumCounters } from '../../lambdas/shared/partitioned-run';
 import { taskSlotDomainKey } from '../../lambdas/shared/task-slots';
 import { runSeries } from '../../local/receipts';
 import { SLOT_WAIT_MAX_SECONDS, SLOT_WAIT_SECONDS, nextSlotWait } from '../../lambdas/shared/partition-states';
@@ -37,6 +37,8 @@ describe('partitioned run input', () => {
     [{ partitions: 4, maxConcurrency: 5 }, 'maxConcurrency'],
     [{ maxConcurrency: 2 }, 'maxConcurrency'],
     [{ partitions: 4, dateField: null }, 'partitions'],
+    [{ approvedFingerprint: 'abc' }, 'approvedFingerprint'],
+    [{ approvedFingerprint: 'a'.repeat(64) }, 'approvedFingerprint'],
   ])('refuses %j naming %s', (extra, field) => {
     try {
       parseRunConfig({ ...valid, ...extra }, target);
@@ -55,6 +57,19 @@ describe('partition requests', () => {
   it('fingerprints the base request plus the spec: another spec, another hash; the base hash is not reused', () => {
     expect(partitionedRequestHash(base, 4)).not.toBe(partitionedRequestHash(base, 5));
     expect(partitionedRequestHash(base, 'auto')).not.toBe(requestHash(base));
+  });
+
+  it('fingerprints the plan: each partition\'s id, bounds and query, never its expected count', () => {
+    const plan = [
+      { id: 'p00', kind: 'range' as const, start: '2026-05-01T00:00:00.000Z', end: '2026-05-16T00:00:00.000Z', query: { range: { timestamp: { gte: '2026-05-01T00:00:00.000Z', lt: '2026-05-16T00:00:00.000Z' } } }, expected: 500 },
+      { id: 'p01', kind: 'missing-date' as const, query: { bool: { must_not: { exists: { field: 'timestamp' } } } }, expected: 7 },
+    ];
+    const approved = planFingerprint('f'.repeat(64), plan);
+    expect(approved).toMatch(/^[0-9a-f]{64}$/);
+    expect(planFingerprint('f'.repeat(64), plan.map((p) => ({ ...p, expected: p.expected + 1_000 })))).toBe(approved);
+    const moved = plan.map((p, i) => (i === 0 ? { ...p, end: '2026-05-17T00:00:00.000Z', query: { range: { timestamp: { gte: p.start, lt: '2026-05-17T00:00:00.000Z' } } } } : p));
+    expect(planFingerprint('f'.repeat(64), moved)).not.toBe(approved);
+    expect(planFingerprint('e'.repeat(64), plan)).not.toBe(approved);
   });
 
   it("puts the partition's query in source.query and changes nothing else", () => {
