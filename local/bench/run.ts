@@ -1,6 +1,7 @@
 import { Client } from '@opensearch-project/opensearch';
 import { measureBundles } from './bundles';
 import { fullGc, HeapSampler } from './heap';
+import { figureThroughput } from './throughput';
 import { simulateRun, workedExampleModel, type SimulationResult, type WaitPolicy } from './orchestration';
 import { startLocalCluster, type LocalCluster } from '../clusters/cluster';
 import { startFaultProxy, type ProxiedRequest } from '../fault-proxy/fault-proxy';
@@ -16,6 +17,7 @@ import type { RunLog } from '../../lambdas/shared/run-context';
  * `npm run bench`: the figures of the benchmark issue, measured on real local servers started here
  * (Elasticsearch 7.10.2, OpenSearch, dynalite) and printed, each beside its goal. Nothing is asserted.
  * Progress goes to stderr, results to stdout; every server is stopped at the end.
+ * `npm run bench -- throughput` runs only figure 7 (throughput and projection, local/bench/throughput.ts).
  */
 
 const say = (line: string) => process.stderr.write(`${line}\n`);
@@ -417,6 +419,8 @@ function figureBundles(): void {
 }
 
 async function main(): Promise<void> {
+  const only = process.argv[2];
+  if (process.argv.length > 3 || (only !== undefined && only !== 'throughput')) throw new Error(`usage: npm run bench [-- throughput]`);
   fullGc();
   const moduleBaseline = process.memoryUsage().heapUsed;
   const started: Array<{ stop(): Promise<void> }> = [];
@@ -445,33 +449,44 @@ async function main(): Promise<void> {
     say(`  source ${es.url} (Elasticsearch ${es.version}), target ${os.url} (OpenSearch ${os.version}), ledger ${ledger.endpoint}`);
     const common = { targetUrl: os.url, ledgerEndpoint: ledger.endpoint, tableName: `bench-${stamp}` };
 
-    say(`\nSeeding ${INDEX_BIG} (${n(BIG)}), ${INDEX_SMALL} (${n(SMALL)}) and the worked example at 1/1000 (${INDEX_WORKED}); the orchestration simulation runs meanwhile...`);
-    const seeding = (async () => {
-      const big = await timed(() => seedWorkedExample({ source: sv.source, target: sv.target, index: INDEX_BIG, shape: scaledShape(BIG), progress: say }));
-      const copies = big.value.filter((d) => targetCopy(d) !== undefined).length;
-      say(`  ${INDEX_BIG}: ${n(big.value.length)} source docs, ${n(copies)} dual-write copies on the target, ${s1(big.seconds)} s`);
-      await seedWorkedExample({ source: sv.source, target: sv.target, index: INDEX_SMALL, shape: scaledShape(SMALL) });
-      await seedWorkedExample({ source: sv.source, target: sv.target, index: INDEX_WORKED, shape: WORKED_EXAMPLE_1_1000 });
-      say('  seeding done');
-    })();
-    const [printOrchestration] = await Promise.all([figureOrchestration(ledger.endpoint), seeding]);
+    const throughput = async (reuse?: { index: string; docs: number }) => {
+      const figure = await figureThroughput({ ...sv, common, stamp, say, progressLog, figure: 7, ...(reuse ? { reuse } : {}) });
+      section = 6;
+      for (const line of figure.lines) out(line);
+      rows.push(...figure.rows);
+    };
+    if (only === 'throughput') {
+      await throughput();
+    } else {
+      say(`\nSeeding ${INDEX_BIG} (${n(BIG)}), ${INDEX_SMALL} (${n(SMALL)}) and the worked example at 1/1000 (${INDEX_WORKED}); the orchestration simulation runs meanwhile...`);
+      const seeding = (async () => {
+        const big = await timed(() => seedWorkedExample({ source: sv.source, target: sv.target, index: INDEX_BIG, shape: scaledShape(BIG), progress: say }));
+        const copies = big.value.filter((d) => targetCopy(d) !== undefined).length;
+        say(`  ${INDEX_BIG}: ${n(big.value.length)} source docs, ${n(copies)} dual-write copies on the target, ${s1(big.seconds)} s`);
+        await seedWorkedExample({ source: sv.source, target: sv.target, index: INDEX_SMALL, shape: scaledShape(SMALL) });
+        await seedWorkedExample({ source: sv.source, target: sv.target, index: INDEX_WORKED, shape: WORKED_EXAMPLE_1_1000 });
+        say('  seeding done');
+      })();
+      const [printOrchestration] = await Promise.all([figureOrchestration(ledger.endpoint), seeding]);
 
-    const sampler = new HeapSampler();
-    sampler.start();
-    await figureMemory(sv, common, sampler);
-    const worked = new Map(sampler.peaks);
-    sampler.peaks.clear();
-    await figureDryRun(sv, { ledgerEndpoint: ledger.endpoint, tableName: common.tableName }, sampler);
-    const big = new Map(sampler.peaks);
-    sampler.stop();
+      const sampler = new HeapSampler();
+      sampler.start();
+      await figureMemory(sv, common, sampler);
+      const worked = new Map(sampler.peaks);
+      sampler.peaks.clear();
+      await figureDryRun(sv, { ledgerEndpoint: ledger.endpoint, tableName: common.tableName }, sampler);
+      const big = new Map(sampler.peaks);
+      sampler.stop();
 
-    const printAbort = await figureAbort(sv, common);
-    const natural = await figureOverhead(sv, common);
-    printAbort(natural);
-    printOrchestration();
-    printMemory(worked, big, moduleBaseline);
-    // Last: it loads aws-cdk-lib, which would weigh on the heap figures above.
-    figureBundles();
+      const printAbort = await figureAbort(sv, common);
+      const natural = await figureOverhead(sv, common);
+      await throughput({ index: INDEX_BIG, docs: BIG });
+      printAbort(natural);
+      printOrchestration();
+      printMemory(worked, big, moduleBaseline);
+      // Last: it loads aws-cdk-lib, which would weigh on the heap figures above.
+      figureBundles();
+    }
 
     // Rows in figure order.
     rows.sort((a, b) => a.figure.localeCompare(b.figure, 'en', { numeric: true }));
