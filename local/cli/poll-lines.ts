@@ -80,9 +80,20 @@ export class PartitionPollLines {
       this.out(PARTITION_LEGEND);
       this.legendShown = true;
     }
-    this.out(partitionPollLine(this.time(), this.run, shown));
+    this.out(partitionPollLine(this.time(), this.adjusted(), shown));
     for (const p of shown) if (p.completed) this.finishedShown.add(this.finishKey(p));
     this.sinceLine.clear();
+  }
+
+  /**
+   * The ledger counts a partition done once reconciled (or in the poll that saw its task finish): one
+   * whose finish this terminal has seen, polled by another partition before its reconcile, is done here too.
+   */
+  private adjusted(): RunProgress | undefined {
+    if (!this.run) return undefined;
+    const seen = [...this.latest.values()].filter((p) => p.completed).length;
+    const moved = Math.min(this.run.running, Math.max(0, seen - this.run.done));
+    return moved === 0 ? this.run : { ...this.run, done: this.run.done + moved, running: this.run.running - moved };
   }
 
   private finishKey(p: PartitionPoll): string {

@@ -81,6 +81,34 @@ describe('safe-reindex local (the CLI)', () => {
     expect(stderr).toContain('DryRunRequired');
   });
 
+  it('a partitioned live run prints one poll line per turn with the run\'s and each partition\'s progress, the partition table with its total, and per-partition receipts', async () => {
+    const parted = uniqueIndex('calls-cli-parted');
+    await seedWorkedExample({ source: clientFor(servers.source.url), target: clientFor(defaultTarget().url), index: parted, shape: { missing: 120, targetOlder: 5, equal: 20, targetNewer: 5 } });
+    const file = (runId: string, dryRun: boolean) => {
+      const path = join(work, `${runId}.json`);
+      writeFileSync(path, JSON.stringify({ runId, source: { url: servers.source.url, index: parted }, target: { index: parted }, dateField: 'timestamp', batchSize: 10, partitions: 3, maxConcurrency: 2, dryRun }));
+      return path;
+    };
+    expect((await cli(['local', '--input', file(`${parted}-dry`, true), ...common(), '--json', '--runs', work], work)).code).toBe(0);
+
+    const { code, stdout } = await cli(['local', '--input', file(`${parted}-live`, false), ...common(), '--runs', work], work);
+
+    expect(code).toBe(0);
+    const polls = stdout.split('\n').filter((l) => /^ {2}\d\d:\d\d:\d\d {2}/.test(l));
+    expect(stdout).toContain('  per partition: processed/total, c created, u updated, vc version_conflicts (kept), f failures');
+    expect(polls.length).toBeGreaterThan(0);
+    for (const line of polls) expect(line).toMatch(/^ {2}[\d:]{8} {2}[\d,]+ of [\d,]+ \([\d.]+%\) {2}created [\d,]+ {2}updated [\d,]+ {2}version_conflicts [\d,]+ {2}· {2}partitions \d+ done, \d+ running, \d+ waiting( {2}· {2}p\d\d( done)? [\d,]+\/[\d,]+ c [\d,]+ u [\d,]+ vc [\d,]+)+$/);
+    expect(polls.at(-1)).toMatch(/^ {2}[\d:]{8} {2}150 of 150 \(100\.0%\) {2}created 120 {2}updated 5 {2}version_conflicts 25 {2}· {2}partitions 4 done, 0 running, 0 waiting {2}· /);
+    // Every partition's finished task is shown once, as done.
+    expect(polls.join('\n').match(/ p\d\d done /g)).toHaveLength(4);
+    expect(stdout).toMatch(/^total {35,}150 +150 +120 +5 +25 +4 {2}4 task\(s\)$/m);
+
+    const receipt = readFileSync(join(work, `${parted}-live`, 'receipt.md'), 'utf8');
+    expect(receipt).toContain('## Partitions (4)');
+    expect(receipt).toContain('| **total** | | | 4 | 4 | 150 | **150** | **120** | **5** | **25** | **0** |');
+    expect(readFileSync(join(work, `${parted}-live`, 'receipt.html'), 'utf8').match(/<svg /g)).toHaveLength(5);
+  });
+
   it.each([
     [['local', '--target-url', 'http://127.0.0.1:9'], '--input FILE is required'],
     [['local', '--input', '/nonexistent.json', '--target-url', 'http://127.0.0.1:9'], 'cannot read --input /nonexistent.json'],

@@ -96,6 +96,17 @@ describe('PartitionPollLines: one line per turn of the poll loop, not one per pa
     expect(out.at(-1)).not.toContain('p02');
   });
 
+  it('counts a partition done once its finish was seen, though the ledger still has it running until its reconcile', () => {
+    const { out, lines } = printer();
+    lines.poll(poll('p03', { completed: true, run: run({ done: 1, running: 1, waiting: 2 }) }));
+    // p01's poll read the ledger before p03 was reconciled: p01 is the one done there, p03 still running.
+    lines.poll(poll('p01', { completed: true, run: run({ done: 1, running: 1, waiting: 2 }) }));
+    expect(out.slice(1)).toEqual([
+      expect.stringContaining('partitions 1 done, 1 running, 2 waiting  ·  p03 done'),
+      expect.stringContaining('partitions 2 done, 0 running, 2 waiting  ·  p01 done'),
+    ]);
+  });
+
   it('prints every poll when one partition runs (as a single-task run), and drops a failed partition until its retry polls', () => {
     const { out, lines } = printer();
     lines.poll(poll('p01', { run: run({ running: 2 }) }));
