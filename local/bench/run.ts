@@ -3,6 +3,7 @@ import { measureBundles } from './bundles';
 import { fullGc, HeapSampler } from './heap';
 import { figureThroughput } from './throughput';
 import { simulateRun, workedExampleModel, type SimulationResult, type WaitPolicy } from './orchestration';
+import { partitionedHistoryFigure } from './partitioned-orchestration';
 import { startLocalCluster, type LocalCluster } from '../clusters/cluster';
 import { startFaultProxy, type ProxiedRequest } from '../fault-proxy/fault-proxy';
 import { startLocalLedger, type LocalLedger } from '../ledger/ledger';
@@ -467,7 +468,11 @@ async function main(): Promise<void> {
         await seedWorkedExample({ source: sv.source, target: sv.target, index: INDEX_WORKED, shape: WORKED_EXAMPLE_1_1000 });
         say('  seeding done');
       })();
-      const [printOrchestration] = await Promise.all([figureOrchestration(ledger.endpoint), seeding]);
+      const [printOrchestration, , partitioned] = await Promise.all([
+        figureOrchestration(ledger.endpoint),
+        seeding,
+        partitionedHistoryFigure({ ledgerEndpoint: ledger.endpoint, tableName: `bench-psim-${stamp}`, progress: say }),
+      ]);
 
       const sampler = new HeapSampler();
       sampler.start();
@@ -483,6 +488,9 @@ async function main(): Promise<void> {
       await throughput({ index: INDEX_BIG, docs: BIG });
       printAbort(natural);
       printOrchestration();
+      section = 2.5;
+      for (const line of partitioned.lines) out(line);
+      rows.push(...partitioned.rows);
       printMemory(worked, big, moduleBaseline);
       // Last: it loads aws-cdk-lib, which would weigh on the heap figures above.
       figureBundles();
