@@ -9,11 +9,12 @@ import { nextPoll } from '../poll-task/poll-cursor';
 import { loadRun, type PollState, type RunDeps, type StateInvocation } from '../shared/run-context';
 import { easeRejections, partitionOf, taskRate } from '../shared/partition-states';
 import { reportPartitionPoll } from '../shared/partition-progress';
+import { checkStall, reportStall } from '../shared/stall';
 
 /**
  * One turn of a partition's poll loop: snapshot (with its partition id) and counters on the partition,
  * the run's totals as metrics and the `poll` log line (partition and run progress), rail 2's total
- * check, foreign reindex tasks (not this run's partitions) cancelled, rejections noticed.
+ * check, foreign reindex tasks (not this run's partitions) cancelled, rejections noticed, stalls reported.
  */
 export async function pollPartition({ state }: StateInvocation, deps: RunDeps): Promise<PollState> {
   const { runId, targetIndex } = state.run;
@@ -59,7 +60,7 @@ export async function pollPartition({ state }: StateInvocation, deps: RunDeps): 
     await deps.ledger.addForeignTask(runId, { taskId: t.taskId, opaqueId: t.opaqueId ?? null, description: t.description, cancelledAt: now.toISOString() });
     deps.metrics.emit(targetIndex, { ForeignReindexCancelled: 1 });
   }
-  return nextPoll({
+  const next = nextPoll({
     completed: outcome.completed,
     processed: processed(outcome.counters),
     total: outcome.counters.total,
@@ -67,4 +68,8 @@ export async function pollPartition({ state }: StateInvocation, deps: RunDeps): 
     cursor: { ...poll.cursor, totalChecked: poll.cursor.totalChecked || outcome.counters.total > 0 },
     stallMinutes: config.guards.stallMinutes,
   });
+  // No counter change on this partition's task for guards.stallMinutes: reported once per stall, as a single-task run does.
+  const check = checkStall({ completed: outcome.completed, before: poll.cursor, next: next.cursor, nowMs: now.getTime(), stallMinutes: config.guards.stallMinutes });
+  if (check.report) await reportStall(deps, { runId, targetIndex, taskId, partitionId, stall: check.stall!, now });
+  return { ...next, cursor: check.cursor };
 }

@@ -2,7 +2,7 @@ import { parseOpaqueId } from '../shared/canonical-request';
 import { cancelTask, getTask, reindexTasksInto } from '../shared/cluster-ops';
 import type { RunConfig } from '../shared/config';
 import { outcomeFromTaskAnswer, processed } from '../shared/counters';
-import { stalled } from '../shared/adaptive-wait';
+import { checkStall, reportStall } from '../shared/stall';
 import { HeaderCheckFailedError, TaskLostError } from '../shared/errors';
 import { totalProblem } from '../shared/task-identity';
 import { loadRun, type PollState, type RunDeps, type StateInvocation } from '../shared/run-context';
@@ -88,15 +88,9 @@ export async function pollTask({ state }: StateInvocation, deps: RunDeps): Promi
     cursor: { ...poll.cursor, totalChecked: poll.cursor.totalChecked || counters.total > 0 },
     stallMinutes: config.guards.stallMinutes,
   });
-  const mark = next.cursor.mark;
-  const secondsSinceLaunch = (now.getTime() - next.cursor.launchedAtMs) / 1000;
-  if (!outcome.completed && mark && stalled(mark, secondsSinceLaunch, config.guards.stallMinutes) && !poll.cursor.stallReported) {
-    deps.metrics.emit(targetIndex, { Stalled: 1 });
-    deps.log.warn('stalled: no counter change', { runId, taskId, since: new Date(next.cursor.launchedAtMs + mark.changedAtSeconds * 1000).toISOString() });
-    await deps.ledger.updateRun(runId, { stall: { at: now.toISOString(), processed: mark.processed } });
-    return { ...next, cursor: { ...next.cursor, stallReported: true } };
-  }
-  return { ...next, cursor: { ...next.cursor, stallReported: poll.cursor.stallReported && mark === poll.cursor.mark } };
+  const check = checkStall({ completed: outcome.completed, before: poll.cursor, next: next.cursor, nowMs: now.getTime(), stallMinutes: config.guards.stallMinutes });
+  if (check.report) await reportStall(deps, { runId, targetIndex, taskId, stall: check.stall!, now });
+  return { ...next, cursor: check.cursor };
 }
 
 async function cancelForeignTasks(deps: RunDeps, runId: string, targetIndex: string, ownTaskId: string): Promise<void> {

@@ -37,6 +37,8 @@ export interface PartitionItem {
   readonly counters?: Counters & { readonly arithmetic?: string };
   /** The highest `retries.bulk` seen on this partition's task (the target rejecting writes). */
   readonly retriesBulk?: number;
+  /** The last stall PollPartition reported on this partition's task (no counter change for `guards.stallMinutes`). */
+  readonly stall?: { readonly at: string; readonly since: string; readonly processed: number; readonly total: number; readonly taskId: string };
   readonly errors: ReadonlyArray<{ readonly attempt: number; readonly error: string; readonly cause: string; readonly taskId?: string }>;
   readonly updatedAt: string;
 }
