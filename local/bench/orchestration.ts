@@ -1,11 +1,13 @@
 import { readFileSync } from 'node:fs';
 import type { Client } from '@opensearch-project/opensearch';
 import { acquireLock } from '../../lambdas/acquire-lock/acquire-lock';
+import { acquireTaskSlot } from '../../lambdas/acquire-task-slot/acquire-task-slot';
 import { checkHeader } from '../../lambdas/check-header/check-header';
 import { finishRun } from '../../lambdas/finish-run/finish-run';
 import { pollTask } from '../../lambdas/poll-task/poll-task';
 import { recordFailure } from '../../lambdas/record-failure/record-failure';
 import { reconcile } from '../../lambdas/reconcile/reconcile';
+import { releaseTaskSlot } from '../../lambdas/release-task-slot/release-task-slot';
 import { validateInput } from '../../lambdas/validate-input/validate-input';
 import { opaqueId } from '../../lambdas/shared/canonical-request';
 import type { Ledger } from '../../lambdas/shared/ledger';
@@ -171,7 +173,8 @@ export async function simulateRun(options: {
       if (!target) throw new Error('the modelled task has not been launched');
       return target;
     },
-    targetEndpoint: 'https://opensearch.sim.internal',
+    // Its own domain per simulation: the task slot of a run stopped by the history limit stays held.
+    targetEndpoint: `https://opensearch-${simulationCounter}.sim.internal`,
     sourceClient: async () => {
       throw new Error('the simulation reads no source');
     },
@@ -194,7 +197,10 @@ export async function simulateRun(options: {
   let launchedAtMs: number | undefined;
   let polls = 0;
 
+  const definition = JSON.parse(readFileSync(REINDEX_RUN_ASL, 'utf8')) as object;
   const lambdas: Record<string, (payload: unknown) => Promise<unknown>> = {
+    // The partitioned path's states are not taken here (local/bench/partitioned-orchestration.ts runs them).
+    ...Object.fromEntries(functionKeysOf(definition).map((key) => [key, async () => Promise.reject(new Error(`${key} is not simulated`))])),
     ValidateInputFunctionArn: (payload) => validateInput(payload as { input: unknown; executionArn?: string }, d),
     AcquireLockFunctionArn: state(acquireLock),
     // Modelled: needs both clusters. Records the baseline the header check and reconciliation read.
@@ -205,7 +211,10 @@ export async function simulateRun(options: {
     },
     RecordApprovalFunctionArn: async () => ({ approvedUntil: new Date(clock.now() + 86_400_000).toISOString() }),
     // Modelled: a live run under a dry run's approval.
-    CheckApprovalFunctionArn: async () => ({ approvedBy: `${runId}-dry` }),
+    CheckApprovalFunctionArn: async () => ({ approvedBy: `${runId}-dry`, partitioned: false, partitions: [], maxConcurrency: 1 }),
+    // The single task takes a slot of the target domain (real semaphore in the ledger) and frees it when complete.
+    AcquireTaskSlotFunctionArn: state(acquireTaskSlot),
+    ReleaseTaskSlotFunctionArn: state(releaseTaskSlot),
     // Modelled: records what the real launch records, sends nothing, starts the progress model.
     LaunchReindexFunctionArn: async (payload) => {
       const { state: s } = payload as StateInvocation;
@@ -239,7 +248,7 @@ export async function simulateRun(options: {
   };
   const executionArn = `arn:local:states:bench:${process.pid}:${runId}`;
   const result = await runStateMachine({
-    definition: JSON.parse(readFileSync(REINDEX_RUN_ASL, 'utf8')) as object,
+    definition,
     input,
     executionName: runId,
     stateMachineName: 'ReindexRun',
@@ -264,4 +273,17 @@ export async function simulateRun(options: {
     polls,
     realMs: Date.now() - started,
   };
+}
+
+/** Every `${KeyFunctionArn}` a Task of the definition names, nested states included. */
+function functionKeysOf(machine: object): string[] {
+  const keys: string[] = [];
+  const states = (machine as { States?: Record<string, Record<string, unknown>> }).States ?? {};
+  for (const state of Object.values(states)) {
+    const name = (state['Parameters'] as { FunctionName?: unknown } | undefined)?.FunctionName;
+    if (state['Type'] === 'Task' && typeof name === 'string') keys.push(name.replace(/^\$\{|\}$/g, ''));
+    const nested = state['ItemProcessor'] ?? state['Iterator'];
+    if (typeof nested === 'object' && nested !== null) keys.push(...functionKeysOf(nested));
+  }
+  return keys;
 }
