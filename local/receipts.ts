@@ -3,6 +3,8 @@ import { join, resolve } from 'node:path';
 import type { PollSnapshot, RunRecord } from '../lambdas/shared/ledger';
 import { thousands, type Counters } from '../lambdas/shared/counters';
 import { sumCounters, type PartitionItem } from '../lambdas/shared/partitioned-run';
+import type { RunConcurrency, RunThrottle } from '../lambdas/shared/partition-states';
+import { isPartitioned, type RunConfig } from '../lambdas/shared/config';
 
 /**
  * A run's receipts under `<dir>/<run id>/`: JSON, Markdown and a self-contained HTML page with the
@@ -32,6 +34,34 @@ export interface RunSummary {
   readonly launchedAt: string | null;
   /** Partitioned runs: each partition's range, task id(s), status and counters. */
   readonly partitions?: readonly PartitionSummary[];
+  /** Partitioned runs: maxConcurrency, the concurrency the run ended at, and each time the target's rejections lowered it. */
+  readonly concurrency?: ConcurrencySummary;
+  /** The tasks rethrottled because the target rejected their writes (run record `throttle`). */
+  readonly throttle?: RunThrottle;
+  /** The last stall the poll loop reported (run record `stall`). */
+  readonly stall?: StallSummary;
+}
+
+/** What {@link adjustmentLines} reads: a summary, or a running run's record and partition items. */
+export type Adjustments = Pick<RunSummary, 'concurrency' | 'throttle' | 'stall' | 'partitions'>;
+
+export interface ConcurrencySummary {
+  /** maxConcurrency of the input. */
+  readonly max: number;
+  readonly current: number;
+  readonly changes: RunConcurrency['changes'];
+}
+
+/** No counter change for `guards.stallMinutes`, as PollTask / PollPartition recorded it (older records: `at` and `processed` only). */
+export interface StallSummary {
+  /** When the stall was reported. */
+  readonly at: string;
+  /** When the counters last changed. */
+  readonly since?: string;
+  readonly processed: number;
+  readonly total?: number;
+  readonly taskId?: string;
+  readonly partitionId?: string;
 }
 
 export interface PartitionSummary {
@@ -46,6 +76,8 @@ export interface PartitionSummary {
   readonly counters?: Counters;
   /** Each failed attempt: its error name and cause. */
   readonly errors?: ReadonlyArray<{ readonly attempt: number; readonly error: string; readonly cause?: string }>;
+  /** The last stall reported on this partition's task. */
+  readonly stall?: StallSummary;
 }
 
 export interface Receipts {
@@ -70,6 +102,7 @@ export function partitionSummaries(items: readonly PartitionItem[]): PartitionSu
     taskIds: [...p.taskIds],
     ...(p.counters ? { counters: pickCounters(p.counters) } : {}),
     ...(p.errors.length ? { errors: p.errors } : {}),
+    ...(p.stall ? { stall: p.stall } : {}),
   }));
 }
 
@@ -121,8 +154,151 @@ export function summarise(
       : partitions?.length
         ? { partitions: partitionSummaries(partitions) }
         : {}),
+    ...runAdjustments(record, partitions),
   };
 }
+
+/** What the run changed or noticed on its way, from its record: concurrency (partitioned runs), rethrottles, the last stall. */
+export function runAdjustments(record: RunRecord | undefined, partitions: readonly PartitionItem[] | undefined): Pick<RunSummary, 'concurrency' | 'throttle' | 'stall'> {
+  if (!record) return {};
+  const config = record.config as Partial<Pick<RunConfig, 'maxConcurrency' | 'partitions'>>;
+  // A live partitioned run that got as far as its plan (a dry run launches nothing: no concurrency to speak of).
+  const partitioned = !record.dryRun && (record.partitions !== undefined || (partitions?.length ?? 0) > 0 || (record.plan !== undefined && isPartitioned(config)));
+  const lowered = record.concurrency as RunConcurrency | undefined;
+  const max = lowered?.changes[0]?.from ?? config.maxConcurrency ?? lowered?.current ?? 1;
+  const throttle = record.throttle as RunThrottle | undefined;
+  return {
+    ...(partitioned ? { concurrency: { max, current: lowered?.current ?? max, changes: lowered?.changes ?? [] } } : {}),
+    ...(throttle?.changes.length ? { throttle } : {}),
+    ...(record.stall ? { stall: record.stall as unknown as StallSummary } : {}),
+  };
+}
+
+const times = (n: number) => (n === 1 ? 'once' : n === 2 ? 'twice' : `${n} times`);
+const isoSeconds = (at: string) => (/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/.test(at) ? `${at.slice(0, 19)}Z` : at);
+const rate = (rps: number | null) => (rps === null ? 'unthrottled' : `${thousands(rps)} docs/s`);
+
+/** The stalls to show: each partition's last one when the partitions carry them, else the run's last. */
+export function stallsOf(s: Adjustments): StallSummary[] {
+  const own = (s.partitions ?? []).flatMap((p) => (p.stall ? [{ ...p.stall, partitionId: p.id }] : []));
+  return own.length > 0 ? own : s.stall ? [s.stall] : [];
+}
+
+/** `no counter change on task n:5 (p02) since …Z, 4,000 of 16,400 processed` (and when it was reported, unless `reported: false`). */
+export function stallText(st: Omit<StallSummary, 'at'> & { readonly at?: string }, options: { reported?: boolean } = {}): string {
+  const where = [st.taskId ? `task ${st.taskId}` : 'the task', st.partitionId ? `(${st.partitionId})` : ''].filter(Boolean).join(' ');
+  const count = `${thousands(st.processed)}${st.total ? ` of ${thousands(st.total)}` : ''} processed`;
+  const reported = options.reported !== false && st.at ? `, reported ${isoSeconds(st.at)}` : '';
+  return `no counter change on ${where}${st.since ? ` since ${isoSeconds(st.since)}` : ''}${reported}, ${count}`;
+}
+
+/** One concurrency change: `4 -> 3  p02  <reason>`. */
+export function concurrencyChangeText(ch: Omit<RunConcurrency['changes'][number], 'at'>): string {
+  return `${ch.from} -> ${ch.to}  ${ch.partitionId}  ${ch.reason}`;
+}
+
+/** One rethrottle: `task n:9  p01  unthrottled -> 250 docs/s  <reason>` (no partition for a single-task run). */
+export function throttleChangeText(ch: Omit<RunThrottle['changes'][number], 'at'>): string {
+  return `task ${ch.taskId}${ch.partitionId ? `  ${ch.partitionId}` : ''}  ${rate(ch.from)} -> ${rate(ch.to)}  ${ch.reason}`;
+}
+
+/**
+ * What the run changed or noticed on its way, for the terminal and the Markdown receipt: a partitioned
+ * run's concurrency (and each time the target's rejections lowered it), each task rethrottled, the
+ * stalls. Empty for a single-task run that met none of them.
+ */
+export function adjustmentLines(s: Adjustments): string[] {
+  const lines: string[] = [];
+  const c = s.concurrency;
+  if (c) {
+    lines.push(
+      c.changes.length === 0
+        ? `concurrency ${c.max} (maxConcurrency; never lowered)`
+        : `concurrency ${c.max} -> ${c.current}: lowered ${times(c.changes.length)} because the target rejected writes`,
+    );
+    for (const ch of c.changes) lines.push(`  ${isoSeconds(ch.at)}  ${concurrencyChangeText(ch)}`);
+  }
+  const t = s.throttle?.changes ?? [];
+  if (t.length > 0) {
+    lines.push(`rethrottled ${times(t.length)} because the target rejected writes`);
+    for (const ch of t) lines.push(`  ${isoSeconds(ch.at)}  ${throttleChangeText(ch)}`);
+  }
+  for (const st of stallsOf(s)) lines.push(`stalled: ${stallText(st)}`);
+  return lines;
+}
+
+const mdCell = (text: string) => text.replace(/\|/g, '\\|');
+
+/** The same in Markdown: a table of the concurrency changes, one of the rethrottles, the stalls. */
+export function adjustmentMarkdown(s: Adjustments): string[] {
+  const out: string[] = [];
+  const c = s.concurrency;
+  if (c) {
+    out.push(
+      c.changes.length === 0
+        ? `Partition concurrency **${c.max}** (maxConcurrency), never lowered.`
+        : `Partition concurrency **${c.max} → ${c.current}**: lowered ${times(c.changes.length)} because the target rejected writes.`,
+      '',
+    );
+    if (c.changes.length > 0) {
+      out.push('| at (UTC) | from | to | partition | reason |', '|---|---:|---:|---|---|');
+      for (const ch of c.changes) out.push(`| ${isoSeconds(ch.at)} | ${ch.from} | ${ch.to} | ${mdCell(ch.partitionId)} | ${mdCell(ch.reason)} |`);
+      out.push('');
+    }
+  }
+  const t = s.throttle?.changes ?? [];
+  if (t.length > 0) {
+    out.push(`Rethrottled ${times(t.length)} because the target rejected writes.`, '');
+    out.push('| at (UTC) | task | partition | from | to | reason |', '|---|---|---|---:|---:|---|');
+    for (const ch of t) out.push(`| ${isoSeconds(ch.at)} | \`${ch.taskId}\` | ${ch.partitionId ?? '—'} | ${rate(ch.from)} | ${rate(ch.to)} | ${mdCell(ch.reason)} |`);
+    out.push('');
+  }
+  const stalls = stallsOf(s);
+  if (stalls.length > 0) {
+    for (const st of stalls) out.push(`- stalled: ${stallText(st)}`);
+    out.push('');
+  }
+  return out;
+}
+
+/** The same in HTML. */
+function adjustmentHtml(s: Adjustments): string {
+  const parts: string[] = [];
+  const c = s.concurrency;
+  if (c) {
+    parts.push(
+      c.changes.length === 0
+        ? `<p>Partition concurrency <b>${c.max}</b> (maxConcurrency), never lowered.</p>`
+        : `<p class="changed">Partition concurrency <b>${c.max} → ${c.current}</b>: lowered ${times(c.changes.length)} because the target rejected writes.</p>`,
+    );
+    if (c.changes.length > 0) {
+      parts.push(
+        '<table class="changes"><thead><tr><th>at (UTC)</th><th>from</th><th>to</th><th>partition</th><th>reason</th></tr></thead><tbody>',
+        ...c.changes.map((ch) => `<tr><td>${escapeHtml(isoSeconds(ch.at))}</td><td class="n">${ch.from}</td><td class="n">${ch.to}</td><td>${escapeHtml(ch.partitionId)}</td><td>${escapeHtml(ch.reason)}</td></tr>`),
+        '</tbody></table>',
+      );
+    }
+  }
+  const t = s.throttle?.changes ?? [];
+  if (t.length > 0) {
+    parts.push(
+      `<p class="changed">Rethrottled ${times(t.length)} because the target rejected writes.</p>`,
+      '<table class="changes"><thead><tr><th>at (UTC)</th><th>task</th><th>partition</th><th>from</th><th>to</th><th>reason</th></tr></thead><tbody>',
+      ...t.map(
+        (ch) =>
+          `<tr><td>${escapeHtml(isoSeconds(ch.at))}</td><td><code>${escapeHtml(ch.taskId)}</code></td><td>${escapeHtml(ch.partitionId ?? '—')}</td>` +
+          `<td class="n">${escapeHtml(rate(ch.from))}</td><td class="n">${escapeHtml(rate(ch.to))}</td><td>${escapeHtml(ch.reason)}</td></tr>`,
+      ),
+      '</tbody></table>',
+    );
+  }
+  const stalls = stallsOf(s);
+  if (stalls.length > 0) parts.push(`<ul class="stalls">${stalls.map((st) => `<li>stalled: ${escapeHtml(stallText(st))}</li>`).join('')}</ul>`);
+  return parts.join('\n');
+}
+
+/** The heading of that section, in both receipts. */
+export const ADJUSTMENTS_HEADING = 'Concurrency, throttle and stalls';
 
 /** A partition's range as the receipts write it: `[start day, end day)`, open ends as ±∞. */
 export function partitionRange(p: PartitionSummary): string {
@@ -146,7 +322,7 @@ export function partitionTotals(partitions: readonly PartitionSummary[]): { expe
 }
 
 /** One line per partition: range, status, attempts, task ids, and its counters; then their total. */
-export function partitionLines(summary: RunSummary): string[] {
+export function partitionLines(summary: Pick<RunSummary, 'partitions'>): string[] {
   if (!summary.partitions) return [];
   const row = (id: string, range: string, status: string, expected: number, c: Counters | undefined, attempts: string, tasks: string) =>
     `${id.padEnd(10)}${range.padEnd(26)}${status.padEnd(11)}${thousands(expected).padStart(10)}` +
@@ -298,6 +474,7 @@ function renderMarkdown(s: RunSummary, polls: readonly PollSnapshot[]): string {
     '```',
     '',
     ...(s.partitions ? [`## Partitions (${s.partitions.length})`, '', ...partitionMarkdownTable(s.partitions), ''] : []),
+    ...(adjustmentLines(s).length > 0 ? [`## ${ADJUSTMENTS_HEADING}`, '', ...adjustmentMarkdown(s)] : []),
     '## Parity',
     '',
     '```',
@@ -387,7 +564,9 @@ function renderHtml(s: RunSummary, polls: readonly PollSnapshot[], raw: readonly
 table.partitions{border-collapse:collapse;font-size:13px}table.partitions th,table.partitions td{border-bottom:1px solid #ddd;padding:3px 6px;text-align:left}
 table.partitions .n{text-align:right}table.partitions tfoot th,table.partitions tfoot td{font-weight:bold;border-top:2px solid #333}
 .charts{display:flex;flex-wrap:wrap;gap:8px}.charts figure{margin:0;width:280px}.charts figcaption{font-size:12px}
-.legend span{margin-right:1em;font-size:12px}.legend i{display:inline-block;width:10px;height:10px;margin-right:4px}</style></head><body>
+.legend span{margin-right:1em;font-size:12px}.legend i{display:inline-block;width:10px;height:10px;margin-right:4px}
+table.changes{border-collapse:collapse;font-size:13px}table.changes th,table.changes td{border-bottom:1px solid #ddd;padding:3px 6px;text-align:left}
+table.changes .n{text-align:right}.changed{color:#9a5b00}</style></head><body>
 <h1>safe-reindex run ${escapeHtml(s.runId)}</h1>
 <p class="status">${s.status}${s.error ? ` — ${escapeHtml(s.error)}` : ''}${s.dryRun ? ' (dry run)' : ''}</p>
 ${s.cause ? `<blockquote>${escapeHtml(s.cause)}</blockquote>` : ''}
@@ -397,6 +576,7 @@ ${breakdownSvg(fromLaunch(s.launchedAt, polls))}
 <h2>Counters</h2>
 ${pre(countersTable(s))}
 ${s.partitions ? `<h2>Partitions (${s.partitions.length})</h2>\n${partitionHtmlTable(s.partitions)}\n<h2>Breakdown over time per partition</h2>\n${partitionCharts(s.partitions, raw)}` : ''}
+${adjustmentLines(s).length > 0 ? `<h2>${ADJUSTMENTS_HEADING}</h2>\n${adjustmentHtml(s)}` : ''}
 <h2>Parity</h2>
 ${pre(parityLines(s.parity))}
 <h2>Configuration header</h2>

@@ -54,6 +54,7 @@ function partitionSummary(p: PartitionItem): JsonObject {
       taskIds: p.taskIds,
       counters: p.counters,
       errors: p.errors.length ? p.errors : undefined,
+      stall: p.stall,
     }),
   ) as JsonObject;
 }

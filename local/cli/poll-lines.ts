@@ -1,5 +1,6 @@
 import { thousands } from '../../lambdas/shared/counters';
 import type { RunProgress } from '../../lambdas/shared/partition-progress';
+import { concurrencyChangeText, stallText, throttleChangeText } from '../receipts';
 
 /**
  * The poll lines of a partitioned run in a terminal: one line per turn of the poll loop (not one per
@@ -99,4 +100,35 @@ export class PartitionPollLines {
   private finishKey(p: PartitionPoll): string {
     return `${p.partitionId}@${p.taskId}`;
   }
+}
+
+/** The warnings the local CLI also shows among its poll lines (they go to stderr with their fields too). */
+export const RUN_EVENTS = {
+  lowered: "the target rejects writes: lowering the run's partition concurrency",
+  rethrottled: 'the target rejects writes: rethrottled the reindex task',
+  stalled: 'stalled: no counter change',
+} as const;
+
+/** `  ! 10:02:11  concurrency 4 -> 3  p02  <reason>`, and the like for a rethrottle and a stall; undefined for other warnings. */
+export function runEventLine(time: string, message: string, fields: Record<string, unknown>): string | undefined {
+  const str = (v: unknown) => (typeof v === 'string' ? v : String(v ?? ''));
+  const num = (v: unknown) => (typeof v === 'number' ? v : null);
+  if (message === RUN_EVENTS.lowered) {
+    return `  ! ${time}  concurrency ${concurrencyChangeText({ from: Number(fields.from), to: Number(fields.to), partitionId: str(fields.partitionId), reason: str(fields.reason) })}`;
+  }
+  if (message === RUN_EVENTS.rethrottled) {
+    const partitionId = typeof fields.partitionId === 'string' ? fields.partitionId : null;
+    return `  ! ${time}  rethrottled ${throttleChangeText({ taskId: str(fields.taskId), partitionId, from: num(fields.from), to: Number(fields.to), reason: str(fields.reason) })}`;
+  }
+  if (message === RUN_EVENTS.stalled) {
+    const stall = {
+      processed: Number(fields.processed ?? 0),
+      ...(typeof fields.total === 'number' ? { total: fields.total } : {}),
+      ...(typeof fields.since === 'string' ? { since: fields.since } : {}),
+      ...(typeof fields.taskId === 'string' ? { taskId: fields.taskId } : {}),
+      ...(typeof fields.partitionId === 'string' ? { partitionId: fields.partitionId } : {}),
+    };
+    return `  ! ${time}  stalled: ${stallText(stall, { reported: false })}`;
+  }
+  return undefined;
 }

@@ -6,9 +6,9 @@ import { listPartitions } from '../../lambdas/shared/partitioned-run';
 import type { RunLog } from '../../lambdas/shared/run-context';
 import { startLocalLedger, type LocalLedger } from '../ledger/ledger';
 import { localLedger, runLocal, type LocalRunResult } from '../pipeline';
-import { countersTable, parityLines, partitionLines, summarise, writeReceipts, type RunSummary } from '../receipts';
+import { adjustmentLines, countersTable, parityLines, partitionLines, summarise, writeReceipts, type RunSummary } from '../receipts';
 import { runAwsCommand } from './aws';
-import { PartitionPollLines, type PartitionPoll } from './poll-lines';
+import { PartitionPollLines, runEventLine, type PartitionPoll } from './poll-lines';
 
 const USAGE = `usage: safe-reindex local --input run.json --target-url URL [--ledger DIR | --ledger-endpoint URL] [--runs DIR] [--json]
 
@@ -99,7 +99,8 @@ function maxTasksFlag(value: string): number {
 /**
  * Human output: the header, the poll lines, warnings; everything else to stderr. A single-task run
  * prints one line per poll; a partitioned run one line per turn of its partitions' polls, with the
- * run's progress and each running partition's (local/cli/poll-lines.ts).
+ * run's progress and each running partition's (local/cli/poll-lines.ts). A lowered concurrency, a
+ * rethrottle and a stall are also said among the poll lines (`  ! ...`), unless `out` is `err` (--json).
  */
 export function terminalLog(out: (line: string) => void, err: (line: string) => void): RunLog {
   let partitioned: { runId: unknown; lines: PartitionPollLines } | undefined;
@@ -132,6 +133,8 @@ export function terminalLog(out: (line: string) => void, err: (line: string) => 
     },
     warn(message, fields = {}) {
       if (message.startsWith('partition failed') && typeof fields.partitionId === 'string') linesOf(fields.runId).failed(fields.partitionId);
+      const event = out === err ? undefined : runEventLine(new Date().toISOString().slice(11, 19), message, fields);
+      if (event) out(event);
       err(`! ${message} ${JSON.stringify(fields)}`);
     },
   };
@@ -151,6 +154,9 @@ export function finalRecord(summary: RunSummary, receipts: unknown): Record<stri
     parity: summary.parity,
     foreignTasks: summary.foreignTasks,
     ...(summary.partitions ? { partitions: summary.partitions } : {}),
+    ...(summary.concurrency ? { concurrency: summary.concurrency } : {}),
+    ...(summary.throttle ? { throttle: summary.throttle } : {}),
+    ...(summary.stall ? { stall: summary.stall } : {}),
     receipts,
   };
 }
@@ -195,6 +201,8 @@ async function runLocalCommand(command: LocalCommand): Promise<number> {
       say('');
       for (const line of countersTable(summary)) say(line);
       if (summary.partitions) for (const line of ['', ...partitionLines(summary)]) say(line);
+      const adjustments = adjustmentLines(summary);
+      if (adjustments.length > 0) for (const line of ['', ...adjustments]) say(line);
       if (summary.parity) for (const line of parityLines(summary.parity)) say(line);
       say('');
       say(`${summary.status}${summary.error ? `: ${summary.error}` : ''}${summary.dryRun && summary.status === 'SUCCEEDED' ? ' (dry run approved; nothing launched)' : ''}`);

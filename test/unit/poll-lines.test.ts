@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { RunProgress } from '../../lambdas/shared/partition-progress';
-import { PARTITION_LEGEND, PartitionPollLines, partitionPollLine, type PartitionPoll } from '../../local/cli/poll-lines';
+import { PARTITION_LEGEND, PartitionPollLines, partitionPollLine, RUN_EVENTS, runEventLine, type PartitionPoll } from '../../local/cli/poll-lines';
 
 // local/cli/safe-reindex.mjs (the bin) sits beside safe-reindex.ts and wins the extensionless import.
 const CLI_MODULE = '../../local/cli/safe-reindex.ts';
@@ -133,5 +133,40 @@ describe('terminalLog', () => {
     log.info('poll', { runId: 'parted', ...poll('p02'), run: run({ running: 1 }) });
     expect(out.slice(1)).toEqual([PARTITION_LEGEND, expect.stringMatching(/^ {2}\d\d:\d\d:\d\d {2}41,200 of 84,987 \(48\.4%\).* {2}· {2}p02 9,800\/16,400 c 9,000 u 100 vc 700$/)]);
     expect(err.some((l) => l.startsWith('! partition failed'))).toBe(true);
+  });
+});
+
+const LOWERED = { runId: 'parted', partitionId: 'p02', from: 4, to: 3, reason: 'task n:2: retries.bulk grew from 0 to 12 (the target rejected writes)' };
+const RETHROTTLED = { runId: 'one', partitionId: null, taskId: 'n:7', from: 2_000, to: 1_000, reason: 'task n:7: retries.bulk grew from 0 to 3 (the target rejected writes)' };
+const STALLED = { runId: 'parted', partitionId: 'p02', taskId: 'n:2', since: '2026-06-01T10:01:00.000Z', processed: 4_000, total: 16_400, stallMinutes: 15 };
+
+describe('runEventLine: a lowered concurrency, a rethrottle and a stall among the poll lines', () => {
+  it('says each with its partition, task and reason; nothing for other warnings', () => {
+    expect(runEventLine('10:02:11', RUN_EVENTS.lowered, LOWERED)).toBe(
+      '  ! 10:02:11  concurrency 4 -> 3  p02  task n:2: retries.bulk grew from 0 to 12 (the target rejected writes)',
+    );
+    expect(runEventLine('10:03:00', RUN_EVENTS.rethrottled, RETHROTTLED)).toBe(
+      '  ! 10:03:00  rethrottled task n:7  2,000 docs/s -> 1,000 docs/s  task n:7: retries.bulk grew from 0 to 3 (the target rejected writes)',
+    );
+    expect(runEventLine('10:03:00', RUN_EVENTS.rethrottled, { ...RETHROTTLED, partitionId: 'p01', from: 'unthrottled', to: 250 })).toContain(
+      'rethrottled task n:7  p01  unthrottled -> 250 docs/s  ',
+    );
+    expect(runEventLine('10:16:00', RUN_EVENTS.stalled, STALLED)).toBe(
+      '  ! 10:16:00  stalled: no counter change on task n:2 (p02) since 2026-06-01T10:01:00Z, 4,000 of 16,400 processed',
+    );
+    expect(runEventLine('10:16:00', 'partition failed: retrying it alone', { partitionId: 'p01' })).toBeUndefined();
+  });
+
+  it('terminalLog prints them on stdout among the poll lines and keeps the warning with its fields on stderr; with --json (one stream) only the warning', () => {
+    const out: string[] = [];
+    const err: string[] = [];
+    terminalLog((l) => out.push(l), (l) => err.push(l)).warn(RUN_EVENTS.lowered, LOWERED);
+    expect(out).toEqual([expect.stringMatching(/^ {2}! \d\d:\d\d:\d\d {2}concurrency 4 -> 3 {2}p02 {2}task n:2: /)]);
+    expect(err).toEqual([`! ${RUN_EVENTS.lowered} ${JSON.stringify(LOWERED)}`]);
+
+    const both: string[] = [];
+    const note = (l: string) => void both.push(l);
+    terminalLog(note, note).warn(RUN_EVENTS.stalled, STALLED);
+    expect(both).toEqual([`! ${RUN_EVENTS.stalled} ${JSON.stringify(STALLED)}`]);
   });
 });

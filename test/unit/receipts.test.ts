@@ -3,6 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
+  ADJUSTMENTS_HEADING,
+  adjustmentLines,
   breakdownSvg,
   countersTable,
   fromLaunch,
@@ -170,5 +172,108 @@ describe('receipts of a partitioned run', () => {
     expect(svg.match(/<polygon /g)).toHaveLength(3);
     expect(svg).not.toContain('<rect');
     expect(svg).toContain('+8 s');
+  });
+});
+
+/** The target rejected writes: the run went from 4 partition tasks to 2, then rethrottled its last task; p02 stalled once. */
+const eased = {
+  ...partitioned,
+  runId: 'calls-eased',
+  config: { partitions: 3, maxConcurrency: 4 },
+  plan: { partitions: [] },
+  concurrency: {
+    current: 2,
+    changes: [
+      { at: '2026-05-01T00:02:11.123Z', from: 4, to: 3, partitionId: 'p02', reason: 'task n:2: retries.bulk grew from 0 to 12 (the target rejected writes)' },
+      { at: '2026-05-01T00:04:02.000Z', from: 3, to: 2, partitionId: 'p01', reason: 'task n:1: retries.bulk grew from 3 to 9 (the target rejected writes)' },
+    ],
+  },
+  throttle: {
+    changes: [{ at: '2026-05-01T00:06:30.000Z', taskId: 'n:4', partitionId: 'p02', from: null, to: 250, reason: 'task n:4: retries.bulk grew from 0 to 5 (the target rejected writes)' }],
+  },
+  stall: { at: '2026-05-01T00:20:00.000Z', since: '2026-05-01T00:05:00.000Z', processed: 40, total: 200, taskId: 'n:2', partitionId: 'p02' },
+} as unknown as RunRecord;
+const easedOutcome = { ...outcome, runId: 'calls-eased' };
+
+describe('receipts: concurrency, throttle and stalls (the run says so)', () => {
+  it('summarises maxConcurrency, the concurrency the run ended at with each change, the rethrottles and the last stall', () => {
+    const summary = summarise(eased, easedOutcome);
+
+    expect(summary.concurrency).toEqual({ max: 4, current: 2, changes: (eased.concurrency as { changes: unknown[] }).changes });
+    expect(summary.throttle?.changes).toHaveLength(1);
+    expect(summary.stall).toMatchObject({ partitionId: 'p02', since: '2026-05-01T00:05:00.000Z' });
+  });
+
+  it('prints them after the partition table: each change with its time, partition and reason', () => {
+    expect(adjustmentLines(summarise(eased, easedOutcome))).toEqual([
+      'concurrency 4 -> 2: lowered twice because the target rejected writes',
+      '  2026-05-01T00:02:11Z  4 -> 3  p02  task n:2: retries.bulk grew from 0 to 12 (the target rejected writes)',
+      '  2026-05-01T00:04:02Z  3 -> 2  p01  task n:1: retries.bulk grew from 3 to 9 (the target rejected writes)',
+      'rethrottled once because the target rejected writes',
+      '  2026-05-01T00:06:30Z  task n:4  p02  unthrottled -> 250 docs/s  task n:4: retries.bulk grew from 0 to 5 (the target rejected writes)',
+      'stalled: no counter change on task n:2 (p02) since 2026-05-01T00:05:00Z, reported 2026-05-01T00:20:00Z, 40 of 200 processed',
+    ]);
+  });
+
+  it('says a partitioned run never lowered its concurrency, and says nothing for a quiet single-task run or a dry run', () => {
+    const quiet = { ...partitioned, config: { partitions: 3, maxConcurrency: 2 } } as unknown as RunRecord;
+    expect(adjustmentLines(summarise(quiet, outcome))).toEqual(['concurrency 2 (maxConcurrency; never lowered)']);
+    expect(adjustmentLines(summarise(record, outcome))).toEqual([]);
+    const dry = { ...eased, dryRun: true, partitions: undefined, concurrency: undefined, throttle: undefined, stall: undefined } as unknown as RunRecord;
+    expect(summarise(dry, outcome).concurrency).toBeUndefined();
+  });
+
+  it('shows a single-task run\'s rethrottle and stall (no partition; an older stall record without its since)', () => {
+    const single = {
+      ...record,
+      throttle: { changes: [{ at: '2026-05-01T00:01:00.000Z', taskId: 'n:7', partitionId: null, from: 2_000, to: 1_000, reason: 'task n:7: retries.bulk grew from 0 to 3 (the target rejected writes)' }] },
+      stall: { at: '2026-05-01T00:30:00.000Z', processed: 5_000 },
+    } as unknown as RunRecord;
+
+    expect(adjustmentLines(summarise(single, outcome))).toEqual([
+      'rethrottled once because the target rejected writes',
+      '  2026-05-01T00:01:00Z  task n:7  2,000 docs/s -> 1,000 docs/s  task n:7: retries.bulk grew from 0 to 3 (the target rejected writes)',
+      'stalled: no counter change on the task, reported 2026-05-01T00:30:00Z, 5,000 processed',
+    ]);
+  });
+
+  it('lists each partition\'s own stall when the partitions carry them', () => {
+    const parts = (partitioned.partitions as unknown as Array<Record<string, unknown>>).map((p) =>
+      p.id === 'p03' ? p : { ...p, stall: { at: `2026-05-01T00:1${String(p.id).slice(2)}:00.000Z`, since: '2026-05-01T00:00:00.000Z', processed: 1, total: 2, taskId: `n:${String(p.id).slice(2)}` } },
+    );
+    const lines = adjustmentLines(summarise({ ...eased, partitions: parts } as unknown as RunRecord, easedOutcome));
+
+    expect(lines.filter((l) => l.startsWith('stalled:'))).toEqual([
+      'stalled: no counter change on task n:1 (p01) since 2026-05-01T00:00:00Z, reported 2026-05-01T00:11:00Z, 1 of 2 processed',
+      'stalled: no counter change on task n:2 (p02) since 2026-05-01T00:00:00Z, reported 2026-05-01T00:12:00Z, 1 of 2 processed',
+    ]);
+  });
+
+  it('writes them into the Markdown and HTML receipts (tables of changes) and the JSON receipt', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'receipts-'));
+    try {
+      const paths = writeReceipts(dir, summarise(eased, easedOutcome), []);
+      const markdown = readFileSync(paths.markdown, 'utf8');
+      const html = readFileSync(paths.html, 'utf8');
+      const json = JSON.parse(readFileSync(paths.json, 'utf8')) as Record<string, unknown>;
+
+      expect(markdown).toContain(`## ${ADJUSTMENTS_HEADING}\n\nPartition concurrency **4 → 2**: lowered twice because the target rejected writes.`);
+      expect(markdown).toContain('| 2026-05-01T00:02:11Z | 4 | 3 | p02 | task n:2: retries.bulk grew from 0 to 12 (the target rejected writes) |');
+      expect(markdown).toContain('| 2026-05-01T00:06:30Z | `n:4` | p02 | unthrottled | 250 docs/s | task n:4: retries.bulk grew from 0 to 5 (the target rejected writes) |');
+      expect(markdown).toContain('- stalled: no counter change on task n:2 (p02) since 2026-05-01T00:05:00Z');
+      // After the partition table, before parity.
+      expect(markdown.indexOf('## Partitions')).toBeLessThan(markdown.indexOf(`## ${ADJUSTMENTS_HEADING}`));
+      expect(markdown.indexOf(`## ${ADJUSTMENTS_HEADING}`)).toBeLessThan(markdown.indexOf('## Parity'));
+      expect(html).toContain(`<h2>${ADJUSTMENTS_HEADING}</h2>`);
+      expect(html).toContain('<tr><td>2026-05-01T00:04:02Z</td><td class="n">3</td><td class="n">2</td><td>p01</td>');
+      expect(html).toContain('<td><code>n:4</code></td><td>p02</td><td class="n">unthrottled</td><td class="n">250 docs/s</td>');
+      expect(html).toContain('<li>stalled: no counter change on task n:2 (p02)');
+      expect(json).toMatchObject({ concurrency: { max: 4, current: 2 }, throttle: { changes: [{ taskId: 'n:4', to: 250 }] }, stall: { partitionId: 'p02' } });
+
+      const plain = readFileSync(writeReceipts(dir, summarise(record, outcome), []).markdown, 'utf8');
+      expect(plain).not.toContain(ADJUSTMENTS_HEADING);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
