@@ -22,7 +22,19 @@ import {
   type ApprovalOutput,
 } from '../../lambdas/shared/approval-tokens';
 import { Ledger, type PollSnapshot, type RunRecord } from '../../lambdas/shared/ledger';
-import { countersTable, parityLines, summarise, writeReceipts, type Receipts, type RunSummary } from '../receipts';
+import { listPartitions, type PartitionItem } from '../../lambdas/shared/partitioned-run';
+import {
+  adjustmentLines,
+  countersTable,
+  parityLines,
+  partitionLines,
+  partitionSummaries,
+  runAdjustments,
+  summarise,
+  writeReceipts,
+  type Receipts,
+  type RunSummary,
+} from '../receipts';
 import {
   executionArnFor,
   executionEnded,
@@ -35,6 +47,7 @@ import {
   pollsAfter,
   type ExecutionFailure,
 } from './aws-helpers';
+import { clock, partitionStatusLine, RecordEventLines, SnapshotPollLines } from './poll-lines';
 
 /**
  * `safe-reindex aws ...`: operating the deployed state machines from a terminal. Every client takes
@@ -51,8 +64,11 @@ export const AWS_USAGE = `usage: safe-reindex aws start --input run.json [--stat
 Operates the deployed ReindexRun / MonthlyBackfill state machines (region, credentials and endpoints
 from the AWS SDK's standard configuration, including AWS_ENDPOINT_URL_*).
   start    starts ReindexRun with the input file, execution name = run id; prints the execution ARN.
-           --wait follows it: header, poll lines from the ledger, counters table, parity, receipts.
-  status   the run's status, error, cause, failing state and last poll line.
+           --wait follows it: header, poll lines from the ledger (a partitioned run: one line per turn
+           with each running partition), concurrency lowered, rethrottles and stalls as they are
+           recorded, then counters table, partition table, parity, receipts.
+  status   the run's status, error, cause, failing state and last poll line; a partitioned run's
+           progress by partition and its partition table; concurrency, rethrottles and stalls.
   report   writes the run's receipts (run.json, receipt.md, receipt.html) under DIR/<run id>/.
   approve  answers MonthlyBackfill's pending approval of <run id> (SendTaskSuccess).
   reject   refuses it (SendTaskFailure, error ${REJECTED_ERROR}; --reason becomes the cause).
@@ -250,6 +266,9 @@ async function follow(runId: string, executionArn: string, aws: Clients, io: Aws
   let lastAt: string | undefined;
   let execution: DescribeExecutionCommandOutput | undefined;
   let record: RunRecord | undefined;
+  let items: PartitionItem[] = [];
+  const partitionPolls = new SnapshotPollLines(io.out);
+  const events = new RecordEventLines();
   for (;;) {
     execution = await describe(aws.sfn(), executionArn);
     if (!execution) throw new Error(`execution ${executionArn} not found`);
@@ -262,26 +281,49 @@ async function follow(runId: string, executionArn: string, aws: Clients, io: Aws
       io.out('');
     }
     if (record) {
-      for (const snapshot of await pollsAfter(ledger, runId, lastAt)) {
-        io.out(pollLine(snapshot));
-        lastAt = snapshot.at;
+      const snapshots = await pollsAfter(ledger, runId, lastAt);
+      if (isPartitionedRun(record)) items = await listPartitions(ledger, runId);
+      // The snapshots and the record's new events (concurrency lowered, rethrottles, stalls), in time order.
+      const stream = [
+        ...snapshots.map((snapshot) => ({ at: snapshot.at, snapshot })),
+        ...events.events(record, items).map((event) => ({ at: event.at, line: event.line })),
+      ].sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : 0));
+      for (const entry of stream) {
+        if ('line' in entry) io.out(entry.line);
+        else if (typeof entry.snapshot.partitionId === 'string') partitionPolls.snapshot(entry.snapshot, items);
+        else io.out(pollLine(entry.snapshot));
       }
+      if (snapshots.length > 0) lastAt = snapshots[snapshots.length - 1]!.at;
+      partitionPolls.settle(items);
     }
     if (executionEnded(execution.status)) break;
     await io.sleep(io.followIntervalMs);
   }
   const failure = execution.status === 'SUCCEEDED' ? undefined : await executionFailure(aws.sfn(), executionArn);
   const outcome = outcomeOf(record, execution, failure)!;
-  const summary = summarise(record, { runId, ...outcome });
+  const summary = summarise(record, { runId, ...outcome }, await stoppedPartitions(ledger, record));
   const receipts = record ? writeReceipts(runsDir, summary, await ledger.listPolls(runId)) : null;
   printOutcome(summary, receipts, io, failure);
   if (summary.status !== 'SUCCEEDED') io.err(summary.error ?? 'RunFailed');
   return summary.status === 'SUCCEEDED' ? 0 : 1;
 }
 
+/** A live partitioned run (its plan recorded): its snapshots and its stalls are per partition. */
+function isPartitionedRun(record: RunRecord): boolean {
+  return !record.dryRun && (record.plan !== undefined || record.partitions !== undefined);
+}
+
+/** A partitioned run that ended before ReconcileRun has its partitions only in the ledger's partition items. */
+async function stoppedPartitions(ledger: Ledger, record: RunRecord | undefined): Promise<PartitionItem[] | undefined> {
+  return record && isPartitionedRun(record) && !record.partitions ? listPartitions(ledger, record.runId) : undefined;
+}
+
 function printOutcome(summary: RunSummary, receipts: Receipts | null, io: AwsIo, failure?: ExecutionFailure): void {
   io.out('');
   for (const line of countersTable(summary)) io.out(line);
+  if (summary.partitions) for (const line of ['', ...partitionLines(summary)]) io.out(line);
+  const adjustments = adjustmentLines(summary);
+  if (adjustments.length > 0) for (const line of ['', ...adjustments]) io.out(line);
   if (summary.parity) for (const line of parityLines(summary.parity)) io.out(line);
   io.out('');
   io.out(
@@ -329,6 +371,7 @@ async function status(argv: readonly string[], io: AwsIo): Promise<number> {
   // An execution that did not write this record (the run id was already used elsewhere) does not own it.
   const ownRecord = record && (!execution || !record.executionArn || record.executionArn === execution.executionArn) ? record : undefined;
   const poll = ownRecord && ledger && runId ? await lastPoll(ledger, runId) : undefined;
+  const items = ownRecord && ledger && isPartitionedRun(ownRecord) ? await listPartitions(ledger, ownRecord.runId) : [];
   const outcome = outcomeOf(ownRecord, execution, failure);
 
   const row = (name: string, value: string) => io.out(`${name.padEnd(11)}${value}`);
@@ -352,7 +395,15 @@ async function status(argv: readonly string[], io: AwsIo): Promise<number> {
     if (failure.stateCause && failure.stateCause !== outcome?.cause) row('', failure.stateCause);
   }
   if (record && !ownRecord) row('note', `the ledger record of ${runId} belongs to another execution (${record.executionArn ?? 'unknown'})`);
-  row('last poll', poll ? `${poll.at}${pollLine(poll as PollSnapshot)}` : '(none)');
+  if (items.length > 0) {
+    // The run's progress now (every partition's latest counters), with each running partition's.
+    row('last poll', poll ? `${poll.at}${partitionStatusLine(clock(poll.at), items)}` : '(none)');
+    for (const line of ['', ...partitionLines({ partitions: partitionSummaries(items) })]) io.out(line);
+  } else {
+    row('last poll', poll ? `${poll.at}${pollLine(poll as PollSnapshot)}` : '(none)');
+  }
+  const adjustments = ownRecord ? adjustmentLines({ ...runAdjustments(ownRecord, items), ...(items.length > 0 ? { partitions: partitionSummaries(items) } : {}) }) : [];
+  if (adjustments.length > 0) for (const line of ['', ...adjustments]) io.out(line);
   return outcome === undefined || outcome.status === 'SUCCEEDED' ? 0 : 1;
 }
 
@@ -381,9 +432,11 @@ async function report(argv: readonly string[], io: AwsIo): Promise<number> {
     io.err(`run ${runId} has not finished (ledger ${record.status}${execution ? `, execution ${execution.status}` : ''}): receipts are written once it ends`);
     return 1;
   }
-  const summary = summarise(record, { runId, ...outcome });
+  const summary = summarise(record, { runId, ...outcome }, await stoppedPartitions(ledger, record));
   const receipts = writeReceipts(resolve(str(values.runs) ?? 'runs'), summary, await ledger.listPolls(runId));
   io.err(`${summary.status}${summary.error ? `: ${summary.error}` : ''}`);
+  // What the run changed on its way is in the receipts; said here too, beside the status (stdout keeps the paths).
+  for (const line of adjustmentLines(summary)) io.err(line);
   io.out(receipts.json);
   io.out(receipts.markdown);
   io.out(receipts.html);

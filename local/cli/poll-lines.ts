@@ -1,6 +1,9 @@
-import { thousands } from '../../lambdas/shared/counters';
-import type { RunProgress } from '../../lambdas/shared/partition-progress';
-import { concurrencyChangeText, stallText, throttleChangeText } from '../receipts';
+import { processed as processedOf, thousands, ZERO_COUNTERS, type Counters } from '../../lambdas/shared/counters';
+import type { PollSnapshot, RunRecord } from '../../lambdas/shared/ledger';
+import { runProgress, type RunProgress } from '../../lambdas/shared/partition-progress';
+import type { PartitionItem } from '../../lambdas/shared/partitioned-run';
+import type { RunConcurrency, RunThrottle } from '../../lambdas/shared/partition-states';
+import { concurrencyChangeText, stallText, throttleChangeText, type StallSummary } from '../receipts';
 
 /**
  * The poll lines of a partitioned run in a terminal: one line per turn of the poll loop (not one per
@@ -131,4 +134,122 @@ export function runEventLine(time: string, message: string, fields: Record<strin
     return `  ! ${time}  stalled: ${stallText(stall, { reported: false })}`;
   }
   return undefined;
+}
+
+/** `HH:MM:SS` of an ISO time (UTC); anything else as it is. */
+export function clock(at: string): string {
+  return Number.isNaN(Date.parse(at)) ? at : new Date(at).toISOString().slice(11, 19);
+}
+
+function countersOf(s: Record<string, unknown>): Counters {
+  const n = (key: keyof Counters) => Number(s[key] ?? 0);
+  return { total: n('total'), created: n('created'), updated: n('updated'), deleted: n('deleted'), noops: n('noops'), versionConflicts: n('versionConflicts'), failures: n('failures') };
+}
+
+function pollOf(partitionId: string, taskId: string, completed: boolean, c: Counters, expected: number, run?: RunProgress): PartitionPoll {
+  return {
+    partitionId,
+    taskId,
+    completed,
+    total: c.total,
+    created: c.created,
+    updated: c.updated,
+    versionConflicts: c.versionConflicts,
+    failures: c.failures,
+    processed: processedOf(c),
+    expected,
+    ...(run ? { run } : {}),
+  };
+}
+
+/**
+ * The poll lines of a partitioned run from the ledger (`safe-reindex aws start --wait`): its snapshots
+ * (each with its partition id) replayed in time order through {@link PartitionPollLines}, as the local
+ * CLI prints them from PollPartition's log lines. The run's progress at each snapshot is taken from the
+ * partition items (expected counts, states) with each partition's counters as of that snapshot: one
+ * not yet polled by then counts without counters, one whose task the replay has not yet seen finish as running.
+ */
+export class SnapshotPollLines {
+  private readonly lines: PartitionPollLines;
+  private readonly seen = new Map<string, PollSnapshot>();
+  private at = '';
+
+  constructor(out: (line: string) => void) {
+    this.lines = new PartitionPollLines(out, () => clock(this.at));
+  }
+
+  /** One snapshot with a `partitionId`; `items`: the run's partition items as last read. */
+  snapshot(snapshot: PollSnapshot, items: readonly PartitionItem[]): void {
+    const partitionId = String(snapshot.partitionId);
+    this.seen.set(partitionId, snapshot);
+    this.at = snapshot.at;
+    const view = items.map((item): PartitionItem => {
+      const { counters: _latest, ...rest } = item;
+      const own = this.seen.get(item.partitionId);
+      if (!own) return { ...rest, status: item.status === 'SUCCEEDED' ? 'RUNNING' : item.status };
+      const finished = own.completed === true || own.taskId !== item.taskId;
+      return { ...rest, counters: countersOf(own), status: item.status === 'SUCCEEDED' && !finished ? 'RUNNING' : item.status };
+    });
+    const counters = countersOf(snapshot);
+    const completed = snapshot.completed === true;
+    const run = items.length > 0 ? runProgress(view, { partitionId, completed, counters }) : undefined;
+    const expected = items.find((p) => p.partitionId === partitionId)?.expected ?? 0;
+    this.lines.poll(pollOf(partitionId, String(snapshot.taskId ?? ''), completed, counters, expected, run));
+  }
+
+  /** After a round of snapshots: a partition left FAILED or waiting for its retry is no longer shown running. */
+  settle(items: readonly PartitionItem[]): void {
+    for (const item of items) {
+      const own = this.seen.get(item.partitionId);
+      if ((item.status === 'FAILED' || item.status === 'RETRYING') && own && own.taskId === item.taskId) this.lines.failed(item.partitionId);
+    }
+  }
+}
+
+/** A partitioned run's progress now, from its partition items (`safe-reindex aws status`): one poll line, each running partition in it. */
+export function partitionStatusLine(time: string, items: readonly PartitionItem[]): string {
+  const running = items
+    .filter((p) => p.status === 'RUNNING')
+    .map((p) => pollOf(p.partitionId, p.taskId ?? '', false, p.counters ?? ZERO_COUNTERS, p.expected));
+  return partitionPollLine(time, runProgress(items), running);
+}
+
+
+/**
+ * The same events read from the ledger while following a run on AWS (no log lines there): each
+ * concurrency change and rethrottle on the run record, and each stall on the run or its partition
+ * items, printed once, in time order, when first seen.
+ */
+export class RecordEventLines {
+  private readonly shown = new Set<string>();
+
+  lines(record: RunRecord, items: readonly PartitionItem[] = []): string[] {
+    return this.events(record, items).map((e) => e.line);
+  }
+
+  /** The new events with their time, to print in time order among the snapshots read with them. */
+  events(record: RunRecord, items: readonly PartitionItem[] = []): Array<{ readonly at: string; readonly line: string }> {
+    const events: Array<{ at: string; key: string; line: string }> = [];
+    for (const ch of (record.concurrency as RunConcurrency | undefined)?.changes ?? []) {
+      events.push({ at: ch.at, key: `c@${ch.at}@${ch.partitionId}`, line: `  ! ${clock(ch.at)}  concurrency ${concurrencyChangeText(ch)}` });
+    }
+    for (const ch of (record.throttle as RunThrottle | undefined)?.changes ?? []) {
+      events.push({ at: ch.at, key: `t@${ch.at}@${ch.taskId}`, line: `  ! ${clock(ch.at)}  rethrottled ${throttleChangeText(ch)}` });
+    }
+    const stalls = [
+      ...(record.stall ? [record.stall as unknown as StallSummary] : []),
+      ...items.flatMap((p) => (p.stall ? [{ ...p.stall, partitionId: p.partitionId }] : [])),
+    ];
+    for (const st of stalls) {
+      events.push({ at: st.at, key: `s@${st.at}@${st.partitionId ?? ''}`, line: `  ! ${clock(st.at)}  stalled: ${stallText(st, { reported: false })}` });
+    }
+    // A partition's stall is on its item and on the run record (the same `at`): one line.
+    const fresh: typeof events = [];
+    for (const e of events) {
+      if (this.shown.has(e.key)) continue;
+      this.shown.add(e.key);
+      fresh.push(e);
+    }
+    return fresh.sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : 0)).map(({ at, line }) => ({ at, line }));
+  }
 }

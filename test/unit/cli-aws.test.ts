@@ -86,6 +86,7 @@ class FakeTable {
           .filter((item) => {
             const sk = String(item.sk);
             if (v[':poll'] !== undefined) return sk.startsWith(v[':poll']);
+            if (v[':part'] !== undefined) return sk.startsWith(v[':part']);
             if (v[':lo'] !== undefined) return sk >= v[':lo'] && sk <= v[':hi']!;
             return true;
           })
@@ -611,5 +612,164 @@ describe('safe-reindex (the bin)', () => {
     expect(unknown.stderr).toContain('unknown aws command launch');
     expect(unknown.stderr).toContain('safe-reindex aws approve <run id>');
     expect(cli(['--help']).stdout).toContain('safe-reindex aws start|status|report|approve|reject');
+  });
+});
+
+// --- partitioned runs ----------------------------------------------------------------------------------
+
+const REASON = 'task n:2: retries.bulk grew from 0 to 12 (the target rejected writes)';
+const PARTED = 'calls-2026-05-parted';
+
+function partedRecord(patch: Record<string, unknown> = {}) {
+  return runRecord(PARTED, { taskId: undefined, config: { partitions: 2, maxConcurrency: 2 }, plan: { partitions: [] }, ...patch });
+}
+
+function partItem(partitionId: string, status: string, expected: number, patch: Record<string, unknown> = {}) {
+  return {
+    pk: `RUN#${PARTED}`,
+    sk: `PART#${partitionId}`,
+    runId: PARTED,
+    partitionId,
+    kind: 'range',
+    query: null,
+    expected,
+    status,
+    attempts: 1,
+    taskId: `n:${partitionId.slice(1)}`,
+    taskIds: [`n:${partitionId.slice(1)}`],
+    errors: [],
+    updatedAt: '2026-06-01T10:00:00.000Z',
+    ...patch,
+  };
+}
+
+const counted = (total: number, created: number, versionConflicts = 0) => ({ total, created, updated: 0, deleted: 0, noops: 0, versionConflicts, failures: 0 });
+
+function partPoll(at: string, partitionId: string, created: number, total: number, completed = false) {
+  return { pk: `RUN#${PARTED}`, sk: `POLL#${at}`, runId: PARTED, at, partitionId, taskId: `n:${partitionId.slice(1)}`, completed, ...counted(total, created) };
+}
+
+const LOWERED = { current: 1, changes: [{ at: '2026-06-01T10:00:14.000Z', from: 2, to: 1, partitionId: 'p02', reason: REASON }] };
+
+describe('safe-reindex aws, partitioned runs', () => {
+  it('start --wait prints one line per turn with each running partition, the lowered concurrency when recorded, then the partition table and the change', async () => {
+    const arn = execArn(PARTED);
+    sfn.on(StartExecutionCommand).resolves({ executionArn: arn, startDate: new Date() });
+    let state = 'RUNNING';
+    sfn.on(DescribeExecutionCommand).callsFake(() => ({ executionArn: arn, status: state, startDate: new Date() }));
+    const t = io(work);
+    t.ticks.push(
+      () => {
+        table.put(partedRecord());
+        table.put(partItem('p01', 'RUNNING', 100, { counters: counted(100, 40) }));
+        table.put(partItem('p02', 'RUNNING', 50, { counters: counted(50, 20) }));
+        table.put(partPoll('2026-06-01T10:00:05.000Z', 'p01', 40, 100));
+        table.put(partPoll('2026-06-01T10:00:06.000Z', 'p02', 20, 50));
+      },
+      () => {
+        table.put(partItem('p01', 'SUCCEEDED', 100, { counters: counted(100, 100) }));
+        table.put(partPoll('2026-06-01T10:00:15.000Z', 'p01', 100, 100, true));
+        table.put(partedRecord({ concurrency: LOWERED }));
+      },
+      () => {
+        table.put(partItem('p02', 'SUCCEEDED', 50, { counters: counted(50, 50) }));
+        table.put(partPoll('2026-06-01T10:00:25.000Z', 'p02', 50, 50, true));
+        const summaries = [
+          { id: 'p01', kind: 'range', expected: 100, status: 'SUCCEEDED', attempts: 1, taskIds: ['n:01'], counters: counted(100, 100) },
+          { id: 'p02', kind: 'range', expected: 50, status: 'SUCCEEDED', attempts: 1, taskIds: ['n:02'], counters: counted(50, 50) },
+        ];
+        const final = { ...counted(150, 150), arithmetic: '150 = 150 created + 0 updated + 0 deleted + 0 noops + 0 version_conflicts' };
+        table.put(partedRecord({ status: 'SUCCEEDED', concurrency: LOWERED, partitions: summaries, counters: final, parity: PARITY, finishedAt: '2026-06-01T10:01:00.000Z' }));
+        state = 'SUCCEEDED';
+      },
+    );
+
+    const code = await runAwsCommand(
+      ['start', '--input', inputFile({ ...RUN_INPUT, runId: PARTED }), '--state-machine', MACHINE, '--wait', '--runs', join(work, 'runs')],
+      t.overrides,
+    );
+
+    expect(code).toBe(0);
+    const polls = t.out.filter((l) => /^ {2}(! )?\d\d:\d\d:\d\d {2}/.test(l));
+    expect(polls).toEqual([
+      '  10:00:06  60 of 150 (40.0%)  created 60  updated 0  version_conflicts 0  ·  partitions 0 done, 2 running, 0 waiting  ·  p01 40/100 c 40 u 0 vc 0  ·  p02 20/50 c 20 u 0 vc 0',
+      // Read in the same look as the 10:00:15 snapshot, said in time order.
+      `  ! 10:00:14  concurrency 2 -> 1  p02  ${REASON}`,
+      '  10:00:15  120 of 150 (80.0%)  created 120  updated 0  version_conflicts 0  ·  partitions 1 done, 1 running, 0 waiting  ·  p01 done 100/100 c 100 u 0 vc 0  ·  p02 20/50 c 20 u 0 vc 0',
+      '  10:00:25  150 of 150 (100.0%)  created 150  updated 0  version_conflicts 0  ·  partitions 2 done, 0 running, 0 waiting  ·  p02 done 50/50 c 50 u 0 vc 0',
+    ]);
+    expect(t.out).toContain('  per partition: processed/total, c created, u updated, vc version_conflicts (kept), f failures');
+    const out = t.out.join('\n');
+    expect(out).toMatch(/^total {35,}150 +150 +150 +0 +0 +2 {2}2 task\(s\)$/m);
+    expect(out).toContain(`concurrency 2 -> 1: lowered once because the target rejected writes\n  2026-06-01T10:00:14Z  2 -> 1  p02  ${REASON}`);
+    expect(out).toContain('\nSUCCEEDED');
+    expect(readFileSync(join(work, 'runs', PARTED, 'receipt.md'), 'utf8')).toContain('Partition concurrency **2 → 1**: lowered once because the target rejected writes.');
+  });
+
+  it('status shows the run\'s progress by partition, the partition table, the lowered concurrency, the rethrottle and the stall', async () => {
+    const stall = { at: '2026-06-01T10:00:20.000Z', since: '2026-06-01T09:45:20.000Z', processed: 15, total: 50, taskId: 'n:02' };
+    table.put(
+      partedRecord({
+        concurrency: LOWERED,
+        throttle: { changes: [{ at: '2026-06-01T10:00:22.000Z', taskId: 'n:02', partitionId: 'p02', from: null, to: 250, reason: 'task n:02: retries.bulk grew from 12 to 30 (the target rejected writes)' }] },
+        stall: { ...stall, partitionId: 'p02' },
+      }),
+    );
+    table.put(partItem('p01', 'SUCCEEDED', 100, { counters: counted(100, 100) }));
+    table.put(partItem('p02', 'RUNNING', 50, { counters: counted(50, 10, 5), stall }));
+    table.put(partItem('p03', 'PENDING', 10, { attempts: 0, taskId: undefined, taskIds: [] }));
+    table.put(partPoll('2026-06-01T10:00:25.000Z', 'p02', 10, 50));
+    sfn.on(DescribeExecutionCommand).resolves({ executionArn: execArn(PARTED), status: 'RUNNING', startDate: new Date() });
+    const t = io(work);
+
+    expect(await runAwsCommand(['status', PARTED], t.overrides)).toBe(0);
+
+    const out = t.out.join('\n');
+    expect(out).toContain(
+      'last poll  2026-06-01T10:00:25.000Z  10:00:25  115 of 160 (71.8%)  created 110  updated 0  version_conflicts 5  ·  partitions 1 done, 1 running, 1 waiting  ·  p02 15/50 c 10 u 0 vc 5',
+    );
+    expect(out).toMatch(/^partition +range +status +expected/m);
+    expect(out).toMatch(/^p02 +\[-∞, \+∞\) +RUNNING +50 +50 +10 +0 +5 +1 {2}n:02$/m);
+    expect(out).toMatch(/^total +160 +150 +110 +0 +5 +2 {2}2 task\(s\)$/m);
+    expect(t.out.slice(t.out.indexOf('concurrency 2 -> 1: lowered once because the target rejected writes'))).toEqual([
+      'concurrency 2 -> 1: lowered once because the target rejected writes',
+      `  2026-06-01T10:00:14Z  2 -> 1  p02  ${REASON}`,
+      'rethrottled once because the target rejected writes',
+      '  2026-06-01T10:00:22Z  task n:02  p02  unthrottled -> 250 docs/s  task n:02: retries.bulk grew from 12 to 30 (the target rejected writes)',
+      'stalled: no counter change on task n:02 (p02) since 2026-06-01T09:45:20Z, reported 2026-06-01T10:00:20Z, 15 of 50 processed',
+    ]);
+  });
+
+  it('status of a single-task run shows its rethrottle, without a partition table', async () => {
+    const runId = 'calls-2026-05-live';
+    table.put(runRecord(runId, { throttle: { changes: [{ at: '2026-06-01T10:00:10.000Z', taskId: 'node-1:42', partitionId: null, from: 2_000, to: 1_000, reason: 'r' }] } }));
+    table.put(poll(runId, '2026-06-01T10:00:05.000Z', 40, 1, 9));
+    sfn.on(DescribeExecutionCommand).resolves({ executionArn: execArn(runId), status: 'RUNNING', startDate: new Date() });
+    const t = io(work);
+
+    expect(await runAwsCommand(['status', runId], t.overrides)).toBe(0);
+    expect(t.out.join('\n')).toContain('last poll  2026-06-01T10:00:05.000Z  10:00:05  created 40  updated 1  version_conflicts 9  of 150');
+    expect(t.out.slice(-2)).toEqual(['rethrottled once because the target rejected writes', '  2026-06-01T10:00:10Z  task node-1:42  2,000 docs/s -> 1,000 docs/s  r']);
+    expect(t.out.join('\n')).not.toMatch(/^partition /m);
+  });
+
+  it('report of a run stopped before ReconcileRun tables its partitions from the ledger\'s items, with the lowered concurrency, and says the change beside the status', async () => {
+    table.put(partedRecord({ status: 'ABORTED', error: 'Aborted', concurrency: LOWERED, finishedAt: '2026-06-01T10:00:30.000Z' }));
+    table.put(partItem('p01', 'SUCCEEDED', 100, { counters: counted(100, 100) }));
+    table.put(partItem('p02', 'RUNNING', 50, { counters: counted(50, 20) }));
+    table.put(partPoll('2026-06-01T10:00:25.000Z', 'p02', 20, 50));
+    sfn.on(DescribeExecutionCommand).resolves({ executionArn: execArn(PARTED), status: 'ABORTED' });
+    sfn.on(GetExecutionHistoryCommand).resolves({ events: [] });
+    const t = io(work);
+
+    expect(await runAwsCommand(['report', PARTED, '--runs', work], t.overrides)).toBe(0);
+
+    expect(t.err).toEqual(['ABORTED: Aborted', 'concurrency 2 -> 1: lowered once because the target rejected writes', `  2026-06-01T10:00:14Z  2 -> 1  p02  ${REASON}`]);
+    const markdown = readFileSync(join(work, PARTED, 'receipt.md'), 'utf8');
+    expect(markdown).toContain('## Partitions (2)');
+    expect(markdown).toContain('| p02 | `[-∞, +∞)` | RUNNING | 1 | `n:02` | 50 | 50 | 20 | 0 | 0 | 0 |');
+    expect(markdown).toContain(`| 2026-06-01T10:00:14Z | 2 | 1 | p02 | ${REASON} |`);
+    const json = JSON.parse(readFileSync(join(work, PARTED, 'run.json'), 'utf8')) as Record<string, unknown>;
+    expect(json).toMatchObject({ concurrency: { max: 2, current: 1 }, partitions: [{ id: 'p01' }, { id: 'p02', status: 'RUNNING' }] });
   });
 });

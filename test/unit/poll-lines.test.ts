@@ -1,6 +1,18 @@
 import { describe, expect, it } from 'vitest';
+import type { PollSnapshot, RunRecord } from '../../lambdas/shared/ledger';
 import type { RunProgress } from '../../lambdas/shared/partition-progress';
-import { PARTITION_LEGEND, PartitionPollLines, partitionPollLine, RUN_EVENTS, runEventLine, type PartitionPoll } from '../../local/cli/poll-lines';
+import type { PartitionItem } from '../../lambdas/shared/partitioned-run';
+import {
+  PARTITION_LEGEND,
+  PartitionPollLines,
+  partitionPollLine,
+  partitionStatusLine,
+  RecordEventLines,
+  RUN_EVENTS,
+  runEventLine,
+  SnapshotPollLines,
+  type PartitionPoll,
+} from '../../local/cli/poll-lines';
 
 // local/cli/safe-reindex.mjs (the bin) sits beside safe-reindex.ts and wins the extensionless import.
 const CLI_MODULE = '../../local/cli/safe-reindex.ts';
@@ -168,5 +180,111 @@ describe('runEventLine: a lowered concurrency, a rethrottle and a stall among th
     const note = (l: string) => void both.push(l);
     terminalLog(note, note).warn(RUN_EVENTS.stalled, STALLED);
     expect(both).toEqual([`! ${RUN_EVENTS.stalled} ${JSON.stringify(STALLED)}`]);
+  });
+});
+
+const item = (partitionId: string, status: PartitionItem['status'], expected: number, extra: Partial<PartitionItem> = {}): PartitionItem => ({
+  runId: 'parted',
+  partitionId,
+  kind: 'range',
+  query: null,
+  expected,
+  status,
+  attempts: 1,
+  taskId: `n:${partitionId}`,
+  taskIds: [`n:${partitionId}`],
+  errors: [],
+  updatedAt: '2026-06-01T10:00:00.000Z',
+  ...extra,
+});
+const snapshot = (at: string, partitionId: string, created: number, total: number, completed = false, taskId = `n:${partitionId}`): PollSnapshot => ({
+  at: `2026-06-01T${at}.000Z`,
+  partitionId,
+  taskId,
+  completed,
+  total,
+  created,
+  updated: 0,
+  deleted: 0,
+  noops: 0,
+  versionConflicts: 0,
+  failures: 0,
+});
+const full = (total: number) => ({ total, created: total, updated: 0, deleted: 0, noops: 0, versionConflicts: 0, failures: 0 });
+
+describe('SnapshotPollLines: a partitioned run\'s poll lines from the ledger (aws start --wait)', () => {
+  it('replays the snapshots as the local CLI prints the log lines: at each snapshot\'s time, the run\'s progress as of then', () => {
+    // Read after the run: both partitions SUCCEEDED with their final counters; the replay still shows the way there.
+    const items = [item('p01', 'SUCCEEDED', 100, { counters: full(100) }), item('p02', 'SUCCEEDED', 50, { counters: full(50) })];
+    const out: string[] = [];
+    const lines = new SnapshotPollLines((l) => out.push(l));
+
+    lines.snapshot(snapshot('10:00:01', 'p01', 40, 100), items);
+    expect(out).toEqual([]);
+    lines.snapshot(snapshot('10:00:02', 'p02', 20, 50), items);
+    lines.snapshot(snapshot('10:00:03', 'p01', 100, 100, true), items);
+    lines.snapshot(snapshot('10:00:04', 'p02', 50, 50, true), items);
+
+    expect(out).toEqual([
+      PARTITION_LEGEND,
+      '  10:00:02  60 of 150 (40.0%)  created 60  updated 0  version_conflicts 0  ·  partitions 0 done, 2 running, 0 waiting  ·  p01 40/100 c 40 u 0 vc 0  ·  p02 20/50 c 20 u 0 vc 0',
+      '  10:00:03  120 of 150 (80.0%)  created 120  updated 0  version_conflicts 0  ·  partitions 1 done, 1 running, 0 waiting  ·  p01 done 100/100 c 100 u 0 vc 0  ·  p02 20/50 c 20 u 0 vc 0',
+      '  10:00:04  150 of 150 (100.0%)  created 150  updated 0  version_conflicts 0  ·  partitions 2 done, 0 running, 0 waiting  ·  p02 done 50/50 c 50 u 0 vc 0',
+    ]);
+  });
+
+  it('counts a partition not yet launched as waiting, and drops a partition waiting for its retry until its next task polls', () => {
+    const out: string[] = [];
+    const lines = new SnapshotPollLines((l) => out.push(l));
+    const first = [item('p01', 'RUNNING', 100), item('p02', 'RUNNING', 50), item('p03', 'PENDING', 10, { attempts: 0, taskId: undefined, taskIds: [] })];
+
+    lines.snapshot(snapshot('10:00:01', 'p01', 40, 100), first);
+    lines.snapshot(snapshot('10:00:02', 'p02', 20, 50), first);
+    expect(out.at(-1)).toContain('partitions 0 done, 2 running, 1 waiting');
+
+    const retrying = [item('p01', 'RETRYING', 100), first[1]!, first[2]!];
+    lines.settle(retrying);
+    lines.snapshot(snapshot('10:00:12', 'p02', 30, 50), retrying);
+    expect(out.at(-1)).toContain('partitions 0 done, 1 running, 2 waiting');
+    expect(out.at(-1)).not.toContain('p01');
+
+    const relaunched = [item('p01', 'RUNNING', 100, { attempts: 2, taskId: 'n:9', taskIds: ['n:p01', 'n:9'] }), first[1]!, first[2]!];
+    lines.snapshot(snapshot('10:00:20', 'p01', 5, 100, false, 'n:9'), relaunched);
+    lines.snapshot(snapshot('10:00:21', 'p02', 35, 50), relaunched);
+    expect(out.at(-1)).toMatch(/ {2}· {2}p01 5\/100 .* {2}· {2}p02 35\/50 /);
+  });
+});
+
+describe('partitionStatusLine (aws status)', () => {
+  it('shows the run\'s progress now and each running partition\'s, from the partition items', () => {
+    const items = [
+      item('p01', 'SUCCEEDED', 100, { counters: full(100) }),
+      item('p02', 'RUNNING', 50, { counters: { ...full(50), created: 10, versionConflicts: 5 } }),
+      item('p03', 'PENDING', 10, { attempts: 0, taskId: undefined, taskIds: [] }),
+    ];
+    expect(partitionStatusLine('10:00:25', items)).toBe(
+      '  10:00:25  115 of 160 (71.8%)  created 110  updated 0  version_conflicts 5  ·  partitions 1 done, 1 running, 1 waiting  ·  p02 15/50 c 10 u 0 vc 5',
+    );
+  });
+});
+
+describe('RecordEventLines (aws start --wait): the run record\'s changes and stalls, each once, in time order', () => {
+  it('prints what is new since the last look', () => {
+    const events = new RecordEventLines();
+    const record = {
+      runId: 'parted',
+      concurrency: { current: 3, changes: [{ at: '2026-06-01T10:02:11.000Z', ...LOWERED }] },
+      stall: { at: '2026-06-01T10:01:30.000Z', since: '2026-06-01T09:46:30.000Z', processed: 7, total: 9, taskId: 'n:p02', partitionId: 'p02' },
+    } as unknown as RunRecord;
+    const items = [item('p02', 'RUNNING', 9, { stall: { at: '2026-06-01T10:01:30.000Z', since: '2026-06-01T09:46:30.000Z', processed: 7, total: 9, taskId: 'n:p02' } })];
+
+    expect(events.lines(record, items)).toEqual([
+      '  ! 10:01:30  stalled: no counter change on task n:p02 (p02) since 2026-06-01T09:46:30Z, 7 of 9 processed',
+      '  ! 10:02:11  concurrency 4 -> 3  p02  task n:2: retries.bulk grew from 0 to 12 (the target rejected writes)',
+    ]);
+    expect(events.lines(record, items)).toEqual([]);
+
+    const later = { ...record, throttle: { changes: [{ at: '2026-06-01T10:05:00.000Z', taskId: 'n:p01', partitionId: 'p01', from: null, to: 250, reason: 'r' }] } } as unknown as RunRecord;
+    expect(events.lines(later, items)).toEqual(['  ! 10:05:00  rethrottled task n:p01  p01  unthrottled -> 250 docs/s  r']);
   });
 });
