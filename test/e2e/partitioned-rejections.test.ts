@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLocalCluster, type LocalCluster } from '../../local/clusters/cluster';
 import { runLocal } from '../../local/pipeline';
+import { adjustmentLines, summarise } from '../../local/receipts';
 import { seedWorkedExample, type WorkedExampleShape } from '../../local/seed/worked-example';
 import { clientFor } from '../support/client';
 import { defaultTarget, localServers, uniqueIndex } from '../support/servers';
@@ -60,6 +61,10 @@ describe('a partitioned run into a target that rejects writes', () => {
     expect(concurrency.current).toBeLessThan(4);
     expect(concurrency.changes[0]).toMatchObject({ from: 4, to: 3, reason: expect.stringMatching(/retries\.bulk grew from 0 to \d+/) });
     expect(warnings.some((w) => w.message.startsWith('the target rejects writes: lowering'))).toBe(true);
+    // The summary the CLI prints and the receipts carry says so, from the real record.
+    const said = adjustmentLines(summarise(live.record, { runId: `${index}-live`, status: 'SUCCEEDED', error: null, cause: null }));
+    expect(said[0]).toMatch(/^concurrency 4 -> [123]: lowered (once|twice|3 times) because the target rejected writes$/);
+    expect(said[1]).toMatch(/^ {2}\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ {2}4 -> 3 {2}p\d\d {2}task \S+: retries\.bulk grew from 0 to \d+ \(the target rejected writes\)$/);
   });
 
   it('rethrottles the task of a single-task run when retries.bulk grows (one task cannot be lowered), says so, and still finishes exact', async () => {
@@ -92,5 +97,9 @@ describe('a partitioned run into a target that rejects writes', () => {
     const finished = await rest<{ task: { status: { requests_per_second: number } } }>(rejecting.url, 'GET', `/_tasks/${String(live.record?.taskId)}`);
     expect(finished.body.task.status.requests_per_second).toBe(1_000);
     expect(warnings.some((w) => w.message === 'the target rejects writes: rethrottled the reindex task' && w.fields.to === 1_000)).toBe(true);
+    expect(adjustmentLines(summarise(live.record, { runId: `${index}-live`, status: 'SUCCEEDED', error: null, cause: null }))).toEqual([
+      'rethrottled once because the target rejected writes',
+      expect.stringMatching(new RegExp(`^ {2}\\S+Z {2}task ${String(live.record?.taskId)} {2}2,000 docs/s -> 1,000 docs/s {2}task \\S+: retries\\.bulk grew`)),
+    ]);
   });
 });
