@@ -4,7 +4,7 @@
  * | item                               | pk                     | sk                 |
  * |------------------------------------|------------------------|--------------------|
  * | run record                         | `RUN#<runId>`          | `META`             |
- * | counter snapshot, one per poll     | `RUN#<runId>`          | `POLL#<iso time>`  |
+ * | counter snapshot, one per poll     | `RUN#<runId>`          | `POLL#<iso time>[#<partition>]` |
  * | live-run lock of a target index    | `LOCK#<target index>`  | `LOCK`             |
  * | dry-run approval (TTL `expiresAt`) | `DRYRUN#<fingerprint>` | `APPROVAL`         |
  *
@@ -52,7 +52,8 @@ export const LEDGER_BILLING_MODE = 'PAY_PER_REQUEST';
 /** Key builders, exported for tests and for the CDK construct's documentation. */
 export const ledgerKeys = {
   run: (runId: string) => ({ pk: `RUN#${runId}`, sk: 'META' }),
-  poll: (runId: string, at: string) => ({ pk: `RUN#${runId}`, sk: `POLL#${at}` }),
+  // Partitions of one run may poll in the same millisecond: their snapshots must not overwrite each other.
+  poll: (runId: string, at: string, partitionId?: string) => ({ pk: `RUN#${runId}`, sk: partitionId ? `POLL#${at}#${partitionId}` : `POLL#${at}` }),
   lock: (targetIndex: string) => ({ pk: `LOCK#${targetIndex}`, sk: 'LOCK' }),
   approval: (fingerprint: string) => ({ pk: `DRYRUN#${fingerprint}`, sk: 'APPROVAL' }),
   byTarget: (targetIndex: string) => `TARGET#${targetIndex}`,
@@ -588,13 +589,16 @@ export class Ledger {
 
   // --- polls ----------------------------------------------------------------------------------------
 
-  /** Writes one counter snapshot at `RUN#<runId> / POLL#<at>`. Kept as long as the run record (no TTL). */
+  /**
+   * Writes one counter snapshot at `RUN#<runId> / POLL#<at>` (`POLL#<at>#<partitionId>` for a partition's).
+   * Kept as long as the run record (no TTL).
+   */
   async appendPoll(runId: string, snapshot: PollSnapshot): Promise<void> {
     const at = isoTime(snapshot.at, 'snapshot.at');
     const item = prune({ ...snapshot, at, runId });
     assertNoSecrets(item);
     await this.client.send(
-      new PutCommand({ TableName: this.tableName, Item: { ...item, ...ledgerKeys.poll(runId, at) } }),
+      new PutCommand({ TableName: this.tableName, Item: { ...item, ...ledgerKeys.poll(runId, at, typeof snapshot.partitionId === 'string' ? snapshot.partitionId : undefined) } }),
     );
   }
 

@@ -232,6 +232,21 @@ describe('polls', () => {
     expect(await ledger.listPolls('other')).toEqual([]);
   });
 
+  it('keeps the snapshots of two partitions polled in the same millisecond, in time order', async () => {
+    const ledger = await freshLedger();
+    await ledger.appendPoll('parted', { at: '2026-06-01T00:00:01.000Z', partitionId: 'p01', created: 1 });
+    await ledger.appendPoll('parted', { at: '2026-06-01T00:00:01.000Z', partitionId: 'p00', created: 2 });
+    await ledger.appendPoll('parted', { at: '2026-06-01T00:00:00.500Z', partitionId: 'p01', created: 3 });
+
+    const polls = await ledger.listPolls('parted');
+
+    expect(polls.map((poll) => [poll.at, poll.partitionId, poll.created])).toEqual([
+      ['2026-06-01T00:00:00.500Z', 'p01', 3],
+      ['2026-06-01T00:00:01.000Z', 'p00', 2],
+      ['2026-06-01T00:00:01.000Z', 'p01', 1],
+    ]);
+  });
+
   it('reads thousands of snapshots across pages, without the run record', async () => {
     const ledger = await freshLedger({ pageSize: 100 });
     await ledger.createRun(newRun('long'));
