@@ -47,7 +47,8 @@ export async function checkApproval(
   }
   await deps.ledger.updateRun(runId, {
     fingerprint: approvedFingerprint,
-    approvedBy: { runId: lookup.approval.runId, approvedAt: lookup.approval.approvedAt, fingerprint: approvedFingerprint },
+    // What the launches send, however long after this check they come (slot waits, late partitions).
+    approvedBy: { runId: lookup.approval.runId, approvedAt: lookup.approval.approvedAt, fingerprint: approvedFingerprint, canonicalRequest: lookup.approval.canonicalRequest },
   });
   deps.log.info('approval found', { runId, approvedBy: lookup.approval.runId });
   if (!isPartitioned(config)) return { approvedBy: lookup.approval.runId, partitioned: false, partitions: [], maxConcurrency: 1 };

@@ -6,12 +6,12 @@ import { getPartition, partitionRequest, partitionTag } from '../shared/partitio
 import { requestHash } from '../shared/canonical-request';
 import { identityProblems, totalProblem } from '../shared/task-identity';
 import { nextPoll } from '../poll-task/poll-cursor';
-import { loadRun, type PollState, type RunDeps, type StateInvocation } from '../shared/run-context';
-import { partitionOf, approvedRequest } from '../shared/partition-states';
+import { approvedRequest, loadRun, type PollState, type RunDeps, type StateInvocation } from '../shared/run-context';
+import { partitionOf } from '../shared/partition-states';
 
 /** Rail 2 for one partition: its task carries `<runId>.<pid>/<the partition's approved request hash>`; else cancel. */
 export async function checkPartitionHeader({ state }: StateInvocation, deps: RunDeps): Promise<PollState> {
-  const { runId, targetIndex, fingerprint } = state.run;
+  const { runId, targetIndex } = state.run;
   const partitionId = partitionOf(state);
   const taskId = state.launch!.taskId;
   const record = await loadRun(deps, runId);
@@ -19,7 +19,7 @@ export async function checkPartitionHeader({ state }: StateInvocation, deps: Run
   const part = await getPartition(deps.ledger, runId, partitionId);
   const task = await getTask(deps.target, taskId);
   if (!task) throw new TaskLostError(`partition ${partitionId}: task ${taskId} vanished right after its launch`);
-  const expectedHash = requestHash(partitionRequest(await approvedRequest(deps, fingerprint, config), part.query as Record<string, unknown> | null));
+  const expectedHash = requestHash(partitionRequest(await approvedRequest(deps, runId), part.query as Record<string, unknown> | null));
   const problems = identityProblems(task.task, {
     runId: partitionTag(runId, partitionId),
     requestHash: expectedHash,

@@ -4,8 +4,8 @@ import type { RunConfig } from '../shared/config';
 import { getPartition, partitionRequest, partitionTag, updatePartition } from '../shared/partitioned-run';
 import { call } from '../shared/search-client';
 import { sendApprovedRequest, type RequestBuilder } from '../launch-reindex/launch-reindex';
-import { loadRun, type RunDeps, type StateInvocation } from '../shared/run-context';
-import { partitionOf, approvedRequest } from '../shared/partition-states';
+import { approvedRequest, loadRun, type RunDeps, type StateInvocation } from '../shared/run-context';
+import { partitionOf } from '../shared/partition-states';
 
 /**
  * Launches the partition's request: the approved request with `source.query` = the partition's query,
@@ -17,7 +17,7 @@ export async function launchPartition(
   deps: RunDeps,
   buildRequest: RequestBuilder = sendApprovedRequest,
 ): Promise<{ taskId: string }> {
-  const { runId, targetIndex, fingerprint } = state.run;
+  const { runId, targetIndex } = state.run;
   const partitionId = partitionOf(state);
   const part = await getPartition(deps.ledger, runId, partitionId);
   if (part.taskId) return { taskId: part.taskId };
@@ -30,7 +30,7 @@ export async function launchPartition(
     taskId = running.taskId;
     deps.log.warn('adopted a partition task already launched', { runId, partitionId, taskId });
   } else {
-    const request = partitionRequest(await approvedRequest(deps, fingerprint, config), part.query as Record<string, unknown> | null);
+    const request = partitionRequest(await approvedRequest(deps, runId), part.query as Record<string, unknown> | null);
     const sent = buildRequest(request, await deps.sourceCredentials(config));
     sentHash = hashOfSentRequest(sent, deps.credentialReference(config));
     const { body } = await call('launch _reindex', () =>

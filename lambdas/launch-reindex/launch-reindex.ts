@@ -1,9 +1,8 @@
 import { hashOfSentRequest, opaqueId, parseOpaqueId, type CanonicalRequest } from '../shared/canonical-request';
 import { cancelTask, reindexTasksInto } from '../shared/cluster-ops';
 import type { RunConfig } from '../shared/config';
-import { DryRunRequiredError } from '../shared/errors';
 import { call } from '../shared/search-client';
-import { loadRun, type RunDeps, type StateInvocation } from '../shared/run-context';
+import { approvedRequest, loadRun, type RunDeps, type StateInvocation } from '../shared/run-context';
 
 /** The bytes a launch sends. Production uses `sendApprovedRequest`; tests pass a faulty builder to prove rail 2. */
 export interface SentRequest {
@@ -39,7 +38,7 @@ export async function launchReindex(
   deps: RunDeps,
   buildRequest: RequestBuilder = sendApprovedRequest,
 ): Promise<{ taskId: string }> {
-  const { runId, targetIndex, fingerprint } = state.run;
+  const { runId, targetIndex } = state.run;
   const recorded = await deps.ledger.getTaskId(runId);
   if (recorded) return { taskId: recorded };
 
@@ -51,9 +50,7 @@ export async function launchReindex(
   }
 
   const config = (await loadRun(deps, runId)).config as unknown as RunConfig;
-  const lookup = await deps.ledger.getApproval(fingerprint, deps.now(), config.guards.dryRunMaxAgeHours);
-  if (!lookup.found) throw new DryRunRequiredError(`the approval for fingerprint ${fingerprint} is gone (${lookup.reason})`);
-  const approved = lookup.approval.canonicalRequest as unknown as CanonicalRequest;
+  const approved = await approvedRequest(deps, runId);
 
   const sent = buildRequest(approved, await deps.sourceCredentials(config));
   const sentHash = hashOfSentRequest(sent, deps.credentialReference(config));

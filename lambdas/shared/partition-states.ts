@@ -1,19 +1,19 @@
 /** Helpers the partition states share (issue 9): the slots, the iteration's partition, the approved request, the stop path. */
-import type { CanonicalRequest } from './canonical-request';
 import { cancelTask, rethrottleTask, type TaskView } from './cluster-ops';
 import { outcomeFromTaskAnswer, processed } from './counters';
 import type { RunConfig } from './config';
-import { DryRunRequiredError } from './errors';
 import { listPartitions, runSlotDomain } from './partitioned-run';
 import { TaskSlots } from './task-slots';
 import { loadRun, type RunDeps, type StateInvocation } from './run-context';
 
 /**
  * Seconds before the first retry for a slot, doubled on each further try up to {@link SLOT_WAIT_MAX_SECONDS}:
- * a partition waiting an hour for a slot costs ~30 tries (~270 history events), not 360.
+ * a run or partition waiting an hour for a slot held by another run costs ~12 tries (~110 history events),
+ * so even days of waiting stay far from the 25,000-event limit; a freed slot may stay idle up to 5 minutes,
+ * little beside tasks that run for hours.
  */
 export const SLOT_WAIT_SECONDS = 15;
-export const SLOT_WAIT_MAX_SECONDS = 120;
+export const SLOT_WAIT_MAX_SECONDS = 300;
 
 export function nextSlotWait(previous: number | undefined): number {
   return previous && previous > 0 ? Math.min(SLOT_WAIT_MAX_SECONDS, previous * 2) : SLOT_WAIT_SECONDS;
@@ -126,11 +126,6 @@ export function partitionOf(state: StateInvocation['state']): string {
   return state.partition.id;
 }
 
-export async function approvedRequest(deps: RunDeps, fingerprint: string, config: RunConfig): Promise<CanonicalRequest> {
-  const lookup = await deps.ledger.getApproval(fingerprint, deps.now(), config.guards.dryRunMaxAgeHours);
-  if (!lookup.found) throw new DryRunRequiredError(`the approval for fingerprint ${fingerprint} is gone (${lookup.reason})`);
-  return lookup.approval.canonicalRequest as unknown as CanonicalRequest;
-}
 
 /** Failure and abort paths of a partitioned run: cancel every partition task that may run, release every slot. */
 export async function stopPartitions(deps: RunDeps, runId: string): Promise<void> {

@@ -1,8 +1,9 @@
 import type { Client } from '@opensearch-project/opensearch';
-import type { CredentialReference } from './canonical-request';
+import type { CanonicalRequest, CredentialReference } from './canonical-request';
 import type { RunConfig } from './config';
 import type { Ledger, LockHolder, RunRecord } from './ledger';
 import type { ProgressMark } from './adaptive-wait';
+import { DryRunRequiredError } from './errors';
 
 /** What the state machine carries from state to state: small, no secrets (it lands in execution history). */
 export interface RunRef {
@@ -105,4 +106,16 @@ export async function loadRun(deps: RunDeps, runId: string): Promise<RunRecord &
   const record = await deps.ledger.getRun(runId);
   if (!record) throw new Error(`run ${runId} has no record in the ledger`);
   return record as RunRecord & { config: RunConfig };
+}
+
+/**
+ * The request rail 1 approved, as CheckApproval copied it onto the run record. Launches read it there,
+ * not from the approval item: the approval's age is judged once, at CheckApproval, so a task launched
+ * hours later (after a wait for a task slot, or a partition late in a long run) is not refused as
+ * expired, and the approval item's TTL deletion cannot take it away.
+ */
+export async function approvedRequest(deps: RunDeps, runId: string): Promise<CanonicalRequest> {
+  const approvedBy = (await loadRun(deps, runId)).approvedBy as { canonicalRequest?: CanonicalRequest } | undefined;
+  if (!approvedBy?.canonicalRequest) throw new DryRunRequiredError(`run ${runId} holds no approved request: rail 1 (CheckApproval) did not pass`);
+  return approvedBy.canonicalRequest;
 }

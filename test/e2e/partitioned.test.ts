@@ -1,3 +1,4 @@
+import { DeleteCommand } from '@aws-sdk/lib-dynamodb';
 import { describe, expect, it } from 'vitest';
 import { runLocal } from '../../local/pipeline';
 import { expectedCounters, seedWorkedExample, type WorkedExampleShape } from '../../local/seed/worked-example';
@@ -120,6 +121,35 @@ describe('partitioned ReindexRun on the real local clusters', () => {
     expect([live.status, live.error, live.cause]).toEqual(['SUCCEEDED', null, null]);
     expect(live.record?.fingerprint).toBe(secondFingerprint);
     expect(pick(live.record?.counters)).toMatchObject({ total: expectedCounters(shape).total + extras + 600, failures: 0 });
+  });
+
+  it.each([
+    ['a single-task run', {}, 'LaunchReindexFunctionArn'],
+    ['a partitioned run', { partitions: 3, maxConcurrency: 1 }, 'LaunchPartitionFunctionArn'],
+  ])('%s launches what rail 1 approved even when the approval item is gone by launch time (expired and deleted during a slot wait)', async (_, extra, launchState) => {
+    const index = uniqueIndex('calls-late-launch');
+    const tableName = uniqueIndex('ledger');
+    await seedWithEdges(index);
+    const options = runOptions(tableName);
+    const input = { source: { url: localServers().source.url, index }, target: { index }, dateField: 'timestamp', ...extra };
+    expect((await runLocal({ ...options, input: { ...input, runId: `${index}-dry` } })).status).toBe('SUCCEEDED');
+    const ledger = await ledgerOf(tableName);
+    let deleted = 0;
+
+    const live = await runLocal({
+      ...options,
+      input: { ...input, runId: `${index}-live`, dryRun: false },
+      beforeState: async (key) => {
+        if (key !== launchState || deleted > 0) return;
+        const approvals = (await ledgerItems(tableName)).filter((item) => String(item.pk).startsWith('DRYRUN#'));
+        for (const item of approvals) await ledger.client.send(new DeleteCommand({ TableName: tableName, Key: { pk: item.pk, sk: item.sk } }));
+        deleted = approvals.length;
+      },
+    });
+
+    expect(deleted).toBe(1);
+    expect([live.status, live.error, live.cause]).toEqual(['SUCCEEDED', null, null]);
+    expect(pick(live.record?.counters)).toMatchObject({ total: expectedCounters(shape).total + extras, failures: 0 });
   });
 
   it('two partitioned runs started together on one target never run more reindex tasks than maxTasksPerDomain', async () => {

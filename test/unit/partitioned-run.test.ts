@@ -116,6 +116,9 @@ describe('the partition Map of reindex-run.asl.json', () => {
     expect(asl.States.CheckApproval?.Next).toBe('IsPartitioned');
     expect(asl.States.IsPartitioned).toMatchObject({ Default: 'ClaimSingleTask', Choices: [{ Variable: '$.approval.partitioned', Next: 'RunPartitions' }] });
     expect(asl.States.RunPartitions).toMatchObject({ Type: 'Map', ItemsPath: '$.approval.partitions', Next: 'ReconcileRun' });
+    // No iteration waits idle for a run-level slot: each waiting turn would cost 9 history events.
+    expect(asl.States.RunPartitions).toMatchObject({ MaxConcurrencyPath: '$.approval.maxConcurrency' });
+    expect(asl.States.RunPartitions).not.toHaveProperty('MaxConcurrency');
     expect(asl.States.ReconcileRun?.Next).toBe('CheckParity');
   });
 
@@ -139,8 +142,9 @@ describe('waiting for a task slot', () => {
   it('doubles the wait from the first try up to the cap (few history events for a long wait)', () => {
     const waits: number[] = [];
     let wait: number | undefined;
-    for (let i = 0; i < 6; i++) waits.push((wait = nextSlotWait(wait)));
-    expect(waits).toEqual([SLOT_WAIT_SECONDS, 30, 60, SLOT_WAIT_MAX_SECONDS, SLOT_WAIT_MAX_SECONDS, SLOT_WAIT_MAX_SECONDS]);
+    for (let i = 0; i < 8; i++) waits.push((wait = nextSlotWait(wait)));
+    expect(waits).toEqual([SLOT_WAIT_SECONDS, 30, 60, 120, 240, SLOT_WAIT_MAX_SECONDS, SLOT_WAIT_MAX_SECONDS, SLOT_WAIT_MAX_SECONDS]);
+    expect(SLOT_WAIT_MAX_SECONDS).toBe(300);
     expect(nextSlotWait(0)).toBe(SLOT_WAIT_SECONDS);
   });
 });
