@@ -8,8 +8,11 @@ import { processed as processedOf, type Counters } from './counters';
 import { listPartitions, sumCounters, type PartitionItem } from './partitioned-run';
 import type { RunDeps } from './run-context';
 
-/** A partitioned run at one poll: the partitions by state and their counters summed. */
-export interface RunProgress {
+/**
+ * A partitioned run at one poll: the partitions by state and their counters summed (`total`: each
+ * partition's task total once reported, its expected count before).
+ */
+export interface RunProgress extends Counters {
   readonly partitions: number;
   /** SUCCEEDED, or the partition whose task this poll saw completed. */
   readonly done: number;
@@ -19,16 +22,8 @@ export interface RunProgress {
   readonly failed: number;
   /** created + updated + deleted + noops + version_conflicts over every partition. */
   readonly processed: number;
-  /** Documents the run deals with as far as known: each partition's task total once reported, its expected count before. */
-  readonly total: number;
   /** processed / total in percent, one decimal, rounded down (100 only when everything is processed). */
   readonly percent: number;
-  readonly created: number;
-  readonly updated: number;
-  readonly deleted: number;
-  readonly noops: number;
-  readonly versionConflicts: number;
-  readonly failures: number;
 }
 
 /** This poll's counters of one partition, fresher than its ledger item. */

@@ -871,16 +871,6 @@ const parentResources = new Map(
 // ---------------------------------------------------------------------------------------------------
 // The benchmark figure
 
-/** The what-if of the knob: the Map starts only as many iterations as the run may run tasks. */
-export const MAP_CONCURRENCY_FROM_RUN: NonNullable<PartitionedScenario['what']> = {
-  label: 'what-if: Map MaxConcurrencyPath',
-  change: (definition) => {
-    const map = partitionMap(definition);
-    delete map['MaxConcurrency'];
-    map['MaxConcurrencyPath'] = '$.approval.maxConcurrency';
-  },
-};
-
 export interface FigureRow {
   readonly figure: string;
   readonly value: string;
@@ -903,7 +893,7 @@ export async function partitionedHistoryFigure(options: {
   const t0 = performance.now();
   const slow: PartitionedScenario = { ...PARTITIONED_SCENARIOS.worst, label: '32 partitions, worst case, slow domain', rateFactor: 0.25 };
   const results: PartitionedResult[] = [];
-  for (const scenario of [PARTITIONED_SCENARIOS.p8, PARTITIONED_SCENARIOS.p16, PARTITIONED_SCENARIOS.p32, PARTITIONED_SCENARIOS.worst, slow, { ...slow, what: MAP_CONCURRENCY_FROM_RUN }]) {
+  for (const scenario of [PARTITIONED_SCENARIOS.p8, PARTITIONED_SCENARIOS.p16, PARTITIONED_SCENARIOS.p32, PARTITIONED_SCENARIOS.worst, slow]) {
     const r = await sim(scenario);
     say(`    ${r.label}: ${r.status} ${r.error ?? ''} ${n(r.historyEvents)} events, ${r.simulatedHours.toFixed(1)} h simulated, ${(r.realMs / 1000).toFixed(1)} s`);
     results.push(r);
@@ -922,7 +912,8 @@ export async function partitionedHistoryFigure(options: {
     `model: the worked example's month by UTC day (26 days created, 5 dual-write days 3x faster); one task alone runs the month in 5 h`,
     '(4,722 docs/s); "4 at once": each task at that rate; worst case: the 4 tasks share one task\'s rate (5 h), partition 13\'s first',
     'task vanishes 400 s after its launch (rerun), and another run holds all 4 domain slots for the first hour; slow domain: the same at',
-    'a quarter of the rate. maxConcurrency 4, maxTasksPerDomain 4; the Map\'s static MaxConcurrency is 8, so 4 iterations wait for a run slot.',
+    'a quarter of the rate. maxConcurrency 4, maxTasksPerDomain 4; the Map runs at most maxConcurrency iterations (MaxConcurrencyPath), so',
+    'no iteration waits for a run slot; waits for a domain slot back off 15 s -> 300 s.',
     'scenario                                                                 items  hours  history events  of 25,000  slot tries (waits)  polls  tasks  at once  status',
   ];
   for (const r of results) {
@@ -936,7 +927,7 @@ export async function partitionedHistoryFigure(options: {
   lines.push('(each month\'s ReindexRun is its own execution with its own 25,000: the rows above; the parent\'s children answer at once here)');
   lines.push('');
 
-  const [p8, p16, p32, worst, slowRun, slowFixed] = results as [PartitionedResult, PartitionedResult, PartitionedResult, PartitionedResult, PartitionedResult, PartitionedResult];
+  const [p8, p16, p32, worst, slowRun] = results as [PartitionedResult, PartitionedResult, PartitionedResult, PartitionedResult, PartitionedResult];
   const under = (r: PartitionedResult) => r.status === 'SUCCEEDED' && r.historyEvents < HISTORY_EVENT_LIMIT;
   const rows: FigureRow[] = [
     {
@@ -953,7 +944,7 @@ export async function partitionedHistoryFigure(options: {
     },
     {
       figure: '2p. worst case on a slow domain (a 21 h month)',
-      value: `${slowRun.status === 'SUCCEEDED' ? n(slowRun.historyEvents) : `${slowRun.status} at ${n(slowRun.historyEvents)} after ${slowRun.simulatedHours.toFixed(1)} h`} (what-if Map concurrency = maxConcurrency: ${n(slowFixed.historyEvents)})`,
+      value: `${slowRun.status === 'SUCCEEDED' ? n(slowRun.historyEvents) : `${slowRun.status} at ${n(slowRun.historyEvents)} after ${slowRun.simulatedHours.toFixed(1)} h`} (${slowRun.simulatedHours.toFixed(1)} h)`,
       goal: '< 25,000',
       met: under(slowRun),
     },

@@ -22,7 +22,7 @@ import { project, projectionLines, WORKED_EXAMPLE_MONTH, WORKED_EXAMPLE_TASK_RAT
  *   concurrency changes; a slot runs up to 5, 3 and 2 tasks in turn at c=2, 4 and 8 (a month's 32
  *   partitions at c=4 in production: 8). `maxTasksPerDomain` 8.
  * - Each run (dry run, then live) writes into its own new target index, created empty before the dry run
- *   with the source's mappings (1 shard, 0 replicas) and deleted after: every document is `created`.
+ *   with the source's mappings (1 shard by default, `SAFE_REINDEX_BENCH_TARGET_SHARDS`; 0 replicas) and deleted after: every document is `created`.
  * - Poll waits are the real adaptive ones (first poll 5 s after the launch: a partition much shorter than
  *   that, as at a reduced doc count, measures orchestration more than reindexing). The slot wait of a
  *   queued partition is 1 s instead of 15-120 s: local partitions take seconds, not ~7 minutes.
@@ -95,6 +95,11 @@ export function throughputDocs(env: NodeJS.ProcessEnv = process.env): number {
   const docs = Math.round(numberFromEnv(THROUGHPUT_DOCS_ENV, DEFAULT_THROUGHPUT_DOCS, env));
   if (docs < 1000) throw new Error(`${THROUGHPUT_DOCS_ENV}=${docs}: at least 1,000 documents`);
   return docs;
+}
+
+/** The target index's shard count: `SAFE_REINDEX_BENCH_TARGET_SHARDS`, default 1 (more lets the target index on more threads). */
+export function targetShards(env: NodeJS.ProcessEnv = process.env): number {
+  return Math.round(numberFromEnv('SAFE_REINDEX_BENCH_TARGET_SHARDS', 1, env));
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -214,7 +219,7 @@ async function createTarget(ctx: ThroughputContext, sourceIndex: string, index: 
   const { body } = await ctx.source.indices.getMapping({ index: sourceIndex });
   const mappings = (body as Record<string, { mappings: Record<string, unknown> }>)[sourceIndex]!.mappings;
   await ctx.target.indices.delete({ index, ignore_unavailable: true });
-  await ctx.target.indices.create({ index, body: { settings: { number_of_shards: 1, number_of_replicas: 0 }, mappings } });
+  await ctx.target.indices.create({ index, body: { settings: { number_of_shards: targetShards(), number_of_replicas: 0 }, mappings } });
 }
 
 async function measureRun(ctx: ThroughputContext, sourceIndex: string, docs: number, label: string, concurrency: number): Promise<ThroughputRun> {
@@ -347,7 +352,7 @@ export async function figureThroughput(ctx: ThroughputContext): Promise<Throughp
 
   const lines: string[] = [];
   lines.push(`## ${fig}. Throughput — single task vs partitioned (issue 9): real pipeline, real clusters, ${n(docs)} docs${docs === DEFAULT_THROUGHPUT_DOCS ? '' : ` (REDUCED by ${THROUGHPUT_DOCS_ENV})`}`);
-  lines.push(`source ${sourceIndex} (${n(docs)} docs over 31 UTC days); each run: dry run + live run into a new empty target index (1 shard, 0 replicas), merge mode, batch ${BATCH};`);
+  lines.push(`source ${sourceIndex} (${n(docs)} docs over 31 UTC days); each run: dry run + live run into a new empty target index (${targetShards()} shard(s), 0 replicas), merge mode, batch ${BATCH};`);
   lines.push(`partitioned: partitions ${PARTITIONS} (+ missing-date = 9 tasks) at maxConcurrency 2/4/8, maxTasksPerDomain ${MAX_TASKS_PER_DOMAIN}; real poll waits, slot wait ${SLOT_WAIT_MS / 1000} s (AWS: 15-120 s)`);
   lines.push(`timer = first launch state -> Reconcile/ReconcileRun (launches, rail 2, polls, hand-overs, partition reconciles); docs/s = source count / timer`);
   lines.push(`CPU = utime+stime over the timer's window, % of one core (${cores} cores = ${cores * 100}%); node = runner + handlers + dynalite; rest = other processes`);

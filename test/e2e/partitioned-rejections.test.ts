@@ -25,21 +25,32 @@ afterAll(async () => {
   await rejecting?.stop();
 });
 
+/** The source index seeded, and an empty index of the same name on the rejecting node. */
+async function seedOntoRejectingTarget(index: string, shape: WorkedExampleShape): Promise<void> {
+  const scratch = clientFor(defaultTarget().url);
+  await seedWorkedExample({ source: clientFor(localServers().source.url), target: scratch, index, shape });
+  await scratch.indices.delete({ index });
+  // Ten shards on a pool that runs one write and queues one: every 1,000-document bulk meets rejections.
+  await clientFor(rejecting.url).indices.create({
+    index,
+    body: { settings: { number_of_shards: 10, number_of_replicas: 0 }, mappings: { properties: { timestamp: { type: 'date' } } } },
+  });
+}
+
+/** A run log that keeps its warnings for the assertions. */
+function warningLog() {
+  const warnings: Array<{ message: string; fields: Record<string, unknown> }> = [];
+  const log = { info: () => undefined, warn: (message: string, fields: Record<string, unknown> = {}) => void warnings.push({ message, fields }) };
+  return { warnings, log };
+}
+
 describe('a partitioned run into a target that rejects writes', () => {
   it('lowers its concurrency when retries.bulk grows, says so, and still finishes with exact counters', async () => {
     const shape: WorkedExampleShape = { missing: 4_000, targetOlder: 0, equal: 0, targetNewer: 0 };
     const index = uniqueIndex('parted-rejections');
     const tableName = uniqueIndex('ledger');
-    const scratch = clientFor(defaultTarget().url);
-    await seedWorkedExample({ source: clientFor(localServers().source.url), target: scratch, index, shape });
-    await scratch.indices.delete({ index });
-    // Ten shards on a pool that runs one write and queues one: every 1,000-document bulk meets rejections.
-    await clientFor(rejecting.url).indices.create({
-      index,
-      body: { settings: { number_of_shards: 10, number_of_replicas: 0 }, mappings: { properties: { timestamp: { type: 'date' } } } },
-    });
-    const warnings: Array<{ message: string; fields: Record<string, unknown> }> = [];
-    const log = { info: () => undefined, warn: (message: string, fields: Record<string, unknown> = {}) => void warnings.push({ message, fields }) };
+    await seedOntoRejectingTarget(index, shape);
+    const { warnings, log } = warningLog();
     const common = { targetUrl: rejecting.url, ledgerEndpoint: localServers().ledgerEndpoint, tableName, pollWaitMs: 200, retryIntervalMs: 50, maxTasksPerDomain: 4, log };
     const input = {
       source: { url: localServers().source.url, index },
@@ -71,15 +82,8 @@ describe('a partitioned run into a target that rejects writes', () => {
     const shape: WorkedExampleShape = { missing: 6_000, targetOlder: 0, equal: 0, targetNewer: 0 };
     const index = uniqueIndex('single-rejections');
     const tableName = uniqueIndex('ledger');
-    const scratch = clientFor(defaultTarget().url);
-    await seedWorkedExample({ source: clientFor(localServers().source.url), target: scratch, index, shape });
-    await scratch.indices.delete({ index });
-    await clientFor(rejecting.url).indices.create({
-      index,
-      body: { settings: { number_of_shards: 10, number_of_replicas: 0 }, mappings: { properties: { timestamp: { type: 'date' } } } },
-    });
-    const warnings: Array<{ message: string; fields: Record<string, unknown> }> = [];
-    const log = { info: () => undefined, warn: (message: string, fields: Record<string, unknown> = {}) => void warnings.push({ message, fields }) };
+    await seedOntoRejectingTarget(index, shape);
+    const { warnings, log } = warningLog();
     const common = { targetUrl: rejecting.url, ledgerEndpoint: localServers().ledgerEndpoint, tableName, pollWaitMs: 200, retryIntervalMs: 50, log };
     // Throttled at first, so that the run lasts long enough (~3 s) for a poll to see retries.bulk grow.
     const input = { source: { url: localServers().source.url, index }, target: { index }, batchSize: 1_000, requestsPerSecond: 2_000 };
