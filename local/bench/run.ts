@@ -18,7 +18,8 @@ import type { RunLog } from '../../lambdas/shared/run-context';
  * `npm run bench`: the figures of the benchmark issue, measured on real local servers started here
  * (Elasticsearch 7.10.2, OpenSearch, dynalite) and printed, each beside its goal. Nothing is asserted.
  * Progress goes to stderr, results to stdout; every server is stopped at the end.
- * `npm run bench -- throughput` runs only figure 7 (throughput and projection, local/bench/throughput.ts).
+ * `npm run bench -- throughput` runs only figure 7 (throughput, projection and 7c with the source behind a
+ * delaying fault proxy; local/bench/throughput.ts).
  */
 
 const say = (line: string) => process.stderr.write(`${line}\n`);

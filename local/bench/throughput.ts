@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import type { Client } from '@opensearch-project/opensearch';
 import type { LocalCluster } from '../clusters/cluster';
+import { startFaultProxy, type ProxiedRequest } from '../fault-proxy/fault-proxy';
 import { runLocal, type LocalRunOptions, type LocalRunResult } from '../pipeline';
 import { scaledShape, seedWorkedExample } from '../seed/worked-example';
 import type { RunLog } from '../../lambdas/shared/run-context';
@@ -36,12 +37,30 @@ import { project, projectionLines, WORKED_EXAMPLE_MONTH, WORKED_EXAMPLE_TASK_RAT
  * - CPU: utime + stime of each JVM (/proc/<pid>/stat), of this Node process (runner, handlers, the
  *   in-process dynalite ledger) and of the whole machine (/proc/stat) over the same window as the timer,
  *   as % of one core. The machine's rest is every other process (other work on a shared machine).
+ *
+ * Figure 7 is CPU bound: the source is on this machine, so one task already uses most of the cores.
+ * Figure 7c is the same measurement with the source network-distant, as in production, where one task
+ * is latency bound (one scroll page at a time): every request to the source goes through the project's
+ * fault proxy (local/fault-proxy) with a fixed delay before it is forwarded to the real Elasticsearch,
+ * `SAFE_REINDEX_BENCH_SOURCE_DELAY_MS` (default 150 ms), so the remote scroll pays one round trip per
+ * batch of 1,000. 150 ms puts one local task near the production per-task rate (~20 ms of local work +
+ * 150 ms per batch = ~5,900 docs/s; the worked example's task: ~4,700 docs/s = ~210 ms per batch).
+ * Its source has `SAFE_REINDEX_BENCH_LATENCY_DOCS` documents (default 200,000: about 2 minutes for the
+ * five runs); the run input's `source.url` is the proxy's (127.0.0.1, another port: in the local
+ * servers' reindex.remote allowlist, and not the target's address, so the same-cluster check passes).
+ * The handlers' own source requests go through the proxy too; within the timer there are none but the
+ * reindex tasks' scroll requests, which the proxy's log counts.
  */
 
 export const THROUGHPUT_DOCS_ENV = 'SAFE_REINDEX_BENCH_THROUGHPUT_DOCS';
 export const DOMAIN_CAPACITY_ENV = 'SAFE_REINDEX_BENCH_DOMAIN_CAPACITY';
 export const TASK_RATE_ENV = 'SAFE_REINDEX_BENCH_TASK_RATE';
 export const DEFAULT_THROUGHPUT_DOCS = 1_000_000;
+export const LATENCY_DOCS_ENV = 'SAFE_REINDEX_BENCH_LATENCY_DOCS';
+export const SOURCE_DELAY_ENV = 'SAFE_REINDEX_BENCH_SOURCE_DELAY_MS';
+export const DEFAULT_LATENCY_DOCS = 200_000;
+/** Delay the fault proxy adds before forwarding each request to the source (figure 7c). */
+export const DEFAULT_SOURCE_DELAY_MS = 150;
 /** An assumed domain ingest capacity, to be replaced by the target domain's measured indexing rate. */
 export const DEFAULT_DOMAIN_CAPACITY = 20_000;
 /** Assumed orchestration cost per further partition of a slot in production (see projection.ts). */
@@ -97,6 +116,18 @@ export function throughputDocs(env: NodeJS.ProcessEnv = process.env): number {
   return docs;
 }
 
+/** Figure 7c's source document count: `SAFE_REINDEX_BENCH_LATENCY_DOCS`, default 200,000 (at least 1,000). */
+export function latencyDocs(env: NodeJS.ProcessEnv = process.env): number {
+  const docs = Math.round(numberFromEnv(LATENCY_DOCS_ENV, DEFAULT_LATENCY_DOCS, env));
+  if (docs < 1000) throw new Error(`${LATENCY_DOCS_ENV}=${docs}: at least 1,000 documents`);
+  return docs;
+}
+
+/** Figure 7c's delay per source request in ms: `SAFE_REINDEX_BENCH_SOURCE_DELAY_MS`, default 150. */
+export function sourceDelayMs(env: NodeJS.ProcessEnv = process.env): number {
+  return Math.round(numberFromEnv(SOURCE_DELAY_ENV, DEFAULT_SOURCE_DELAY_MS, env));
+}
+
 /** The target index's shard count: `SAFE_REINDEX_BENCH_TARGET_SHARDS`, default 1 (more lets the target index on more threads). */
 export function targetShards(env: NodeJS.ProcessEnv = process.env): number {
   return Math.round(numberFromEnv('SAFE_REINDEX_BENCH_TARGET_SHARDS', 1, env));
@@ -140,6 +171,8 @@ interface Sample {
   readonly os: number | undefined;
   readonly node: NodeJS.CpuUsage;
   readonly machine: number;
+  /** Requests the source's proxy had logged (figure 7c); 0 without one. */
+  readonly sourceRequests: number;
 }
 
 /** CPU over a window, as % of one core (200% = both cores of a 2-core machine). */
@@ -189,6 +222,16 @@ export interface ThroughputRun {
   readonly slotTries: number;
   readonly historyEvents: number;
   readonly cpu: CpuUse;
+  /** Requests that reached the source's proxy within the timer (figure 7c); NaN without a proxy. */
+  readonly sourceRequests: number;
+  /** Of those, scroll pages (`_search`, `_search/scroll`): one per batch. */
+  readonly scrollRequests: number;
+}
+
+/** The source reached through a proxy (figure 7c): its URL for the run input, and its request log. */
+export interface SourceVia {
+  readonly url: string;
+  readonly requests: () => readonly ProxiedRequest[];
 }
 
 interface TaskInfo {
@@ -222,12 +265,19 @@ async function createTarget(ctx: ThroughputContext, sourceIndex: string, index: 
   await ctx.target.indices.create({ index, body: { settings: { number_of_shards: targetShards(), number_of_replicas: 0 }, mappings } });
 }
 
-async function measureRun(ctx: ThroughputContext, sourceIndex: string, docs: number, label: string, concurrency: number): Promise<ThroughputRun> {
+async function measureRun(
+  ctx: ThroughputContext,
+  sourceIndex: string,
+  docs: number,
+  label: string,
+  concurrency: number,
+  via?: SourceVia,
+): Promise<ThroughputRun> {
   const targetIndex = `bench-tp-${ctx.stamp}-${label}`;
   const runId = `tp-${ctx.stamp}-${label}`;
   await createTarget(ctx, sourceIndex, targetIndex);
   const input = {
-    source: { url: ctx.es.url, index: sourceIndex },
+    source: { url: via?.url ?? ctx.es.url, index: sourceIndex },
     target: { index: targetIndex },
     dateField: 'timestamp',
     batchSize: BATCH,
@@ -246,6 +296,7 @@ async function measureRun(ctx: ThroughputContext, sourceIndex: string, docs: num
     os: processTicks(ctx.os.pid()),
     node: process.cpuUsage(),
     machine: machineTicks(),
+    sourceRequests: via ? via.requests().length : 0,
   });
   const endKey = concurrency > 1 ? 'ReconcileRunFunctionArn' : 'ReconcileFunctionArn';
   let start: Sample | undefined;
@@ -271,6 +322,7 @@ async function measureRun(ctx: ThroughputContext, sourceIndex: string, docs: num
   const lastEnd = Math.max(...infos.map((t) => t.startMs + t.runningSeconds * 1000));
   const counters = live.record?.counters as { created?: number } | undefined;
   const reindexSeconds = (end.at - start.at) / 1000;
+  const windowRequests = via ? via.requests().slice(start.sourceRequests, end.sourceRequests) : undefined;
   await ctx.target.indices.delete({ index: targetIndex, ignore_unavailable: true });
   return {
     label,
@@ -288,6 +340,8 @@ async function measureRun(ctx: ThroughputContext, sourceIndex: string, docs: num
     slotTries,
     historyEvents: live.execution.historyEvents,
     cpu: cpuBetween(start, end),
+    sourceRequests: windowRequests ? windowRequests.length : NaN,
+    scrollRequests: windowRequests ? windowRequests.filter((r) => r.path.split('?')[0]!.includes('/_search')).length : NaN,
   };
 }
 
@@ -298,6 +352,12 @@ async function sourceIndexFor(ctx: ThroughputContext, docs: number): Promise<str
     if ((body as { count: number }).count === docs) return ctx.reuse.index;
   }
   const index = `bench-tp-source-${docs}`;
+  // Figure 7c at figure 7's count (a reduced run) reads the index figure 7 seeded.
+  const existing = await ctx.source.count({ index }).then(
+    ({ body }) => (body as { count: number }).count,
+    () => undefined,
+  );
+  if (existing === docs) return index;
   ctx.say(`    seeding ${index} (${docs.toLocaleString('en-US')} docs over the 31 days of May 2026, source only)...`);
   const started = performance.now();
   await seedWorkedExample({ source: ctx.source, index, shape: scaledShape(docs), progress: ctx.say });
@@ -322,54 +382,58 @@ function interpolate(points: ReadonlyArray<readonly [number, number]>): (n: numb
   };
 }
 
-export async function figureThroughput(ctx: ThroughputContext): Promise<ThroughputFigure> {
-  const docs = throughputDocs();
-  const capacity = numberFromEnv(DOMAIN_CAPACITY_ENV, DEFAULT_DOMAIN_CAPACITY);
-  const taskRate = numberFromEnv(TASK_RATE_ENV, WORKED_EXAMPLE_TASK_RATE);
-  const fig = ctx.figure ?? 7;
-  const n = (x: number) => (Number.isFinite(x) ? Math.round(x).toLocaleString('en-US') : '?');
-  const s1 = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : '?');
-  const pct = (x: number) => (Number.isFinite(x) ? `${x.toFixed(0)}%` : '?');
-  const cores = cpus().length;
+const n = (x: number) => (Number.isFinite(x) ? Math.round(x).toLocaleString('en-US') : '?');
+const s1 = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : '?');
+const pct = (x: number) => (Number.isFinite(x) ? `${x.toFixed(0)}%` : '?');
+/** Share of the slots' time (min(c, tasks) x timer) the tasks were running on the server. */
+const busy = (r: ThroughputRun) => r.taskSecondsSum / (Math.min(r.concurrency, r.tasks) * r.reindexSeconds);
+/** CPU seconds of ES + OpenSearch + node per 1,000 documents: the pipeline's own cost, whatever else runs. */
+const cpuPer1k = (r: ThroughputRun) => ((r.cpu.es + r.cpu.os + r.cpu.node) / 100) * r.reindexSeconds * (1000 / r.docs);
+/** One task's rate while the tasks share the machine: docs / the sum of their running times. */
+const perTask = (r: ThroughputRun) => r.docs / r.taskSecondsSum;
 
-  ctx.say(`\n[throughput] ${n(docs)} docs: single task, partitions ${PARTITIONS} at concurrency ${CONCURRENCIES.join(', ')}, single task again`);
-  const sourceIndex = await sourceIndexFor(ctx, docs);
-  // JVMs that have reindexed nothing yet (this section alone) are warmed by one unmeasured run first.
-  if (sourceIndex !== ctx.reuse?.index) ctx.say('    warm-up: one unmeasured partitioned run (c=8)...');
-  const warmUp = sourceIndex === ctx.reuse?.index ? undefined : await measureRun(ctx, sourceIndex, docs, 'warm-up', 8);
+interface Series {
+  readonly runs: ThroughputRun[];
+  readonly singles: ThroughputRun[];
+  /** The faster single run: noise never flatters the partitioned runs. */
+  readonly reference: ThroughputRun;
+  readonly ratio: (r: ThroughputRun) => number;
+  readonly at: (c: number) => ThroughputRun;
+}
+
+/** Single, partitioned at each concurrency, single again: each a dry run + live run into a new target. */
+async function measureSeries(ctx: ThroughputContext, sourceIndex: string, docs: number, prefix = '', via?: SourceVia): Promise<Series> {
   const runs: ThroughputRun[] = [];
   const plan: Array<[string, number]> = [['single', 1], ...CONCURRENCIES.map((c) => [`c${c}`, c] as [string, number]), ['single-again', 1]];
   for (const [label, concurrency] of plan) {
-    ctx.say(`    ${label}: dry run, then live run into a new target index...`);
-    const run = await measureRun(ctx, sourceIndex, docs, label, concurrency);
-    ctx.say(`    ${label}: ${s1(run.reindexSeconds)} s reindex part, ${n(run.docsPerSecond)} docs/s (live run ${s1(run.liveSeconds)} s)`);
-    runs.push(run);
+    ctx.say(`    ${prefix}${label}: dry run, then live run into a new target index...`);
+    const run = await measureRun(ctx, sourceIndex, docs, `${prefix}${label}`, concurrency, via);
+    ctx.say(`    ${prefix}${label}: ${s1(run.reindexSeconds)} s reindex part, ${n(run.docsPerSecond)} docs/s (live run ${s1(run.liveSeconds)} s)`);
+    runs.push({ ...run, label });
   }
   const singles = runs.filter((r) => r.concurrency === 1);
   const reference = singles.reduce((a, b) => (b.docsPerSecond > a.docsPerSecond ? b : a));
-  const ratio = (r: ThroughputRun) => r.docsPerSecond / reference.docsPerSecond;
-  const at = (c: number) => runs.find((r) => r.concurrency === c)!;
+  return {
+    runs,
+    singles,
+    reference,
+    ratio: (r) => r.docsPerSecond / reference.docsPerSecond,
+    at: (c) => runs.find((r) => r.concurrency === c)!,
+  };
+}
 
-  const lines: string[] = [];
-  lines.push(`## ${fig}. Throughput — single task vs partitioned (issue 9): real pipeline, real clusters, ${n(docs)} docs${docs === DEFAULT_THROUGHPUT_DOCS ? '' : ` (REDUCED by ${THROUGHPUT_DOCS_ENV})`}`);
-  lines.push(`source ${sourceIndex} (${n(docs)} docs over 31 UTC days); each run: dry run + live run into a new empty target index (${targetShards()} shard(s), 0 replicas), merge mode, batch ${BATCH};`);
-  lines.push(`partitioned: partitions ${PARTITIONS} (+ missing-date = 9 tasks) at maxConcurrency 2/4/8, maxTasksPerDomain ${MAX_TASKS_PER_DOMAIN}; real poll waits, slot wait ${SLOT_WAIT_MS / 1000} s (AWS: 15-120 s)`);
-  lines.push(`timer = first launch state -> Reconcile/ReconcileRun (launches, rail 2, polls, hand-overs, partition reconciles); docs/s = source count / timer`);
-  lines.push(`CPU = utime+stime over the timer's window, % of one core (${cores} cores = ${cores * 100}%); node = runner + handlers + dynalite; rest = other processes`);
-  /** Share of the slots' time (min(c, tasks) x timer) the tasks were running on the server. */
-  const busy = (r: ThroughputRun) => r.taskSecondsSum / (Math.min(r.concurrency, r.tasks) * r.reindexSeconds);
-  /** CPU seconds of ES + OpenSearch + node per 1,000 documents: the pipeline's own cost, whatever else runs. */
-  const cpuPer1k = (r: ThroughputRun) => ((r.cpu.es + r.cpu.os + r.cpu.node) / 100) * r.reindexSeconds * (1000 / r.docs);
-  lines.push('run              tasks  timer s   docs/s  x single  per task  slots busy  task span s  live s   ES CPU  OS CPU  node  machine  rest  CPU s/1k docs');
-  for (const r of runs) {
+/** The runs' table; `extra` adds columns after the last. */
+function runTable(series: Series, extra?: { readonly header: string; readonly cells: (r: ThroughputRun) => string }): string[] {
+  const lines = [`run              tasks  timer s   docs/s  x single  per task  slots busy  task span s  live s   ES CPU  OS CPU  node  machine  rest  CPU s/1k docs${extra ? extra.header : ''}`];
+  for (const r of series.runs) {
     lines.push(
       [
         (r.concurrency === 1 ? r.label : `partitioned c=${r.concurrency}`).padEnd(15),
         String(r.tasks).padStart(6),
         s1(r.reindexSeconds).padStart(8),
         n(r.docsPerSecond).padStart(8),
-        `${ratio(r).toFixed(2)}x`.padStart(9),
-        n(r.docs / r.taskSecondsSum).padStart(9),
+        `${series.ratio(r).toFixed(2)}x`.padStart(9),
+        n(perTask(r)).padStart(9),
         pct(100 * busy(r)).padStart(11),
         s1(r.taskSpanSeconds).padStart(12),
         s1(r.liveSeconds).padStart(7),
@@ -379,9 +443,34 @@ export async function figureThroughput(ctx: ThroughputContext): Promise<Throughp
         pct(r.cpu.machine).padStart(8),
         pct(r.cpu.rest).padStart(5),
         cpuPer1k(r).toFixed(3).padStart(14),
-      ].join(' '),
+      ].join(' ') + (extra ? extra.cells(r) : ''),
     );
   }
+  return lines;
+}
+
+export async function figureThroughput(ctx: ThroughputContext): Promise<ThroughputFigure> {
+  const docs = throughputDocs();
+  const capacity = numberFromEnv(DOMAIN_CAPACITY_ENV, DEFAULT_DOMAIN_CAPACITY);
+  const taskRate = numberFromEnv(TASK_RATE_ENV, WORKED_EXAMPLE_TASK_RATE);
+  const fig = ctx.figure ?? 7;
+  const cores = cpus().length;
+
+  ctx.say(`\n[throughput] ${n(docs)} docs: single task, partitions ${PARTITIONS} at concurrency ${CONCURRENCIES.join(', ')}, single task again`);
+  const sourceIndex = await sourceIndexFor(ctx, docs);
+  // JVMs that have reindexed nothing yet (this section alone) are warmed by one unmeasured run first.
+  if (sourceIndex !== ctx.reuse?.index) ctx.say('    warm-up: one unmeasured partitioned run (c=8)...');
+  const warmUp = sourceIndex === ctx.reuse?.index ? undefined : await measureRun(ctx, sourceIndex, docs, 'warm-up', 8);
+  const series = await measureSeries(ctx, sourceIndex, docs);
+  const { runs, singles, reference, ratio, at } = series;
+
+  const lines: string[] = [];
+  lines.push(`## ${fig}. Throughput — single task vs partitioned (issue 9): real pipeline, real clusters, ${n(docs)} docs${docs === DEFAULT_THROUGHPUT_DOCS ? '' : ` (REDUCED by ${THROUGHPUT_DOCS_ENV})`}`);
+  lines.push(`source ${sourceIndex} (${n(docs)} docs over 31 UTC days); each run: dry run + live run into a new empty target index (${targetShards()} shard(s), 0 replicas), merge mode, batch ${BATCH};`);
+  lines.push(`partitioned: partitions ${PARTITIONS} (+ missing-date = 9 tasks) at maxConcurrency 2/4/8, maxTasksPerDomain ${MAX_TASKS_PER_DOMAIN}; real poll waits, slot wait ${SLOT_WAIT_MS / 1000} s (AWS: 15-120 s)`);
+  lines.push(`timer = first launch state -> Reconcile/ReconcileRun (launches, rail 2, polls, hand-overs, partition reconciles); docs/s = source count / timer`);
+  lines.push(`CPU = utime+stime over the timer's window, % of one core (${cores} cores = ${cores * 100}%); node = runner + handlers + dynalite; rest = other processes`);
+  lines.push(...runTable(series));
   const spread = (100 * Math.abs(singles[0]!.docsPerSecond - singles[singles.length - 1]!.docsPerSecond)) / reference.docsPerSecond;
   lines.push(`reference: the faster single run (${n(reference.docsPerSecond)} docs/s); the two single runs are ${s1(spread)}% apart (noise)`);
   lines.push('per task = docs / sum of the tasks\' running times (one task\'s rate while they share the machine); slots busy = that sum / (min(c, tasks) x timer)');
@@ -469,6 +558,136 @@ export async function figureThroughput(ctx: ThroughputContext): Promise<Throughp
     {
       figure: `${fig}. projection: month, single vs c=4 (capacity ${n(capacity)} docs/s)`,
       value: `${s1(single.monthSeconds / 3600)} h vs ${s1(p4.monthSeconds / 3600)} h; 13 months ${s1(single.sequentialSeconds / 3600)} h vs ${s1(p4.sequentialSeconds / 3600)} h`,
+      goal: '(info)',
+      met: null,
+    },
+  ];
+  const latency = await figureLatency(ctx, fig);
+  lines.push(...latency.lines);
+  rows.push(...latency.rows);
+  return { lines, rows };
+}
+
+/**
+ * Figure 7c: figure 7's runs with the source network-distant (every request through the fault proxy,
+ * `sourceDelayMs()` late), so that one task is latency bound as a remote scroll is in production.
+ */
+async function figureLatency(ctx: ThroughputContext, fig: number): Promise<ThroughputFigure> {
+  const docs = latencyDocs();
+  const delay = sourceDelayMs();
+  const cores = cpus().length;
+  ctx.say(
+    `\n[throughput, source ${delay} ms away] ${n(docs)} docs, every source request through the fault proxy ${delay} ms late: ` +
+      `single task, partitions ${PARTITIONS} at concurrency ${CONCURRENCIES.join(', ')}, single task again`,
+  );
+  const sourceIndex = await sourceIndexFor(ctx, docs);
+  const proxy = await startFaultProxy({ target: ctx.es.url });
+  let series: Series;
+  try {
+    proxy.inject({ path: '*', action: { kind: 'delay', ms: delay } });
+    series = await measureSeries(ctx, sourceIndex, docs, 'lat-', { url: proxy.url, requests: () => proxy.requests() });
+  } finally {
+    await proxy.stop();
+  }
+  const { runs, singles, reference, ratio, at } = series;
+  /** Share of the tasks' running time spent waiting for the proxy's delay: one delay per scroll page. */
+  const waiting = (r: ThroughputRun) => (r.scrollRequests * delay) / 1000 / r.taskSecondsSum;
+  /** Milliseconds per batch of one task: its round trip to the source plus the local work. */
+  const batchMs = (r: ThroughputRun) => (1000 * BATCH) / perTask(r);
+  const worked = WORKED_EXAMPLE_TASK_RATE;
+
+  const lines: string[] = [];
+  lines.push(
+    `## ${fig}c. Throughput with the source network-distant — figure ${fig}'s runs, every source request ${delay} ms late (fault proxy), ${n(docs)} docs` +
+      `${docs === DEFAULT_LATENCY_DOCS ? '' : ` (${LATENCY_DOCS_ENV})`}`,
+  );
+  lines.push(
+    `source ${sourceIndex} through the fault proxy (local/fault-proxy, delay rule on every request, then forwarded to the real Elasticsearch); ` +
+      `run input source.url = the proxy's ${proxy.url}`,
+  );
+  lines.push(
+    `delay ${delay} ms per request (${SOURCE_DELAY_ENV}): one round trip per scroll page of ${BATCH}, so one task is latency bound, near the production per-task rate ` +
+      `(the worked example's task: ${n(worked)} docs/s = ${n((1000 * BATCH) / worked)} ms per batch)`,
+  );
+  lines.push(`otherwise as figure ${fig}: partitions ${PARTITIONS} (9 tasks) at maxConcurrency 2/4/8, new empty target per run, same timer and CPU (node also runs the proxy)`);
+  lines.push(
+    ...runTable(series, {
+      header: '  src pages  waiting',
+      cells: (r) => `  ${n(r.scrollRequests).padStart(9)}  ${pct(100 * waiting(r)).padStart(7)}`,
+    }),
+  );
+  const spread = (100 * Math.abs(singles[0]!.docsPerSecond - singles[singles.length - 1]!.docsPerSecond)) / reference.docsPerSecond;
+  lines.push(`reference: the faster single run (${n(reference.docsPerSecond)} docs/s); the two single runs are ${s1(spread)}% apart (noise)`);
+  lines.push(
+    `src pages = scroll requests (_search, _search/scroll) through the proxy within the timer; waiting = src pages x ${delay} ms / the tasks' running time (the share spent on the round trip)`,
+  );
+  lines.push(`dry runs ${runs.map((r) => s1(r.drySeconds)).join(' / ')} s; slot tries ${runs.map((r) => r.slotTries).join(' / ')}; history events ${runs.map((r) => r.historyEvents).join(' / ')} (in table order)`);
+  const idle = (r: ThroughputRun) => (Math.min(r.concurrency, r.tasks) * r.reindexSeconds - r.taskSecondsSum) / r.tasks;
+  const partitioned = runs.filter((r) => r.concurrency > 1);
+  lines.push(
+    `per partition (c=${partitioned.map((r) => r.concurrency).join(' / ')}): slot time not reindexing ${partitioned.map((r) => s1(idle(r))).join(' / ')} s ` +
+      `(launch, rail 2, end detection, reconcile, hand-over; the first poll comes 5 s after a launch) beside a task of ${partitioned
+        .map((r) => s1(r.taskSecondsSum / r.tasks))
+        .join(' / ')} s`,
+  );
+  const bad = runs.filter((r) => r.created !== r.docs);
+  lines.push(bad.length === 0 ? `every run: created = ${n(docs)} = source count, parity OK` : `COUNT MISMATCH: ${bad.map((r) => `${r.label} created ${n(r.created)}`).join(', ')}`);
+
+  const c4 = at(4);
+  const ratio4 = ratio(c4);
+  const slots = Math.min(4, c4.tasks);
+  const busyFactor = busy(c4) / busy(reference);
+  const taskFactor = perTask(c4) / perTask(reference);
+  const ceiling = (r: ThroughputRun) => (cores * 1000) / cpuPer1k(r);
+  lines.push(
+    `${ratio4 >= GOAL_RATIO_AT_4 ? 'goal met' : 'goal not met'}: concurrency 4 writes ${ratio4.toFixed(2)}x the single task (goal ${GOAL_RATIO_AT_4}x). Where the limit lies:`,
+  );
+  lines.push(
+    `  x single = ${slots} slots x slots busy (${pct(100 * busy(c4))} vs ${pct(100 * busy(reference))} single = ${busyFactor.toFixed(2)}) ` +
+      `x per-task rate (${n(perTask(c4))} vs ${n(perTask(reference))} docs/s = ${taskFactor.toFixed(2)}) = ${(slots * busyFactor * taskFactor).toFixed(2)}x`,
+  );
+  lines.push(
+    `  single task:   ${s1(batchMs(reference))} ms per batch of ${BATCH}, ${delay} ms of it the source's delay (waiting ${pct(100 * waiting(reference))}): latency bound; ` +
+      `machine CPU ${pct(reference.cpu.machine)} of ${cores * 100}% (ES ${pct(reference.cpu.es)}, OpenSearch ${pct(reference.cpu.os)}, node ${pct(reference.cpu.node)})`,
+  );
+  lines.push(
+    `  concurrency 4: ${s1(batchMs(c4))} ms per batch per task (waiting ${pct(100 * waiting(c4))}); ` +
+      `machine CPU ${pct(c4.cpu.machine)} (ES ${pct(c4.cpu.es)}, OpenSearch ${pct(c4.cpu.os)}, node ${pct(c4.cpu.node)}, other processes ${pct(c4.cpu.rest)})`,
+  );
+  lines.push(
+    `  bounds at c=4: latency (4 tasks always busy at the single task's rate) ${n(4 * perTask(reference))} docs/s = ${((4 * perTask(reference)) / reference.docsPerSecond).toFixed(2)}x; ` +
+      `CPU (${cores} cores at c=4's ${cpuPer1k(c4).toFixed(3)} CPU s per 1,000 docs) ${n(ceiling(c4))} docs/s = ${(ceiling(c4) / reference.docsPerSecond).toFixed(2)}x`,
+  );
+  if (busyFactor < 0.85) {
+    lines.push(
+      `  the slots were idle ${pct(100 - 100 * busy(c4))} of the c=4 run: launch, end detection (first poll 5 s after a launch), reconcile and hand-over per partition, against partitions of ${s1(c4.taskSecondsSum / c4.tasks)} s`,
+    );
+  }
+  lines.push(
+    `  per batch beyond the delay: single ${s1(batchMs(reference) - delay)} ms, c=4 ${s1(batchMs(c4) - delay)} ms per task ` +
+      `(scroll on ES, bulk into ${targetShards()} target shard(s), 4 tasks at once on a machine at ${pct(c4.cpu.machine)} of ${cores * 100}%` +
+      `${c4.cpu.rest >= 25 ? `, ${pct(c4.cpu.rest)} of it other processes` : ''})`,
+  );
+  const busiestRest = Math.max(...runs.map((r) => r.cpu.rest));
+  if (busiestRest >= 25) lines.push(`LOADED MACHINE: other processes took up to ${pct(busiestRest)} of one core during a run; these figures are not clean (run again on a quiet machine)`);
+  lines.push('');
+
+  const rows: ThroughputRow[] = [
+    {
+      figure: `${fig}c. throughput at concurrency 4 vs single task, source ${delay} ms away`,
+      value: `${ratio4.toFixed(2)}x (${n(c4.docsPerSecond)} vs ${n(reference.docsPerSecond)} docs/s)`,
+      goal: `>= ${GOAL_RATIO_AT_4}x`,
+      met: ratio4 >= GOAL_RATIO_AT_4,
+    },
+    {
+      figure: `${fig}c. throughput at concurrency 2 / 8 vs single task, source ${delay} ms away`,
+      value: `${ratio(at(2)).toFixed(2)}x / ${ratio(at(8)).toFixed(2)}x`,
+      goal: '(info)',
+      met: null,
+    },
+    {
+      figure: `${fig}c. single task, source ${delay} ms away: rate, share waiting`,
+      value: `${n(reference.docsPerSecond)} docs/s, ${pct(100 * waiting(reference))} of its time`,
       goal: '(info)',
       met: null,
     },
