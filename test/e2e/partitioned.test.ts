@@ -35,6 +35,30 @@ const target = clientFor(defaultTarget().url);
 const COUNTER_KEYS = ['total', 'created', 'updated', 'deleted', 'noops', 'versionConflicts', 'failures'] as const;
 const pick = (c: Record<string, unknown> | undefined) => Object.fromEntries(COUNTER_KEYS.map((k) => [k, c?.[k]]));
 
+/**
+ * Samples, every 25 ms until stopped, the reindex tasks writing into these indices for a live run
+ * (`<index>-live` tags, single-task or partition); `stop()` gives the most seen at once.
+ */
+function sampleLiveTasks(indices: readonly string[]): { stop(): Promise<number> } {
+  let maxSeen = 0;
+  let sampling = true;
+  const sampler = (async () => {
+    while (sampling) {
+      const tasks = (await Promise.all(indices.map((index) => reindexTasksInto(target, index)))).flat();
+      const live = tasks.filter((t) => indices.some((index) => [`${index}-live/`, `${index}-live.`].some((tag) => t.opaqueId?.startsWith(tag))));
+      maxSeen = Math.max(maxSeen, live.length);
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+  })();
+  return {
+    async stop() {
+      sampling = false;
+      await sampler;
+      return maxSeen;
+    },
+  };
+}
+
 describe('partitioned ReindexRun on the real local clusters', () => {
   it('a partitioned run gives exactly the counters of the single-task run; undated and boundary documents are copied once', async () => {
     const single = uniqueIndex('calls-single');
@@ -172,20 +196,10 @@ describe('partitioned ReindexRun on the real local clusters', () => {
       expect([dry.status, dry.error]).toEqual(['SUCCEEDED', null]);
     }
 
-    let maxSeen = 0;
-    let sampling = true;
-    const sampler = (async () => {
-      while (sampling) {
-        const tasks = (await Promise.all([a, b].map((index) => reindexTasksInto(target, index)))).flat();
-        const ours = tasks.filter((t) => [a, b].some((index) => t.opaqueId?.startsWith(`${index}-live.`)));
-        maxSeen = Math.max(maxSeen, ours.length);
-        await new Promise((resolve) => setTimeout(resolve, 25));
-      }
-    })();
+    const sampling = sampleLiveTasks([a, b]);
     const live = (index: string) => runLocal({ ...options, input: { ...input(index), runId: `${index}-live`, dryRun: false } });
     const [runA, runB] = await Promise.all([live(a), live(b)]);
-    sampling = false;
-    await sampler;
+    const maxSeen = await sampling.stop();
     expect([runA.status, runA.error, runA.cause]).toEqual(['SUCCEEDED', null, null]);
     expect([runB.status, runB.error, runB.cause]).toEqual(['SUCCEEDED', null, null]);
     // Four partition tasks were wanted at once (two runs × maxConcurrency 2): the domain's two slots bound them.
@@ -260,18 +274,9 @@ describe('partitioned ReindexRun on the real local clusters', () => {
       expect([dry.status, dry.error]).toEqual(['SUCCEEDED', null]);
     }
 
-    let maxSeen = 0;
-    let sampling = true;
-    const sampler = (async () => {
-      while (sampling) {
-        const tasks = (await Promise.all([parted, whole1, whole2].map((index) => reindexTasksInto(target, index)))).flat();
-        maxSeen = Math.max(maxSeen, tasks.filter((t) => /-live[./]/.test(t.opaqueId ?? '')).length);
-        await new Promise((resolve) => setTimeout(resolve, 25));
-      }
-    })();
+    const sampling = sampleLiveTasks([parted, whole1, whole2]);
     const runs = await Promise.all([parted, whole1, whole2].map((index) => runLocal({ ...options, input: { ...input(index), runId: `${index}-live`, dryRun: false } })));
-    sampling = false;
-    await sampler;
+    const maxSeen = await sampling.stop();
 
     for (const run of runs) {
       expect([run.status, run.error, run.cause]).toEqual(['SUCCEEDED', null, null]);
