@@ -16,9 +16,8 @@
  * The run id is the one the notice tells the operator to approve: by convention the dry run's run id
  * (the run whose receipts the person reviewed).
  */
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { GetCommand, PutCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { assertNoSecrets } from './ledger';
+import { assertNoSecrets, isConditionFailure } from './ledger';
 
 /** Error of `SendTaskFailure` when a person rejects: MonthlyBackfill's approval step sees `Rejected`. */
 export const REJECTED_ERROR = 'Rejected';
@@ -70,8 +69,6 @@ export interface ApprovalOutput {
   readonly decidedAt: string;
 }
 
-const isConditionFailure = (err: unknown): boolean =>
-  err instanceof ConditionalCheckFailedException || (err as Error | undefined)?.name === 'ConditionalCheckFailedException';
 
 function withoutKeys(item: Record<string, unknown>): PendingApproval {
   const { pk: _pk, sk: _sk, ...rest } = item;

@@ -343,8 +343,26 @@ export async function createLedgerTable(client: DynamoDBDocumentClient, tableNam
 // ---------------------------------------------------------------------------------------------------
 // Access layer
 
-const isConditionFailure = (err: unknown): boolean =>
+/** Whether a conditional write was refused because its condition failed (not an error of the table). */
+export const isConditionFailure = (err: unknown): boolean =>
   err instanceof ConditionalCheckFailedException || (err as Error | undefined)?.name === 'ConditionalCheckFailedException';
+
+/** The pages of items a query matches, following `LastEvaluatedKey` (keys included). */
+export async function* queryItemPages(client: DynamoDBDocumentClient, input: QueryCommandInput): AsyncGenerator<Record<string, unknown>[]> {
+  let startKey: Record<string, unknown> | undefined;
+  do {
+    const page = await client.send(new QueryCommand({ ...input, ExclusiveStartKey: startKey }));
+    yield page.Items ?? [];
+    startKey = page.LastEvaluatedKey;
+  } while (startKey);
+}
+
+/** Every item a query matches, across all its pages (keys included). */
+export async function queryAllItems(client: DynamoDBDocumentClient, input: QueryCommandInput): Promise<Record<string, unknown>[]> {
+  const all: Record<string, unknown>[] = [];
+  for await (const page of queryItemPages(client, input)) all.push(...page);
+  return all;
+}
 
 /** Drops `undefined` members (recursively in plain objects) so writes do not depend on the client's marshall options. */
 function prune<T>(value: T): T {
@@ -602,22 +620,46 @@ export class Ledger {
     );
   }
 
-  /** The run's snapshots in time order, one page at a time. */
-  async *pollPages(runId: string): AsyncGenerator<PollSnapshot[]> {
-    yield* this.queryPages<PollSnapshot>({
+  /**
+   * The run's snapshots in time order, one page at a time; with `afterAt` (ISO) only those strictly
+   * after it, read from there on (following a run re-reads only what is new).
+   */
+  async *pollPages(runId: string, afterAt?: string): AsyncGenerator<PollSnapshot[]> {
+    const pages = this.queryPages<PollSnapshot>({
       TableName: this.tableName,
-      KeyConditionExpression: '#pk = :pk AND begins_with(#sk, :poll)',
+      KeyConditionExpression: '#pk = :pk AND #sk BETWEEN :lo AND :hi',
       ExpressionAttributeNames: { '#pk': LEDGER_PARTITION_KEY, '#sk': LEDGER_SORT_KEY },
-      ExpressionAttributeValues: { ':pk': ledgerKeys.run(runId).pk, ':poll': 'POLL#' },
+      ExpressionAttributeValues: { ':pk': ledgerKeys.run(runId).pk, ':lo': afterAt ? `POLL#${afterAt}` : 'POLL#', ':hi': 'POLL#\uffff' },
       ScanIndexForward: true,
       ConsistentRead: true,
     });
+    for await (const page of pages) {
+      const newer = afterAt === undefined ? page : page.filter((snapshot) => snapshot.at > afterAt);
+      if (newer.length > 0) yield newer;
+    }
   }
 
-  /** All of the run's snapshots in time order (paginated internally; thousands for a 48-hour run). */
-  async listPolls(runId: string): Promise<PollSnapshot[]> {
+  /** The run's newest snapshot, if any. */
+  async lastPoll(runId: string): Promise<PollSnapshot | undefined> {
+    const page = await this.client.send(
+      new QueryCommand({
+        TableName: this.tableName,
+        KeyConditionExpression: '#pk = :pk AND begins_with(#sk, :poll)',
+        ExpressionAttributeNames: { '#pk': LEDGER_PARTITION_KEY, '#sk': LEDGER_SORT_KEY },
+        ExpressionAttributeValues: { ':pk': ledgerKeys.run(runId).pk, ':poll': 'POLL#' },
+        ScanIndexForward: false,
+        Limit: 1,
+        ConsistentRead: true,
+      }),
+    );
+    const item = page.Items?.[0];
+    return item ? stripKeys<PollSnapshot>(item) : undefined;
+  }
+
+  /** All of the run's snapshots in time order, or those strictly after `afterAt` (paginated internally; thousands for a 48-hour run). */
+  async listPolls(runId: string, afterAt?: string): Promise<PollSnapshot[]> {
     const all: PollSnapshot[] = [];
-    for await (const page of this.pollPages(runId)) all.push(...page);
+    for await (const page of this.pollPages(runId, afterAt)) all.push(...page);
     return all;
   }
 
@@ -814,15 +856,9 @@ export class Ledger {
   }
 
   private async *queryPages<T>(input: QueryCommandInput): AsyncGenerator<T[]> {
-    let startKey: Record<string, unknown> | undefined;
-    do {
-      const page = await this.client.send(
-        new QueryCommand({ ...input, Limit: this.pageSize, ExclusiveStartKey: startKey }),
-      );
-      const items = (page.Items ?? []).map((item) => stripKeys<T>(item));
-      if (items.length > 0) yield items;
-      startKey = page.LastEvaluatedKey;
-    } while (startKey);
+    for await (const page of queryItemPages(this.client, { ...input, Limit: this.pageSize })) {
+      if (page.length > 0) yield page.map((item) => stripKeys<T>(item));
+    }
   }
 }
 

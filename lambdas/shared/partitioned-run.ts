@@ -3,11 +3,11 @@
  * (`RUN#<runId> / PART#<pid>`), the request of one partition, its X-Opaque-Id run tag, and the
  * run-level slot key (the same `TaskSlots` semaphore, keyed on a per-run path of the target endpoint).
  */
-import { GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { createHash } from 'node:crypto';
 import { requestHash, stableJson, type CanonicalRequest } from './canonical-request';
 import { ZERO_COUNTERS, type Counters } from './counters';
-import { LEDGER_PARTITION_KEY, LEDGER_SORT_KEY, assertNoSecrets, type Ledger } from './ledger';
+import { LEDGER_PARTITION_KEY, LEDGER_SORT_KEY, assertNoSecrets, queryAllItems, type Ledger } from './ledger';
 import type { PartitionKey, PartitionsRequest, SourceQuery } from './partitions';
 
 export const PARTITION_STATUSES = ['PENDING', 'RUNNING', 'RETRYING', 'SUCCEEDED', 'FAILED'] as const;
@@ -153,23 +153,14 @@ export async function getPartition(ledger: Ledger, runId: string, partitionId: s
 
 /** Every partition item of a run, in partition id order. */
 export async function listPartitions(ledger: Ledger, runId: string): Promise<PartitionItem[]> {
-  const items: PartitionItem[] = [];
-  let startKey: Record<string, unknown> | undefined;
-  do {
-    const page = await ledger.client.send(
-      new QueryCommand({
-        TableName: ledger.tableName,
-        KeyConditionExpression: '#pk = :pk AND begins_with(#sk, :part)',
-        ExpressionAttributeNames: { '#pk': LEDGER_PARTITION_KEY, '#sk': LEDGER_SORT_KEY },
-        ExpressionAttributeValues: { ':pk': `RUN#${runId}`, ':part': 'PART#' },
-        ConsistentRead: true,
-        ExclusiveStartKey: startKey,
-      }),
-    );
-    for (const item of page.Items ?? []) items.push(strip(item));
-    startKey = page.LastEvaluatedKey;
-  } while (startKey);
-  return items.sort((a, b) => (a.partitionId < b.partitionId ? -1 : 1));
+  const items = await queryAllItems(ledger.client, {
+    TableName: ledger.tableName,
+    KeyConditionExpression: '#pk = :pk AND begins_with(#sk, :part)',
+    ExpressionAttributeNames: { '#pk': LEDGER_PARTITION_KEY, '#sk': LEDGER_SORT_KEY },
+    ExpressionAttributeValues: { ':pk': `RUN#${runId}`, ':part': 'PART#' },
+    ConsistentRead: true,
+  });
+  return items.map((item) => strip(item)).sort((a, b) => (a.partitionId < b.partitionId ? -1 : 1));
 }
 
 /** Sets the given attributes of a partition item (and `updatedAt`); `null` removes one. */

@@ -27,16 +27,14 @@
  * This module takes the document client and the table name directly (a `Ledger` instance fits
  * {@link TaskSlotsOptions}), so the ledger class itself needs no change.
  */
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import {
   DeleteCommand,
   PutCommand,
-  QueryCommand,
   UpdateCommand,
   type DynamoDBDocumentClient,
 } from '@aws-sdk/lib-dynamodb';
 import { normaliseEndpoint } from './canonical-request';
-import { LEDGER_PARTITION_KEY, LEDGER_SORT_KEY, LedgerError, assertNoSecrets } from './ledger';
+import { LEDGER_PARTITION_KEY, LEDGER_SORT_KEY, LedgerError, assertNoSecrets, isConditionFailure, queryAllItems } from './ledger';
 
 /** Default of the `maxTasksPerDomain` deployment setting. */
 export const DEFAULT_MAX_TASKS_PER_DOMAIN = 4;
@@ -159,8 +157,6 @@ export interface TaskSlotsOptions {
 // ---------------------------------------------------------------------------------------------------
 // Helpers
 
-const isConditionFailure = (err: unknown): boolean =>
-  err instanceof ConditionalCheckFailedException || (err as Error | undefined)?.name === 'ConditionalCheckFailedException';
 
 /** Drops `undefined` members so writes do not depend on the client's marshall options. */
 function defined<T extends object>(value: T): T {
@@ -319,26 +315,14 @@ export class TaskSlots {
   // --- internals ------------------------------------------------------------------------------------
 
   private async readSlots(domain: string): Promise<TaskSlotHolder[]> {
-    const holders: TaskSlotHolder[] = [];
-    let startKey: Record<string, unknown> | undefined;
-    do {
-      const page = await this.client.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          KeyConditionExpression: '#pk = :pk AND begins_with(#sk, :slot)',
-          ExpressionAttributeNames: { '#pk': LEDGER_PARTITION_KEY, '#sk': LEDGER_SORT_KEY },
-          ExpressionAttributeValues: { ':pk': taskSlotKeys.partition(domain), ':slot': SLOT_PREFIX },
-          ConsistentRead: true,
-          ExclusiveStartKey: startKey,
-        }),
-      );
-      for (const item of page.Items ?? []) {
-        const held = toHolder(domain, item);
-        if (held) holders.push(held);
-      }
-      startKey = page.LastEvaluatedKey;
-    } while (startKey);
-    return holders.sort((a, b) => a.slot - b.slot);
+    const items = await queryAllItems(this.client, {
+      TableName: this.tableName,
+      KeyConditionExpression: '#pk = :pk AND begins_with(#sk, :slot)',
+      ExpressionAttributeNames: { '#pk': LEDGER_PARTITION_KEY, '#sk': LEDGER_SORT_KEY },
+      ExpressionAttributeValues: { ':pk': taskSlotKeys.partition(domain), ':slot': SLOT_PREFIX },
+      ConsistentRead: true,
+    });
+    return items.flatMap((item) => toHolder(domain, item) ?? []).sort((a, b) => a.slot - b.slot);
   }
 
   private slotItem(domain: string, n: number, holder: TaskSlotHolderIdentity, reclaim?: TaskSlotReclaim) {

@@ -1,15 +1,6 @@
 import type { DescribeExecutionCommandOutput, HistoryEvent } from '@aws-sdk/client-sfn';
-import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { thousands } from '../../lambdas/shared/counters';
-import {
-  isTerminalStatus,
-  LEDGER_PARTITION_KEY,
-  LEDGER_SORT_KEY,
-  ledgerKeys,
-  type Ledger,
-  type PollSnapshot,
-  type RunRecord,
-} from '../../lambdas/shared/ledger';
+import { isTerminalStatus, type PollSnapshot, type RunRecord } from '../../lambdas/shared/ledger';
 import type { RunSummary } from '../receipts';
 
 /** Same format as the local runner's poll lines, stamped with the snapshot's own time (UTC). */
@@ -20,57 +11,6 @@ export function pollLine(snapshot: PollSnapshot): string {
     `  ${time}  created ${thousands(Number(s.created ?? 0))}  updated ${thousands(Number(s.updated ?? 0))}  ` +
     `version_conflicts ${thousands(Number(s.versionConflicts ?? 0))}  of ${thousands(Number(s.total ?? 0))}${s.completed ? '  (done)' : ''}`
   );
-}
-
-function stripKeys(item: Record<string, unknown>): PollSnapshot {
-  const { pk: _pk, sk: _sk, ...rest } = item;
-  return rest as PollSnapshot;
-}
-
-/**
- * The run's snapshots strictly after `afterAt` (ISO), in time order: following a run re-reads only what
- * is new (a 48-hour run has thousands of snapshots).
- */
-export async function pollsAfter(ledger: Ledger, runId: string, afterAt: string | undefined): Promise<PollSnapshot[]> {
-  const lower = afterAt ? `POLL#${afterAt}` : 'POLL#';
-  const out: PollSnapshot[] = [];
-  let startKey: Record<string, unknown> | undefined;
-  do {
-    const page = await ledger.client.send(
-      new QueryCommand({
-        TableName: ledger.tableName,
-        KeyConditionExpression: '#pk = :pk AND #sk BETWEEN :lo AND :hi',
-        ExpressionAttributeNames: { '#pk': LEDGER_PARTITION_KEY, '#sk': LEDGER_SORT_KEY },
-        ExpressionAttributeValues: { ':pk': ledgerKeys.run(runId).pk, ':lo': lower, ':hi': 'POLL#\uffff' },
-        ScanIndexForward: true,
-        ConsistentRead: true,
-        ExclusiveStartKey: startKey,
-      }),
-    );
-    for (const item of page.Items ?? []) {
-      const snapshot = stripKeys(item);
-      if (afterAt === undefined || snapshot.at > afterAt) out.push(snapshot);
-    }
-    startKey = page.LastEvaluatedKey;
-  } while (startKey);
-  return out;
-}
-
-/** The run's newest snapshot, if any. */
-export async function lastPoll(ledger: Ledger, runId: string): Promise<PollSnapshot | undefined> {
-  const page = await ledger.client.send(
-    new QueryCommand({
-      TableName: ledger.tableName,
-      KeyConditionExpression: '#pk = :pk AND begins_with(#sk, :poll)',
-      ExpressionAttributeNames: { '#pk': LEDGER_PARTITION_KEY, '#sk': LEDGER_SORT_KEY },
-      ExpressionAttributeValues: { ':pk': ledgerKeys.run(runId).pk, ':poll': 'POLL#' },
-      ScanIndexForward: false,
-      Limit: 1,
-      ConsistentRead: true,
-    }),
-  );
-  const item = page.Items?.[0];
-  return item ? stripKeys(item) : undefined;
 }
 
 /** `arn:<partition>:states:<region>:<account>:stateMachine:<name>` + execution name → its execution ARN. */

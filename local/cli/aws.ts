@@ -41,10 +41,8 @@ import {
   failureFromHistory,
   isAwsExecutionArn,
   isExecutionArn,
-  lastPoll,
   outcomeOf,
   pollLine,
-  pollsAfter,
   type ExecutionFailure,
 } from './aws-helpers';
 import { clock, partitionStatusLine, RecordEventLines, SnapshotPollLines } from './poll-lines';
@@ -281,7 +279,7 @@ async function follow(runId: string, executionArn: string, aws: Clients, io: Aws
       io.out('');
     }
     if (record) {
-      const snapshots = await pollsAfter(ledger, runId, lastAt);
+      const snapshots = await ledger.listPolls(runId, lastAt);
       if (isPartitionedRun(record)) items = await listPartitions(ledger, runId);
       // The snapshots and the record's new events (concurrency lowered, rethrottles, stalls), in time order.
       const stream = [
@@ -370,7 +368,7 @@ async function status(argv: readonly string[], io: AwsIo): Promise<number> {
       : undefined;
   // An execution that did not write this record (the run id was already used elsewhere) does not own it.
   const ownRecord = record && (!execution || !record.executionArn || record.executionArn === execution.executionArn) ? record : undefined;
-  const poll = ownRecord && ledger && runId ? await lastPoll(ledger, runId) : undefined;
+  const poll = ownRecord && ledger && runId ? await ledger.lastPoll(runId) : undefined;
   const items = ownRecord && ledger && isPartitionedRun(ownRecord) ? await listPartitions(ledger, ownRecord.runId) : [];
   const outcome = outcomeOf(ownRecord, execution, failure);
 
