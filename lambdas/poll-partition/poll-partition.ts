@@ -1,13 +1,14 @@
 import { parseOpaqueId } from '../shared/canonical-request';
-import { cancelTask, getTask, reindexTasksInto } from '../shared/cluster-ops';
+import { cancelTask, getTask } from '../shared/cluster-ops';
 import type { RunConfig } from '../shared/config';
 import { outcomeFromTaskAnswer, processed } from '../shared/counters';
 import { HeaderCheckFailedError, TaskLostError } from '../shared/errors';
 import { getPartition, partitionTag, updatePartition } from '../shared/partitioned-run';
 import { totalProblem } from '../shared/task-identity';
+import { cancelForeignTasks } from '../shared/foreign-tasks';
 import { nextPoll } from '../poll-task/poll-cursor';
 import { loadRun, type PollState, type RunDeps, type StateInvocation } from '../shared/run-context';
-import { easeRejections, partitionOf, taskRate } from '../shared/partition-states';
+import { easeRejections, partitionOf, retriesBulkOf, taskRate } from '../shared/partition-states';
 import { reportPartitionPoll } from '../shared/partition-progress';
 import { checkStall, reportStall } from '../shared/stall';
 
@@ -31,8 +32,7 @@ export async function pollPartition({ state }: StateInvocation, deps: RunDeps): 
   const now = deps.now();
   await deps.ledger.appendPoll(runId, { at: now.toISOString(), partitionId, taskId, completed: outcome.completed, ...outcome.counters });
   // The target's rejections: the reindex resends rejected items itself (retries.bulk grows); fewer tasks help it.
-  const status = (task.response ?? task.task.status) as { retries?: { bulk?: number } } | undefined;
-  const retriesBulk = status?.retries?.bulk ?? 0;
+  const retriesBulk = retriesBulkOf(task);
   const seenBulk = part.retriesBulk ?? 0;
   await updatePartition(deps.ledger, runId, partitionId, { counters: outcome.counters, ...(retriesBulk > seenBulk ? { retriesBulk } : {}) }, now);
   if (retriesBulk > seenBulk) {
@@ -53,13 +53,7 @@ export async function pollPartition({ state }: StateInvocation, deps: RunDeps): 
     }
   }
   // A reindex into the target that is not one of this run's partitions is foreign: cancelled and recorded.
-  for (const t of await reindexTasksInto(deps.target, targetIndex)) {
-    const tag = parseOpaqueId(t.opaqueId)?.runId;
-    if (tag !== undefined && tag.startsWith(`${runId}.`)) continue;
-    await cancelTask(deps.target, t.taskId);
-    await deps.ledger.addForeignTask(runId, { taskId: t.taskId, opaqueId: t.opaqueId ?? null, description: t.description, cancelledAt: now.toISOString() });
-    deps.metrics.emit(targetIndex, { ForeignReindexCancelled: 1 });
-  }
+  await cancelForeignTasks(deps, runId, targetIndex, (t) => parseOpaqueId(t.opaqueId)?.runId?.startsWith(`${runId}.`) === true);
   const next = nextPoll({
     completed: outcome.completed,
     processed: processed(outcome.counters),

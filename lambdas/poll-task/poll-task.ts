@@ -1,5 +1,5 @@
 import { parseOpaqueId } from '../shared/canonical-request';
-import { cancelTask, getTask, reindexTasksInto } from '../shared/cluster-ops';
+import { cancelTask, getTask } from '../shared/cluster-ops';
 import type { RunConfig } from '../shared/config';
 import { outcomeFromTaskAnswer, processed } from '../shared/counters';
 import { checkStall, reportStall } from '../shared/stall';
@@ -7,7 +7,8 @@ import { HeaderCheckFailedError, TaskLostError } from '../shared/errors';
 import { totalProblem } from '../shared/task-identity';
 import { loadRun, type PollState, type RunDeps, type StateInvocation } from '../shared/run-context';
 import { nextPoll } from './poll-cursor';
-import { easeRejections, taskRate } from '../shared/partition-states';
+import { easeRejections, retriesBulkOf, taskRate } from '../shared/partition-states';
+import { cancelForeignTasks } from '../shared/foreign-tasks';
 
 export { nextPoll };
 
@@ -56,7 +57,7 @@ export async function pollTask({ state }: StateInvocation, deps: RunDeps): Promi
   deps.log.info('poll', { runId, taskId, completed: outcome.completed, ...counters });
 
   // The target's rejections: the reindex resends rejected bulks itself (retries.bulk grows); a slower task helps it.
-  const retriesBulk = ((task.response ?? task.task.status) as { retries?: { bulk?: number } } | undefined)?.retries?.bulk ?? 0;
+  const retriesBulk = retriesBulkOf(task);
   const seenBulk = record.retriesBulk ?? 0;
   if (retriesBulk > seenBulk && !outcome.completed) {
     await deps.ledger.updateRun(runId, { retriesBulk });
@@ -78,7 +79,7 @@ export async function pollTask({ state }: StateInvocation, deps: RunDeps): Promi
     }
   }
 
-  await cancelForeignTasks(deps, runId, targetIndex, taskId);
+  await cancelForeignTasks(deps, runId, targetIndex, (t) => t.taskId === taskId);
 
   const next = nextPoll({
     completed: outcome.completed,
@@ -91,19 +92,4 @@ export async function pollTask({ state }: StateInvocation, deps: RunDeps): Promi
   const check = checkStall({ completed: outcome.completed, before: poll.cursor, next: next.cursor, nowMs: now.getTime(), stallMinutes: config.guards.stallMinutes });
   if (check.report) await reportStall(deps, { runId, targetIndex, taskId, stall: check.stall!, now });
   return { ...next, cursor: check.cursor };
-}
-
-async function cancelForeignTasks(deps: RunDeps, runId: string, targetIndex: string, ownTaskId: string): Promise<void> {
-  const foreign = (await reindexTasksInto(deps.target, targetIndex)).filter((t) => t.taskId !== ownTaskId);
-  for (const task of foreign) {
-    await cancelTask(deps.target, task.taskId);
-    await deps.ledger.addForeignTask(runId, {
-      taskId: task.taskId,
-      opaqueId: task.opaqueId ?? null,
-      description: task.description,
-      cancelledAt: deps.now().toISOString(),
-    });
-    deps.metrics.emit(targetIndex, { ForeignReindexCancelled: 1 });
-    deps.log.warn('cancelled a foreign reindex writing into the target', { runId, taskId: task.taskId, opaqueId: task.opaqueId });
-  }
 }

@@ -112,6 +112,11 @@ export function taskRate(task: TaskView, now: Date, launchedAtMs: number): { req
   };
 }
 
+/** Bulk requests the task resent because the target rejected them (`retries.bulk`, running or done). */
+export function retriesBulkOf(task: TaskView): number {
+  return ((task.response ?? task.task.status) as { retries?: { bulk?: number } } | undefined)?.retries?.bulk ?? 0;
+}
+
 /** Whether a failure or a task answer shows the target rejecting writes. */
 export function isRejection(text: string): boolean {
   return /es_rejected_execution_exception|rejected_execution_exception/.test(text);

@@ -35,6 +35,11 @@ const target = clientFor(defaultTarget().url);
 const COUNTER_KEYS = ['total', 'created', 'updated', 'deleted', 'noops', 'versionConflicts', 'failures'] as const;
 const pick = (c: Record<string, unknown> | undefined) => Object.fromEntries(COUNTER_KEYS.map((k) => [k, c?.[k]]));
 
+/** The task slot items of the ledger that someone holds (any domain, any run). */
+async function heldSlots(tableName: string): Promise<Array<Record<string, unknown>>> {
+  return (await ledgerItems(tableName)).filter((item) => String(item.pk).startsWith('SLOTS#') && item.holder);
+}
+
 /**
  * Samples, every 25 ms until stopped, the reindex tasks writing into these indices for a live run
  * (`<index>-live` tags, single-task or partition); `stop()` gives the most seen at once.
@@ -283,7 +288,7 @@ describe('partitioned ReindexRun on the real local clusters', () => {
       expect(pick(run.record?.counters)).toMatchObject({ total: expectedCounters(shape).total + extras, failures: 0 });
     }
     expect(maxSeen).toBe(1);
-    const held = (await ledgerItems(tableName)).filter((item) => String(item.pk).startsWith('SLOTS#') && item.holder);
+    const held = await heldSlots(tableName);
     expect(held).toEqual([]);
   });
 
@@ -302,7 +307,7 @@ describe('partitioned ReindexRun on the real local clusters', () => {
       input: { ...input, runId: `${index}-live`, dryRun: false },
       beforeState: async (key) => {
         if (key !== 'PollTaskFunctionArn' || controller.signal.aborted) return;
-        slotsWhileRunning = (await ledgerItems(tableName)).filter((item) => String(item.pk).startsWith('SLOTS#') && item.holder);
+        slotsWhileRunning = await heldSlots(tableName);
         controller.abort();
       },
     });
@@ -311,7 +316,7 @@ describe('partitioned ReindexRun on the real local clusters', () => {
     expect(slotsWhileRunning.map((item) => (item.holder as { runId: string }).runId)).toEqual([`${index}-live`, `${index}-live`]);
     const answer = await rest<{ completed: boolean; task: { cancelled?: boolean } }>(defaultTarget().url, 'GET', `/_tasks/${String(live.record?.taskId)}?wait_for_completion=true&timeout=20s`);
     expect([answer.body.completed, answer.body.task.cancelled]).toEqual([true, true]);
-    const held = (await ledgerItems(tableName)).filter((item) => String(item.pk).startsWith('SLOTS#') && item.holder);
+    const held = await heldSlots(tableName);
     expect(held).toEqual([]);
   });
 
@@ -351,7 +356,7 @@ describe('partitioned ReindexRun on the real local clusters', () => {
       expect(answer.body.completed).toBe(true);
       expect(answer.body.task.cancelled).toBe(true);
     }
-    const slots = (await ledgerItems(tableName)).filter((item) => String(item.pk).startsWith('SLOTS#') && item.holder);
+    const slots = await heldSlots(tableName);
     expect(slots).toEqual([]);
   });
 });
