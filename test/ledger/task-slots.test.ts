@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LEDGER_PARTITION_KEY, LEDGER_SORT_KEY, Ledger, createLedgerTable } from '../../lambdas/shared/ledger';
@@ -12,18 +11,14 @@ import {
   type TaskSlotHolder,
 } from '../../lambdas/shared/task-slots';
 import { startLocalLedger, type LocalLedger } from '../../local/ledger/ledger';
+import { localDocumentClient } from '../../local/pipeline';
 
 let server: LocalLedger;
 let client: DynamoDBDocumentClient;
 
 beforeAll(async () => {
   server = await startLocalLedger();
-  const raw = new DynamoDBClient({
-    endpoint: server.endpoint,
-    region: 'us-east-1',
-    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-  });
-  client = DynamoDBDocumentClient.from(raw, { marshallOptions: { removeUndefinedValues: true } });
+  client = localDocumentClient(server.endpoint);
 });
 
 afterAll(async () => {
