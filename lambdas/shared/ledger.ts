@@ -63,17 +63,22 @@ export const ledgerKeys = {
 const KEY_ATTRIBUTES = [LEDGER_PARTITION_KEY, LEDGER_SORT_KEY, LEDGER_GSI_PARTITION_KEY, LEDGER_GSI_SORT_KEY];
 
 // ---------------------------------------------------------------------------------------------------
-// Errors. Names follow the project's convention (class `…Error`, `this.name` set, `cause` kept).
+// Errors. Names follow the project's convention (class `…Error`, `name` the class name, `cause` kept).
+// Each class spells its name as a literal: in the minified bundles a class's own name is not its
+// source name, and the name is what Lambda reports as `errorType` (test/unit/error-names.test.ts).
 
 export class LedgerError extends Error {
+  override readonly name: string = 'LedgerError';
+
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
-    this.name = new.target.name;
   }
 }
 
 /** `createRun` with a run id that is already recorded; the caller maps it to `InvalidInput`. */
 export class RunIdAlreadyUsedError extends LedgerError {
+  override readonly name: string = 'RunIdAlreadyUsedError';
+
   constructor(readonly runId: string, options?: { cause?: unknown }) {
     super(`runId already used: ${runId}`, options);
   }
@@ -81,6 +86,8 @@ export class RunIdAlreadyUsedError extends LedgerError {
 
 /** An update of a run that has no record. */
 export class RunNotFoundError extends LedgerError {
+  override readonly name: string = 'RunNotFoundError';
+
   constructor(readonly runId: string, options?: { cause?: unknown }) {
     super(`no ledger record for run ${runId}`, options);
   }
@@ -88,6 +95,8 @@ export class RunNotFoundError extends LedgerError {
 
 /** `updateRun` setting a status on a run whose status is already terminal (a finished run stays finished). */
 export class RunAlreadyFinishedError extends LedgerError {
+  override readonly name: string = 'RunAlreadyFinishedError';
+
   constructor(readonly runId: string, readonly status: RunStatus) {
     super(`run ${runId} is already finished with status ${status}`);
   }
@@ -95,6 +104,8 @@ export class RunAlreadyFinishedError extends LedgerError {
 
 /** A value that looks like a secret was about to be written. The message names the path, never the value. */
 export class SecretInLedgerError extends LedgerError {
+  override readonly name: string = 'SecretInLedgerError';
+
   constructor(readonly path: string) {
     super(`refusing to write a secret to the ledger at ${path}: store a secret reference instead`);
   }

@@ -50,7 +50,9 @@ export const taskSlotKeys = {
   slot: (domainKey: string, n: number) => ({ pk: `${SLOTS_PREFIX}${domainKey}`, sk: `${SLOT_PREFIX}${n}` }),
 } as const;
 
-export class TaskSlotError extends LedgerError {}
+export class TaskSlotError extends LedgerError {
+  override readonly name: string = 'TaskSlotError';
+}
 
 /**
  * The domain key of a target endpoint: `https://Vpc-Calls.eu-west-1.es.amazonaws.com:443/` and

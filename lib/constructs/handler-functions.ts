@@ -95,7 +95,7 @@ export const POWERTOOLS_SERVICE_NAME = 'safe-reindex';
 
 /**
  * One `NodejsFunction` per `lambdas/<state>/handler.ts`, bundled by the locally installed esbuild
- * (never Docker): newest Node.js runtime, ARM64, ESM, minified with source maps, `@aws-sdk/*` from
+ * (never Docker): newest Node.js runtime, ARM64, ESM, minified (names kept) with source maps, `@aws-sdk/*` from
  * the runtime, X-Ray active tracing, its own log group with a retention, its own role that may
  * write only to that log group. Resource grants are added by the caller.
  */
@@ -162,6 +162,10 @@ export class HandlerFunctions extends Construct {
           // Bundled CommonJS dependencies still call require(): give ESM one.
           banner: "import { createRequire as __safeReindexCreateRequire } from 'node:module'; const require = __safeReindexCreateRequire(import.meta.url);",
           minify: true,
+          // Classes and functions keep their source names (a dependency may read one at run time, and
+          // stack traces stay readable). Our error names do not rely on it: they are literals
+          // (lambdas/shared/errors.ts), since Step Functions matches them.
+          keepNames: true,
           sourceMap: true,
           sourceMapMode: SourceMapMode.DEFAULT,
           sourcesContent: false,
