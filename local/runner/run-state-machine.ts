@@ -25,6 +25,11 @@ import {
  * - Lambda errors: the library matches Retry/Catch on the thrown error's `name` and gives Catch
  *   `{ Error: name, Cause: message }`; handler errors are rethrown with AWS's Lambda Cause, the JSON
  *   string `{"errorType","errorMessage","trace"}`.
+ * - The library has no payload quota. AWS fails an execution with `States.DataLimitExceeded`, which no
+ *   `Catch` (not even `States.ALL`) or `Retry` matches, when a task's result, a Task's input after
+ *   `Parameters`, or any state's input or output is over 256 KiB (UTF-8 JSON). The runner checks all
+ *   four: results and effective inputs in the Task handlers (so the handler never runs), state inputs and
+ *   outputs from the event log (the run is stopped before the next handler runs, as at the history limit).
  * - Its event log is not AWS's history: history events are counted from it with AWS's rules (below).
  * - Aborting leaves a running handler running: the runner waits for in-flight handlers to settle before
  *   it returns ABORTED, so the caller's cleanup does not race a half-done step, and starts no new one.
@@ -181,7 +186,8 @@ export async function runStateMachine(options: RunStateMachineOptions): Promise<
     validationOptions: { checkArn: !usesPlaceholderResource(definition) },
   });
 
-  let stopped: 'aborted' | 'history-limit' | undefined;
+  let stopped: 'aborted' | 'history-limit' | 'data-limit' | undefined;
+  let dataLimitCause = '';
   const inFlight = new Set<Promise<unknown>>();
 
   /** Runs after the event log has caught up (so the clock has advanced), unless the run is stopping. */
@@ -200,14 +206,11 @@ export async function runStateMachine(options: RunStateMachineOptions): Promise<
   const handlers: Record<string, LocalHandler> = {};
   for (const [stateName, route] of routes) {
     handlers[stateName] = async (taskInput) => {
+      // The Task's effective input (its resolved Parameters): over the quota, nothing is invoked.
+      if (overPayloadLimit(taskInput)) throw terminalError('States.DataLimitExceeded', dataLimitMessage(stateName, 'input'));
       const result = await invoke(stateName, () => callRoute(route, taskInput, lambdas, services));
       const json = toJson(result);
-      if (Buffer.byteLength(JSON.stringify(json), 'utf8') > MAX_PAYLOAD_BYTES) {
-        throw terminalError(
-          'States.DataLimitExceeded',
-          `The state/task '${stateName}' returned a result with a size exceeding the maximum number of bytes service limit.`,
-        );
-      }
+      if (overPayloadLimit(json)) throw terminalError('States.DataLimitExceeded', dataLimitMessage(stateName, 'result'));
       return json;
     };
   }
@@ -271,6 +274,16 @@ export async function runStateMachine(options: RunStateMachineOptions): Promise<
   const consumeEvents = (async () => {
     for await (const event of execution.eventLogs) {
       const added = counter.add(event);
+      // Any state's input or output over the quota ends the run, whatever its Catch says.
+      if (stopped === undefined && (event.type === 'StateEntered' || event.type === 'StateExited')) {
+        const which = event.type === 'StateEntered' ? 'input' : 'output';
+        const payload = event.type === 'StateEntered' ? event.state.input : event.state.output;
+        if (payload !== undefined && overPayloadLimit(payload)) {
+          stopped = 'data-limit';
+          dataLimitCause = dataLimitMessage(event.state.name, which);
+          execution.abort();
+        }
+      }
       if (event.type === 'StateEntered' && event.index === undefined) {
         lastTopLevelState = findState(definition, event.state.name);
       }
@@ -310,7 +323,9 @@ export async function runStateMachine(options: RunStateMachineOptions): Promise<
   await Promise.allSettled([...inFlight]);
   if (callbackError !== undefined) throw callbackError.error;
 
-  if (stopped === 'history-limit') {
+  if (stopped === 'data-limit') {
+    outcome = { status: 'FAILED', error: 'States.DataLimitExceeded', cause: dataLimitCause };
+  } else if (stopped === 'history-limit') {
     outcome = {
       status: 'FAILED',
       error: 'States.Runtime',
@@ -394,11 +409,27 @@ async function invokeLambda(handler: LocalLambda, payload: unknown): Promise<unk
  * `{"errorType","errorMessage","trace"}`.
  */
 function lambdaFunctionError(err: unknown): Error & { originalError: unknown } {
+  // A function run by the local Lambda service already reports its error the runtime's way.
+  if (isObject(err) && typeof err['errorType'] === 'string' && Array.isArray(err['trace'])) {
+    const { errorType, errorMessage, trace } = err as { errorType: string; errorMessage: string; trace: string[] };
+    return Object.assign(namedError(errorType, JSON.stringify({ errorType, errorMessage, trace })), { originalError: err });
+  }
   const errorType = err instanceof Error || (isObject(err) && typeof err['name'] === 'string') ? String((err as Error).name) : 'Error';
   const errorMessage = err instanceof Error ? err.message : isObject(err) ? String(err['message'] ?? '') : String(err);
   const trace = err instanceof Error && typeof err.stack === 'string' ? err.stack.split('\n') : [];
   const error = namedError(errorType, JSON.stringify({ errorType, errorMessage, trace }));
   return Object.assign(error, { originalError: err });
+}
+
+/** Over Step Functions' 256 KiB quota, measured as AWS does: the UTF-8 bytes of the JSON. */
+function overPayloadLimit(value: unknown): boolean {
+  return Buffer.byteLength(JSON.stringify(value ?? null), 'utf8') > MAX_PAYLOAD_BYTES;
+}
+
+function dataLimitMessage(stateName: string, what: 'input' | 'output' | 'result'): string {
+  return what === 'result'
+    ? `The state/task '${stateName}' returned a result with a size exceeding the maximum number of bytes service limit.`
+    : `The state/task '${stateName}' has an ${what} with a size exceeding the maximum number of bytes service limit.`;
 }
 
 function namedError(name: string, message: string): Error {
