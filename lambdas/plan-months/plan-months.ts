@@ -8,6 +8,19 @@ import type { JsonObject, Ledger } from '../shared/ledger';
  * execution's start time, the monthly indices due, in order, each with the complete ReindexRun inputs
  * of its dry run and its live run; months whose target already has a SUCCEEDED live run are skipped.
  *
+ * The PlanMonths Lambda runs in two modes (statemachines/monthly-backfill.asl.json):
+ * - the plan (no `month`): every month is built and checked, but only the months' names, indices and
+ *   run ids are returned, never their ReindexRun inputs;
+ * - one month (`month: "2026-05"`, with `$$.Execution.Input`): that month's complete inputs, built per
+ *   turn of the month loop.
+ * Step Functions fails an execution whose state input or output (or a task result) exceeds 256 KiB with
+ * `States.DataLimitExceeded`, which no Catch matches. A plan carrying every month's two inputs grows
+ * with months × `run`: 60 months of a 2.4 KB `run` (a `source.query` with a terms list) is ~316 KB,
+ * and the backfill died at PlanMonths without even `PlanFailed`. Built per month, what a state carries
+ * is bounded by {@link MAX_MONTHS} names plus one month's inputs, whatever the range; and `run` itself
+ * is bounded by {@link MAX_RUN_BYTES} (refused as InvalidInput naming the field, before anything
+ * starts), so no state of the backfill can reach the quota.
+ *
  * Input (what an operator pastes, or what the schedule sends):
  *
  * ```json
@@ -34,6 +47,17 @@ import type { JsonObject, Ledger } from '../shared/ledger';
 export const MONTH_TOKENS = ['{yyyy}', '{yy}', '{MM}'] as const;
 /** At most this many months per execution (five years): the plan travels in the execution's state. */
 export const MAX_MONTHS = 60;
+/**
+ * At most this many bytes of JSON in `run`. The largest MonthlyBackfill state is a failed month's: the
+ * execution input (`run` once), the current month's dry and live inputs (`run` twice), and the failed
+ * child's DescribeExecution cause (its input again, as an escaped string, plus the child's cause, which
+ * Step Functions caps at 32,768 characters), beside the plan (at most 60 names and skipped months).
+ * With `run` at 32 KiB that is about 200 KB of the 256 KiB quota, with room for escaping; a query
+ * larger than this belongs in a narrower query (a range rather than a long terms list).
+ */
+export const MAX_RUN_BYTES = 32 * 1024;
+/** What Step Functions allows a state's input or output (or a task result). */
+export const STATE_PAYLOAD_LIMIT_BYTES = 256 * 1024;
 const RUN_ID = /^[a-z0-9][a-z0-9._-]{0,79}$/;
 const MONTH = /^(\d{4})-(\d{2})$/;
 const TOP_LEVEL_FIELDS = ['indexTemplate', 'months', 'run', 'approval'] as const;
@@ -47,19 +71,29 @@ export interface MonthlyBackfillInput {
   readonly approval: ApprovalMode;
 }
 
-export interface PlannedRun {
+export interface PlannedRunRef {
   readonly runId: string;
   /** The ReindexRun execution name (the run id: unique per state machine, valid as a name). */
   readonly executionName: string;
+}
+
+export interface PlannedRun extends PlannedRunRef {
   /** The complete ReindexRun input. */
   readonly input: JsonObject;
 }
 
-export interface PlannedMonth {
+/** A month of the plan without its ReindexRun inputs (what the plan returns: bounded, whatever `run` is). */
+export interface MonthRef {
   /** `yyyy-MM` (UTC). */
   readonly month: string;
   readonly sourceIndex: string;
   readonly targetIndex: string;
+  readonly dry: PlannedRunRef;
+  readonly live: PlannedRunRef;
+}
+
+/** A month with the complete ReindexRun inputs of its dry run and its live run. */
+export interface PlannedMonth extends MonthRef {
   readonly dry: PlannedRun;
   readonly live: PlannedRun;
 }
@@ -70,14 +104,18 @@ export interface SkippedMonth {
   readonly reason: 'completed';
 }
 
-export interface MonthPlan {
+/**
+ * The plan. {@link planMonths} gives every month with its inputs (`MonthPlan<PlannedMonth>`); the
+ * PlanMonths state gives the months without inputs, or one month with them (see {@link planMonthsState}).
+ */
+export interface MonthPlan<M extends MonthRef = MonthRef> {
   readonly indexTemplate: string;
   readonly approval: ApprovalMode;
   /** The range asked for, resolved (`"previous"` becomes one month). */
   readonly from: string;
   readonly to: string;
   /** Months to run, oldest first. */
-  readonly months: readonly PlannedMonth[];
+  readonly months: readonly M[];
   readonly count: number;
   /** The months to run, by name, in order. */
   readonly names: readonly string[];
@@ -225,6 +263,17 @@ export function parseBackfillInput(input: unknown): MonthlyBackfillInput {
   if (!isObject(run)) return fail('run', 'must be a JSON object: the ReindexRun input without runId and dryRun');
   if ('runId' in run) fail('run.runId', 'is set by the backfill (one run id per month and phase): leave it out');
   if ('dryRun' in run) fail('run.dryRun', 'is set by the backfill (a dry run, then the live run): leave it out');
+  if (STARTED_BY in run) fail(`run.${STARTED_BY}`, 'is set by the backfill (each ReindexRun is linked to the backfill execution): leave it out');
+  const runBytes = jsonBytes(run);
+  if (runBytes > MAX_RUN_BYTES) {
+    const field = largestField(run, 'run');
+    fail(
+      field,
+      `${field === 'run' ? 'is' : `makes run`} ${kib(runBytes)} KiB of JSON; at most ${kib(MAX_RUN_BYTES)} KiB: every month's ReindexRun inputs ` +
+        `travel through the backfill's states, which Step Functions limits to ${kib(STATE_PAYLOAD_LIMIT_BYTES)} KiB each. ` +
+        'Narrow it (a date range rather than a long terms list, for instance)',
+    );
+  }
   for (const side of ['source', 'target'] as const) {
     if (run[side] !== undefined && !isObject(run[side])) fail(`run.${side}`, 'must be a JSON object');
   }
@@ -233,6 +282,33 @@ export function parseBackfillInput(input: unknown): MonthlyBackfillInput {
   if (approval !== 'auto' && approval !== 'manual') return fail('approval', `must be "auto" or "manual", not ${JSON.stringify(approval)}`);
 
   return { indexTemplate, months: range, run, approval };
+}
+
+/** The field each ReindexRun input gets from the backfill, linking it to its parent in the console. */
+const STARTED_BY = 'AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID';
+
+function jsonBytes(value: unknown): number {
+  return Buffer.byteLength(JSON.stringify(value), 'utf8');
+}
+
+function kib(bytes: number): string {
+  return (bytes / 1024).toFixed(1).replace(/\.0$/, '');
+}
+
+/** The field that makes `value` large: down from `path` while one member holds most of it (at most `run.a.b`). */
+function largestField(value: JsonObject, path: string): string {
+  let current: unknown = value;
+  let at = path;
+  for (let depth = 0; depth < 2 && isObject(current); depth++) {
+    const total = jsonBytes(current);
+    const entries = Object.entries(current);
+    if (entries.length === 0) break;
+    const [key, child] = entries.reduce((a, b) => (jsonBytes(b[1]) > jsonBytes(a[1]) ? b : a));
+    if (jsonBytes(child) * 2 < total) break;
+    at = `${at}.${key}`;
+    current = child;
+  }
+  return at;
 }
 
 /** The months the input asks for, oldest first (before skipping completed ones). */
@@ -309,7 +385,7 @@ export function planMonths(
   now: Date,
   completed: ReadonlySet<string>,
   executionName = 'monthly-backfill',
-): MonthPlan {
+): MonthPlan<PlannedMonth> {
   const parsed = parseBackfillInput(input);
   const all = indicesOf(parsed, now);
   const months: PlannedMonth[] = [];
@@ -350,13 +426,16 @@ export async function isTargetCompleted(ledger: Pick<Ledger, 'runsByTarget'>, ta
   return runs.some((run) => !run.dryRun && run.status === 'SUCCEEDED');
 }
 
-/** What the PlanMonths task sends (see statemachines/monthly-backfill.asl.json). */
+/** What the PlanMonths and PrepareMonth tasks send (see statemachines/monthly-backfill.asl.json). */
 export interface PlanMonthsInvocation {
+  /** The backfill's execution input (`$`, or `$$.Execution.Input` in the month loop). */
   readonly input: unknown;
   /** `$$.Execution.Name`: run ids derive from it. */
   readonly executionName?: string;
   /** `$$.Execution.StartTime` (ISO): "previous" and the current month are taken from it. */
   readonly startTime?: string;
+  /** One month of the plan (`yyyy-MM`): return that month with its complete ReindexRun inputs. */
+  readonly month?: string;
 }
 
 export interface PlanMonthsDeps {
@@ -365,14 +444,38 @@ export interface PlanMonthsDeps {
   readonly now?: () => Date;
 }
 
-/** The PlanMonths state: validate, read the ledger for completed months, plan. */
+/** A month without its ReindexRun inputs. */
+function refOf(month: PlannedMonth): MonthRef {
+  const run = ({ runId, executionName }: PlannedRunRef): PlannedRunRef => ({ runId, executionName });
+  return { month: month.month, sourceIndex: month.sourceIndex, targetIndex: month.targetIndex, dry: run(month.dry), live: run(month.live) };
+}
+
+/**
+ * One month of the plan with its complete ReindexRun inputs, exactly as {@link planMonths} builds them
+ * (same run ids, same inputs). The ledger is not read again: the plan chose the months.
+ */
+export function planOneMonth(input: unknown, now: Date, month: string, executionName = 'monthly-backfill'): MonthPlan<PlannedMonth> {
+  const wanted = formatMonth(parseMonth(month, 'month'));
+  const plan = planMonths(input, now, new Set(), executionName);
+  const found = plan.months.find((m) => m.month === wanted);
+  if (!found) return fail('month', `${wanted} is not a month of this backfill (${plan.from} to ${plan.to})`);
+  return { ...plan, months: [found], count: 1, names: [found.month], skipped: [] };
+}
+
+/**
+ * The PlanMonths state. Without `month`: validate, read the ledger for completed months, plan, and
+ * return the months without their inputs (what every state of the backfill carries stays bounded).
+ * With `month`: that month with its complete ReindexRun inputs.
+ */
 export async function planMonthsState(invocation: PlanMonthsInvocation, deps: PlanMonthsDeps): Promise<MonthPlan> {
   const started = invocation.startTime ? new Date(invocation.startTime) : undefined;
   const now = deps.now?.() ?? (started && !Number.isNaN(started.getTime()) ? started : new Date());
+  if (invocation.month !== undefined) return planOneMonth(invocation.input, now, invocation.month, invocation.executionName);
   const targets = targetIndicesAsked(invocation.input, now);
   const completed = new Set<string>();
   for (const target of targets) {
     if (await isTargetCompleted(deps.ledger, target)) completed.add(target);
   }
-  return planMonths(invocation.input, now, completed, invocation.executionName);
+  const plan = planMonths(invocation.input, now, completed, invocation.executionName);
+  return { ...plan, months: plan.months.map(refOf) };
 }

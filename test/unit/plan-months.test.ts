@@ -1,9 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import {
   MAX_MONTHS,
+  MAX_RUN_BYTES,
   isTargetCompleted,
   planMonths,
   planMonthsState,
+  planOneMonth,
   previousMonth,
   renderTemplate,
   runIdFor,
@@ -228,5 +230,90 @@ describe('planMonths: refusing bad input, naming the field', () => {
 
   it('refuses a non-object input', () => {
     expect(refusal(() => planMonths([], NOW, new Set())).field).toBe('(input)');
+  });
+});
+
+describe('planMonthsState: what the PlanMonths state returns stays bounded', () => {
+  const noRuns = { runsByTarget: async (): Promise<RunRecord[]> => [] };
+  /** A run whose source query carries `ids` caller ids (16 bytes of JSON each). */
+  const runWithTerms = (ids: number) => ({
+    ...run,
+    source: { ...run.source, query: { terms: { callerId: Array.from({ length: ids }, (_, i) => `caller-${String(i).padStart(6, '0')}`) } } },
+  });
+  const sixty = (r: Record<string, unknown>) => input({ months: { from: '2021-07', to: '2026-06' }, run: r });
+
+  it('the plan gives each month its indices and run ids but not its ReindexRun inputs, whatever the size of run', async () => {
+    // Prepare
+    const bigInput = sixty(runWithTerms(150));
+
+    // Act
+    const plan = await planMonthsState({ input: bigInput, executionName: 'nightly-1', startTime: NOW.toISOString() }, { ledger: noRuns });
+
+    // Assess
+    expect(plan.count).toBe(MAX_MONTHS);
+    expect(plan.months[0]).toEqual({
+      month: '2021-07',
+      sourceIndex: 'calls-2021-07',
+      targetIndex: 'calls-2021-07',
+      dry: { runId: 'calls-2021-07-dry-nightly-1', executionName: 'calls-2021-07-dry-nightly-1' },
+      live: { runId: 'calls-2021-07-live-nightly-1', executionName: 'calls-2021-07-live-nightly-1' },
+    });
+    expect(Buffer.byteLength(JSON.stringify(plan))).toBeLessThan(32 * 1024);
+  });
+
+  it('one month (month given) is exactly that month of the full plan: the same run ids and inputs', async () => {
+    // Prepare
+    const bigInput = sixty(runWithTerms(150));
+    const full = planMonths(bigInput, NOW, new Set(), 'nightly-1');
+
+    // Act
+    const one = await planMonthsState({ input: bigInput, executionName: 'nightly-1', startTime: NOW.toISOString(), month: '2024-02' }, { ledger: noRuns });
+
+    // Assess
+    expect(one.months).toEqual([full.months.find((m) => m.month === '2024-02')]);
+    expect([one.count, one.names]).toEqual([1, ['2024-02']]);
+  });
+
+  it('one month builds a month even if the ledger now shows it completed: the plan, not the ledger, chose the months', async () => {
+    // Prepare
+    const completedRuns = { runsByTarget: async () => [{ dryRun: false, status: 'SUCCEEDED' }] as RunRecord[] };
+
+    // Act
+    const one = await planMonthsState({ input: input(), executionName: 'n', startTime: NOW.toISOString(), month: '2025-12' }, { ledger: completedRuns });
+
+    // Assess
+    expect(one.months.map((m) => m.targetIndex)).toEqual(['calls-2025-12']);
+  });
+
+  it('refuses a month the input does not ask for, naming month', () => {
+    // Act
+    const error = refusal(() => planOneMonth(input(), NOW, '2026-05'));
+
+    // Assess
+    expect([error.field, error.message]).toEqual(['month', 'month 2026-05 is not a month of this backfill (2025-11 to 2026-02)']);
+  });
+
+  it(`refuses a run over ${MAX_RUN_BYTES / 1024} KiB of JSON, naming the field that makes it large`, () => {
+    // Prepare: 2,200 caller ids (16 bytes each), about 34 KiB.
+    const tooBig = input({ run: runWithTerms(2_200) });
+
+    // Act
+    const error = refusal(() => planMonths(tooBig, NOW, new Set()));
+
+    // Assess
+    expect(error.field).toBe('run.source.query');
+    expect(error.message).toMatch(/^run\.source\.query makes run 3\d(\.\d)? KiB of JSON; at most 32 KiB: every month's ReindexRun inputs travel through the backfill's states, which Step Functions limits to 256 KiB each/);
+  });
+
+  it('names run itself when no one field makes it large', () => {
+    // Prepare: many top-level fields of equal size (the schema refuses them later; the size is checked first).
+    const spread = Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`f${i}`, 'x'.repeat(1_000)]));
+
+    // Act
+    const error = refusal(() => planMonths(input({ run: { ...run, ...spread } }), NOW, new Set()));
+
+    // Assess
+    expect(error.field).toBe('run');
+    expect(error.message).toMatch(/^run is 3\d(\.\d)? KiB of JSON/);
   });
 });
