@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { RUN_ERROR_NAMES } from '../../lambdas/shared/errors';
-import { REINDEX_RUN_ASL } from '../../local/pipeline';
+import { InvalidInputError, RUN_ERROR_NAMES } from '../../lambdas/shared/errors';
+import { REINDEX_RUN_ASL } from '../../lib/constructs/paths';
+import { runStateMachine, type LocalLambda } from '../../local/runner/run-state-machine';
 
 interface State {
   Type: string;
@@ -52,10 +53,11 @@ describe('statemachines/reindex-run.asl.json', () => {
     expect(uncaught.map(([name]) => name)).toEqual([]);
   });
 
-  it('fails bad input at validation straight into InvalidInput, before anything is written', () => {
+  it('fails bad input at validation into InvalidInput (through ReadInvalidInput, which reads the message), before anything is written', () => {
     const validate = asl.States.ValidateInput!;
     expect(asl.StartAt).toBe('ValidateInput');
-    expect(validate.Catch).toEqual([expect.objectContaining({ ErrorEquals: ['InvalidInput'], Next: 'InvalidInput' })]);
+    expect(validate.Catch).toEqual([expect.objectContaining({ ErrorEquals: ['InvalidInput'], Next: 'ReadInvalidInput' })]);
+    expect(asl.States.ReadInvalidInput).toMatchObject({ Type: 'Pass', Next: 'InvalidInput' });
     expect(asl.States.InvalidInput).toMatchObject({ Type: 'Fail', Error: 'InvalidInput' });
   });
 
@@ -87,5 +89,72 @@ describe('statemachines/reindex-run.asl.json', () => {
 
   it('never writes "ResultPath": "$" out (aws-local-stepfunctions mishandles it; omitting it means the same on AWS)', () => {
     expect(readFileSync(REINDEX_RUN_ASL, 'utf8')).not.toMatch(/"ResultPath":\s*"\$"/);
+  });
+});
+
+/** Every `${XFunctionArn}` of the ASL, each a stub that must not run. */
+function untouchedLambdas(): Record<string, LocalLambda> {
+  const keys = [...readFileSync(REINDEX_RUN_ASL, 'utf8').matchAll(/"\$\{(\w+FunctionArn)\}"/g)].map((m) => m[1]!);
+  return Object.fromEntries(
+    keys.map((key) => [
+      key,
+      async () => {
+        throw new Error(`${key} must not run after a refused input`);
+      },
+    ]),
+  );
+}
+
+describe('ReindexRun ASL on the local runner: a refused input', () => {
+  it('ends in InvalidInput whose cause is the message naming the field, not the Lambda runtime\'s JSON', async () => {
+    // Prepare: the message has quotes, which the runtime's JSON cause escapes.
+    const message = 'target.index "calls-2026-05" is the source index on the same cluster: a reindex into itself';
+    const lambdas = {
+      ...untouchedLambdas(),
+      ValidateInputFunctionArn: async () => {
+        throw new InvalidInputError(message, 'target.index');
+      },
+    };
+
+    // Act
+    const result = await runStateMachine({ definition: asl, input: { runId: 'calls-2026-05-dry' }, lambdas });
+
+    // Assess
+    expect(result.status).toBe('FAILED');
+    expect(result.error).toBe('InvalidInput');
+    expect(result.cause).toBe(message);
+  });
+
+  it('reads the message of any error named InvalidInput, not only the project\'s class', async () => {
+    // Prepare
+    const error = Object.assign(new Error('dryrun is not a known field'), { name: 'InvalidInput' });
+    const lambdas = {
+      ...untouchedLambdas(),
+      ValidateInputFunctionArn: async () => {
+        throw error;
+      },
+    };
+
+    // Act
+    const result = await runStateMachine({ definition: asl, input: { dryrun: false }, lambdas });
+
+    // Assess
+    expect([result.status, result.error, result.cause]).toEqual(['FAILED', 'InvalidInput', 'dryrun is not a known field']);
+  });
+
+  it('reads it for an input that is not an object too (the catch replaces the state instead of adding to it)', async () => {
+    // Prepare
+    const lambdas = {
+      ...untouchedLambdas(),
+      ValidateInputFunctionArn: async () => {
+        throw new InvalidInputError('the execution input must be a JSON object', '(input)');
+      },
+    };
+
+    // Act
+    const result = await runStateMachine({ definition: asl, input: ['calls-2026-05'], lambdas });
+
+    // Assess
+    expect([result.status, result.error, result.cause]).toEqual(['FAILED', 'InvalidInput', 'the execution input must be a JSON object']);
   });
 });
