@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util';
 import { thousands } from '../../lambdas/shared/counters';
 import { listPartitions } from '../../lambdas/shared/partitioned-run';
 import type { RunLog } from '../../lambdas/shared/run-context';
-import { startLocalLedger, type LocalLedger } from '../ledger/ledger';
+import { connectLocalLedger, type LocalLedgerConnection } from '../ledger/ledger';
 import { localLedger, runLocal, type LocalRunResult } from '../pipeline';
 import { adjustmentLines, countersTable, parityLines, partitionLines, summarise, writeReceipts, type RunSummary } from '../receipts';
 import { runAwsCommand } from './aws';
@@ -15,7 +15,8 @@ const USAGE = `usage: safe-reindex local --input run.json --target-url URL [--le
 Runs the ReindexRun state machine locally (the same ASL as on AWS) against any two clusters.
   --input FILE           the execution input, exactly as pasted in the console
   --target-url URL       the OpenSearch target (fixed at deploy time on AWS)
-  --ledger DIR           dynalite ledger persisted in DIR (default ./.safe-reindex/ledger)
+  --ledger DIR           dynalite ledger persisted in DIR (default ./.safe-reindex/ledger), served to
+                         every run on DIR by one ledger daemon (started on first use, exits when idle)
   --ledger-endpoint URL  any DynamoDB API instead
   --runs DIR             where receipts go (default ./runs)
   --json                 stdout carries only the final run record
@@ -167,8 +168,8 @@ async function runLocalCommand(command: LocalCommand): Promise<number> {
   // Powertools and libraries write to console.log: keep stdout for what this command promises.
   console.log = (...args: unknown[]) => console.error(...args);
 
-  let ledgerServer: LocalLedger | undefined;
-  const ledgerEndpoint = command.ledgerEndpoint ?? (ledgerServer = await startLocalLedger({ dir: command.ledgerDir })).endpoint;
+  let ledgerServer: LocalLedgerConnection | undefined;
+  const ledgerEndpoint = command.ledgerEndpoint ?? (ledgerServer = await connectLocalLedger(command.ledgerDir ?? resolve('.safe-reindex/ledger'))).endpoint;
   const controller = new AbortController();
   let interrupts = 0;
   const onSignal = () => {
