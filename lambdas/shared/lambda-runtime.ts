@@ -1,19 +1,45 @@
-import { DescribeExecutionCommand, SFNClient } from '@aws-sdk/client-sfn';
+import { DescribeExecutionCommand, ExecutionDoesNotExist, SFNClient } from '@aws-sdk/client-sfn';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SNSClient } from '@aws-sdk/client-sns';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { getSecret } from '@aws-lambda-powertools/parameters/secrets';
 import { Logger } from '@aws-lambda-powertools/logger';
-import { credentialReference } from './canonical-request';
+import { SecretsProvider } from '@aws-lambda-powertools/parameters/secrets';
+import { Tracer } from '@aws-lambda-powertools/tracer';
+import { LOCAL_ENV_CREDENTIALS, credentialReference, type CredentialReference } from './canonical-request';
 import type { RunConfig } from './config';
-import { Ledger } from './ledger';
+import { Ledger, type LockHolder } from './ledger';
 import { powertoolsRunMetrics } from './metrics';
 import type { RunDeps } from './run-context';
 import { createSearchClient } from './search-client';
 
 /**
- * The Lambda side of every state: clients created once per container from the environment the CDK
- * construct sets (TARGET_ENDPOINT, LEDGER_TABLE_NAME, SOURCE_SECRET_ARNS, TARGET_SIGV4, REMOTE_EXTERNAL).
+ * The Lambda side of every state, the one place that creates its clients: the DynamoDB document
+ * client and the ledger, the Step Functions, SNS and Secrets Manager clients, the target's search
+ * client, the Powertools logger and tracer. Each client is created on first use and kept for the
+ * container's life, from the environment the CDK construct sets (TARGET_ENDPOINT, LEDGER_TABLE_NAME,
+ * SOURCE_SECRET_ARNS, TARGET_SIGV4, REMOTE_EXTERNAL, MAX_TASKS_PER_DOMAIN, ALARM_TOPIC_ARN).
+ *
+ * Every AWS SDK client goes through the tracer: on AWS (active tracing) each call is a subsegment of
+ * the invocation's trace; with POWERTOOLS_TRACE_ENABLED=false, or outside Lambda, the tracer leaves
+ * the clients untouched.
  */
+
+const SERVICE_NAME = 'safe-reindex';
+
+export const logger = new Logger({ serviceName: SERVICE_NAME });
+export const tracer = new Tracer({ serviceName: SERVICE_NAME });
+
+/** What the Lambda runtime passes a handler besides the event; the logger reads these fields. */
+export interface LambdaContext {
+  readonly functionName: string;
+  readonly functionVersion: string;
+  readonly invokedFunctionArn: string;
+  readonly memoryLimitInMB: string;
+  readonly awsRequestId: string;
+}
+
+export type LambdaHandler<E, R> = (event: E, context: LambdaContext) => Promise<R>;
 
 function required(name: string): string {
   const value = process.env[name];
@@ -21,53 +47,124 @@ function required(name: string): string {
   return value;
 }
 
-const logger = new Logger({ serviceName: 'safe-reindex' });
-let deps: Promise<RunDeps> | undefined;
+/** `create` on the first call, its value on every later one (a failed creation is tried again). */
+function once<T>(create: () => T): () => T {
+  let made: { value: T } | undefined;
+  return () => (made ??= { value: create() }).value;
+}
+
+const dynamoDbDocumentClient = once(() =>
+  DynamoDBDocumentClient.from(tracer.captureAWSv3Client(new DynamoDBClient({})), { marshallOptions: { removeUndefinedValues: true } }),
+);
+const stepFunctionsClient = once(() => tracer.captureAWSv3Client(new SFNClient({})));
+const snsClient = once(() => tracer.captureAWSv3Client(new SNSClient({})));
+/** Powertools Parameters caches each secret for a few minutes, per container: a poll loop does not read it on every invocation. */
+const secretsProvider = once(() => new SecretsProvider({ awsSdkV3Client: tracer.captureAWSv3Client(new SecretsManagerClient({})) }));
+const ledger = once(() => new Ledger({ client: dynamoDbDocumentClient(), tableName: required('LEDGER_TABLE_NAME') }));
+
+/** The clients a handler that is not a run state (PlanMonths, RequestApproval) builds its dependencies from. */
+export interface LambdaRuntime {
+  readonly ledger: () => Ledger;
+  readonly ledgerTableName: () => string;
+  readonly documentClient: () => DynamoDBDocumentClient;
+  readonly sns: () => SNSClient;
+  /** An environment variable the CDK construct sets; throws naming it when it is missing. */
+  readonly env: (name: string) => string;
+}
+
+export const runtime: LambdaRuntime = {
+  ledger,
+  ledgerTableName: () => required('LEDGER_TABLE_NAME'),
+  documentClient: dynamoDbDocumentClient,
+  sns: snsClient,
+  env: required,
+};
+
+// --- source credentials ---------------------------------------------------------------------------
+
+type SourceCredentials = { username: string; password: string };
 
 /**
  * The source credentials from Secrets Manager, through Powertools Parameters (cached for a few
  * minutes per container, so a poll loop does not read the secret on every invocation).
  */
-export async function sourceSecret(config: RunConfig): Promise<{ username: string; password: string } | undefined> {
+export async function sourceSecret(config: RunConfig): Promise<SourceCredentials | undefined> {
   const arn = config.source.credentialsSecret;
   if (!arn) return undefined;
   const allowed = (process.env.SOURCE_SECRET_ARNS ?? '').split(',').filter(Boolean);
   if (!allowed.includes(arn)) throw new Error(`source.credentialsSecret ${arn} is not one of the secrets this deployment may read`);
-  const parsed = (await getSecret<{ username?: string; password?: string }>(arn, { transform: 'json', maxAge: 300 })) ?? {};
+  const parsed = ((await secretsProvider().get(arn, { transform: 'json', maxAge: 300 })) ?? {}) as { username?: string; password?: string };
   if (!parsed.username || !parsed.password) throw new Error(`secret ${arn} must be JSON with "username" and "password"`);
   return { username: parsed.username, password: parsed.password };
 }
 
-async function createDeps(): Promise<RunDeps> {
+/**
+ * For a run that names no secret, the credentials in SAFE_REINDEX_SOURCE_USERNAME and
+ * SAFE_REINDEX_SOURCE_PASSWORD (both set, or none): what DESIGN.md has a local run use instead of a
+ * secret, so a bundled handler run locally behaves as the in-process runner does. The CDK construct
+ * never sets them, so on AWS a run without a secret reaches its source unauthenticated.
+ */
+export function environmentCredentials(config: RunConfig, env: NodeJS.ProcessEnv = process.env): SourceCredentials | undefined {
+  if (config.source.credentialsSecret) return undefined;
+  const username = env.SAFE_REINDEX_SOURCE_USERNAME;
+  const password = env.SAFE_REINDEX_SOURCE_PASSWORD;
+  return username && password ? { username, password } : undefined;
+}
+
+/** The run's secret when it names one (Secrets Manager), else the environment's credentials, else none. */
+export async function sourceCredentials(config: RunConfig, env: NodeJS.ProcessEnv = process.env): Promise<SourceCredentials | undefined> {
+  return config.source.credentialsSecret ? sourceSecret(config) : environmentCredentials(config, env);
+}
+
+/** The references standing for {@link sourceCredentials}' answer in everything stored or hashed. */
+export function sourceCredentialReference(config: RunConfig, env: NodeJS.ProcessEnv = process.env): CredentialReference | undefined {
+  if (config.source.credentialsSecret) return credentialReference(config);
+  return environmentCredentials(config, env) ? LOCAL_ENV_CREDENTIALS : undefined;
+}
+
+// --- lock holders ---------------------------------------------------------------------------------
+
+/**
+ * Whether a lock holder has finished: its run record is terminal, or its execution is no longer
+ * running. Step Functions forgets an execution 90 days after it closed (DescribeExecution answers
+ * ExecutionDoesNotExist): such a holder is not running either.
+ */
+export async function isHolderFinished(holder: LockHolder, clients: { ledger: Ledger; sfn: SFNClient }): Promise<boolean> {
+  if (await clients.ledger.isRunFinished(holder.runId)) return true;
+  if (!holder.executionArn) return false;
+  try {
+    const execution = await clients.sfn.send(new DescribeExecutionCommand({ executionArn: holder.executionArn }));
+    return execution.status !== 'RUNNING';
+  } catch (err) {
+    if (err instanceof ExecutionDoesNotExist || (err as Error | undefined)?.name === 'ExecutionDoesNotExist') return true;
+    throw err;
+  }
+}
+
+// --- handlers -------------------------------------------------------------------------------------
+
+/** A run state's dependencies, from this container's clients (a new target client on each call: {@link lambdaHandler} keeps one). */
+export async function createRunDeps(): Promise<RunDeps> {
   const targetEndpoint = required('TARGET_ENDPOINT');
-  const ledger = new Ledger({
-    client: DynamoDBDocumentClient.from(new DynamoDBClient({}), { marshallOptions: { removeUndefinedValues: true } }),
-    tableName: required('LEDGER_TABLE_NAME'),
-  });
+  const runLedger = ledger();
   const target = await createSearchClient({
     url: targetEndpoint,
     ...(process.env.TARGET_SIGV4 === 'false' ? {} : { sigv4Region: required('AWS_REGION') }),
     requestTimeoutMs: 60_000,
   });
-  const sfn = new SFNClient({});
   return {
-    ledger,
+    ledger: runLedger,
     target,
     targetEndpoint,
     remoteExternal: process.env.REMOTE_EXTERNAL === 'true',
     ...(process.env.MAX_TASKS_PER_DOMAIN ? { maxTasksPerDomain: Number(process.env.MAX_TASKS_PER_DOMAIN) } : {}),
     async sourceClient(config) {
-      const auth = await sourceSecret(config);
+      const auth = await sourceCredentials(config);
       return createSearchClient({ url: config.source.url, ...(auth ? { auth } : {}) });
     },
-    sourceCredentials: sourceSecret,
-    credentialReference,
-    async isHolderFinished(holder) {
-      if (await ledger.isRunFinished(holder.runId)) return true;
-      if (!holder.executionArn) return false;
-      const execution = await sfn.send(new DescribeExecutionCommand({ executionArn: holder.executionArn }));
-      return execution.status !== 'RUNNING';
-    },
+    sourceCredentials: (config) => sourceCredentials(config),
+    credentialReference: (config) => sourceCredentialReference(config),
+    isHolderFinished: (holder) => isHolderFinished(holder, { ledger: runLedger, sfn: stepFunctionsClient() }),
     metrics: powertoolsRunMetrics(),
     log: {
       info: (message, fields) => logger.info(message, fields ?? {}),
@@ -77,10 +174,27 @@ async function createDeps(): Promise<RunDeps> {
   };
 }
 
-/** Wraps a state's logic as a Lambda handler; the logic gets the event as the ASL built it. */
-export function lambdaHandler<E, R>(logic: (event: E, deps: RunDeps) => Promise<R>): (event: E) => Promise<R> {
-  return async (event) => {
-    deps ??= createDeps();
-    return logic(event, await deps);
+/**
+ * Wraps a handler's body as a Lambda handler: each invocation's context goes to the logger first, so
+ * every log line carries the function name, request id and cold start.
+ */
+export function lambdaFunction<E, R>(body: (event: E, runtime: LambdaRuntime) => Promise<R>): LambdaHandler<E, R> {
+  return async (event, context) => {
+    // The Lambda runtime always passes one; a caller that invokes the handler by hand may not.
+    if (context) logger.addContext(context);
+    return body(event, runtime);
   };
+}
+
+let runDeps: Promise<RunDeps> | undefined;
+
+/** Wraps a state's logic as a Lambda handler; the logic gets the event as the ASL built it. */
+export function lambdaHandler<E, R>(logic: (event: E, deps: RunDeps) => Promise<R>): LambdaHandler<E, R> {
+  return lambdaFunction(async (event) => {
+    runDeps ??= createRunDeps().catch((err: unknown) => {
+      runDeps = undefined;
+      throw err;
+    });
+    return logic(event, await runDeps);
+  });
 }
