@@ -1,7 +1,14 @@
 import { z } from 'zod';
 import { InvalidInputError } from './errors';
 
-/** The execution input an operator pastes in the console (DESIGN.md, "Execution input"). */
+/**
+ * The execution input an operator pastes in the console (DESIGN.md, "Execution input"). Unknown fields
+ * are refused, except one that Step Functions defines: `AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID`, the
+ * execution ARN of a parent that started this run (MonthlyBackfill's `startExecution.sync:2` passes
+ * `$$.Execution.Id`), which links the two executions in the console. It is checked to be an execution
+ * ARN, kept on the run record, and is no part of the canonical request or the fingerprint: a run started
+ * by hand and the same run started by a backfill send the same request and share one approval.
+ */
 
 export const MODES = ['merge', 'create-only', 'overwrite'] as const;
 export type Mode = (typeof MODES)[number];
@@ -9,6 +16,8 @@ export type Mode = (typeof MODES)[number];
 const RUN_ID = /^[a-z0-9][a-z0-9._-]{0,79}$/;
 const SECRET_ARN = /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$/;
 const FIELD_NAME = /^[A-Za-z0-9_@][A-Za-z0-9_.@-]*$/;
+/** A Step Functions execution ARN (standard `execution:`, or `express:` with its run id). */
+const EXECUTION_ARN = /^arn:aws[a-z-]*:states:[a-z0-9-]+:\d{12}:(execution|express):[^:\s]+:[^:\s]+(:[^:\s]+)?$/;
 
 /**
  * Why a name cannot be one concrete index, or undefined when it can. The target (and the source,
@@ -100,6 +109,14 @@ export const ExecutionInputSchema = z.strictObject({
    * unread. Not part of the canonical request.
    */
   approvedFingerprint: z.string().regex(/^[0-9a-f]{64}$/, 'must be the 64-hex-digit fingerprint a dry run printed').optional(),
+  /**
+   * Set by a parent execution that starts this run (MonthlyBackfill): its execution ARN, which links the
+   * two executions in the Step Functions console. Not part of the canonical request or the fingerprint.
+   */
+  AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID: z
+    .string()
+    .regex(EXECUTION_ARN, 'must be the execution ARN of the parent execution (arn:aws:states:<region>:<account>:execution:<state machine>:<name>)')
+    .optional(),
 });
 
 export type RunConfig = z.output<typeof ExecutionInputSchema>;

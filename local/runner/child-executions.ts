@@ -12,6 +12,10 @@ import type { LocalServiceIntegration } from './run-state-machine';
  *
  * - Parameters: `StateMachineArn` (required), `Input` (a JSON value, or a string holding JSON, as the
  *   API takes it), `Name` (optional; a UUID otherwise).
+ * - The input reaches the child as given, `AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID` included: a parent
+ *   that passes `"AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID.$": "$$.Execution.Id"` (the console then links
+ *   the child to it) hands its execution ARN to the child's input, where the child's own input check must
+ *   accept it, and DescribeExecution / the `.sync:2` result show it in `Input`. Nothing is stripped.
  * - Success: the task result is what the `.sync:2` integration returns, `{ ExecutionArn, Input,
  *   InputDetails, Name, Output, OutputDetails, StartDate, StateMachineArn, Status: 'SUCCEEDED',
  *   StopDate }`, with `Input` and `Output` as JSON (not strings: that is what `:2` changes) and the

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { runMonthlyBackfillLocal, type MonthlyBackfillLocalOptions } from '../../local/monthly';
 import { getPendingApproval } from '../../lambdas/shared/approval-tokens';
 import { localDocumentClient, localLedger } from '../../local/pipeline';
+import type { ChildRunner } from '../../local/runner/child-executions';
 import { sendTaskFailure, sendTaskSuccess, type TaskTokenRequest } from '../../local/runner/task-tokens';
 import { expectedCounters, seedWorkedExample, type WorkedExampleShape } from '../../local/seed/worked-example';
 import { clientFor } from '../support/client';
@@ -83,6 +84,10 @@ describe('MonthlyBackfill on the local runner (real clusters)', () => {
       ]),
     );
     expect(first.children.map((c) => (c.Input as { dryRun: boolean }).dryRun)).toEqual([true, false, true, false, true, false]);
+    // Each child is linked to the backfill in the console (and ReindexRun accepted the field: they succeeded).
+    expect(first.children.map((c) => (c.Input as Record<string, unknown>)['AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID'])).toEqual(
+      Array(6).fill(first.executionArn),
+    );
     // Each live child is pinned to the fingerprint its dry run approved (the one its header showed).
     for (const i of [1, 3, 5]) {
       const dryFingerprint = (first.children[i - 1]!.Output as { approval: { fingerprint: string } }).approval.fingerprint;
@@ -197,6 +202,56 @@ describe('MonthlyBackfill on the local runner (real clusters)', () => {
     expect(result.children.map((c) => c.Name)).toEqual([`${f.index('2026-02')}-dry-reject`]);
     expect((await runsOf(f.tableName, f.index('2026-02'))).map((r) => r.dryRun)).toEqual([true]);
     expect(await runsOf(f.tableName, f.index('2026-03'))).toEqual([]);
+  });
+
+  it('60 months of a run with a 2.4 KB query: planned and run month by month, no state over 256 KiB (children stubbed)', async () => {
+    // Prepare: a terms list of 150 caller ids; the old plan (every month's two inputs in one state) was ~330 KB.
+    const f = fixture('sixty');
+    const callers = Array.from({ length: 150 }, (_, i) => `caller-${String(i).padStart(6, '0')}`);
+    const bigRun = { ...run(), source: { url: servers.source.url, query: { terms: { callerId: callers } } } };
+    const input = { indexTemplate: f.template, months: { from: '2021-04', to: '2026-03' }, run: bigRun, approval: 'auto' };
+    const started: Array<{ name: string; input: Record<string, unknown> }> = [];
+    const childRunner: ChildRunner = async ({ name, input: childInput }) => {
+      const child = childInput as Record<string, unknown> & { runId: string; target: { index: string } };
+      started.push({ name, input: child });
+      return {
+        status: 'SUCCEEDED',
+        output: {
+          run: { runId: child.runId, targetIndex: child.target.index },
+          approval: { fingerprint: 'a'.repeat(64), approvedUntil: '2026-06-16T08:00:00Z' },
+          preflight: { sourceCount: 1, targetCount: 0 },
+          reconcile: { total: 1 },
+          finish: { status: 'SUCCEEDED' },
+        },
+      };
+    };
+
+    // Act
+    const result = await runMonthlyBackfillLocal(f.options(input, 'sixty', { childRunner }));
+
+    // Assess
+    expect([result.status, result.error, result.cause]).toEqual(['SUCCEEDED', undefined, undefined]);
+    expect((result.output as { completed: string[] }).completed).toHaveLength(60);
+    expect(started).toHaveLength(120);
+    const [firstDry, firstLive] = started;
+    expect(firstDry).toEqual({
+      name: `${f.index('2021-04')}-dry-sixty`,
+      input: {
+        ...bigRun,
+        runId: `${f.index('2021-04')}-dry-sixty`,
+        source: { ...bigRun.source, index: f.index('2021-04') },
+        target: { index: f.index('2021-04') },
+        dryRun: true,
+        AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID: result.executionArn,
+      },
+    });
+    expect(firstLive!.input).toEqual({
+      ...firstDry!.input,
+      runId: `${f.index('2021-04')}-live-sixty`,
+      dryRun: false,
+      approvedFingerprint: 'a'.repeat(64),
+    });
+    expect(started.at(-1)!.name).toBe(`${f.index('2026-03')}-live-sixty`);
   });
 
   it('a failing child reaches the parent as States.TaskFailed with its error in the cause and stops the backfill', async () => {

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { buildCanonicalRequest, fingerprint, requestHash } from '../../lambdas/shared/canonical-request';
 import { parseRunConfig, indexNameProblem } from '../../lambdas/shared/config';
 import { InvalidInputError } from '../../lambdas/shared/errors';
 
@@ -96,6 +97,47 @@ describe('parseRunConfig', () => {
 
   it('accepts the same index name on another cluster (the usual migration)', () => {
     expect(parseRunConfig(valid, { endpoint: 'http://127.0.0.1:9201' }).target.index).toBe('calls-2026-05');
+  });
+});
+
+describe('parseRunConfig: a run started by a parent execution (MonthlyBackfill)', () => {
+  const parent = 'arn:aws:states:eu-west-1:123456789012:execution:MonthlyBackfill:scheduled-2026-06';
+  const started = { ...valid, AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID: parent };
+
+  it('accepts AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID, the parent\'s execution ARN, and keeps it on the config', () => {
+    // Act
+    const config = parseRunConfig(started, target);
+
+    // Assess
+    expect(config.AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID).toBe(parent);
+    expect(parseRunConfig({ ...valid, AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID: 'arn:aws:states:local:000000000000:execution:MonthlyBackfill:first' }, target).runId).toBe(valid.runId);
+  });
+
+  it('leaves it out of the canonical request and the fingerprint: the same run with and without a parent is approved alike', () => {
+    // Prepare
+    const withParent = parseRunConfig(started, target);
+    const alone = parseRunConfig(valid, target);
+
+    // Act
+    const [requestWith, requestAlone] = [buildCanonicalRequest(withParent), buildCanonicalRequest(alone)];
+
+    // Assess
+    expect(requestWith).toEqual(requestAlone);
+    expect(requestHash(requestWith)).toBe(requestHash(requestAlone));
+    expect(fingerprint(requestWith, target)).toBe(fingerprint(requestAlone, target));
+  });
+
+  it.each([
+    ['not an ARN', 'MonthlyBackfill/scheduled-2026-06'],
+    ['a state machine ARN', 'arn:aws:states:eu-west-1:123456789012:stateMachine:MonthlyBackfill'],
+    ['a Lambda ARN', 'arn:aws:lambda:eu-west-1:123456789012:function:plan-months'],
+  ])('refuses %s as the parent, naming the field', (_case, value) => {
+    // Act
+    const err = invalid({ ...valid, AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID: value });
+
+    // Assess
+    expect(err.field).toBe('AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID');
+    expect(err.message).toMatch(/^AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID must be the execution ARN of the parent execution/);
   });
 });
 

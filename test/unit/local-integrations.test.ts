@@ -136,6 +136,37 @@ async function runWaiting(
   });
 }
 
+describe('startExecution.sync:2 in-process: a child linked to its parent', () => {
+  it('passes AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID from $$.Execution.Id through to the child\'s input, as AWS does', async () => {
+    // Prepare
+    const linked = {
+      StartAt: 'Start',
+      States: {
+        Start: {
+          Type: 'Task',
+          Resource: START_EXECUTION_SYNC2,
+          Parameters: { StateMachineArn: CHILD_ARN, Name: 'c-linked', Input: { a: 1, 'AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID.$': '$$.Execution.Id' } },
+          End: true,
+        },
+      },
+    };
+    const seen: unknown[] = [];
+
+    // Act
+    const { result, children } = await runParent(linked, {}, async ({ input }) => {
+      seen.push(input);
+      return { status: 'SUCCEEDED', output: {} };
+    });
+
+    // Assess
+    expect(result.status).toBe('SUCCEEDED');
+    const expected = { a: 1, AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID: result.executionArn };
+    expect(seen).toEqual([expected]);
+    expect(children.executions[0]!.Input).toEqual(expected);
+    expect((result.output as { Input: unknown }).Input).toEqual(expected);
+  });
+});
+
 describe('sns:publish.waitForTaskToken in-process', () => {
   it('delivers the message with a fresh token and resumes on SendTaskSuccess with its output', async () => {
     const tokens = new TaskTokenRegistry();

@@ -92,6 +92,19 @@ describe('MonthlyBackfill ASL: what its states carry stays under Step Functions\
     expect(children.map((c) => withoutParentLink(c.Input))).toEqual(expectedInputs);
   });
 
+  it('links every child ReindexRun to the backfill in the console: its input carries the parent\'s execution id', async () => {
+    // Prepare
+    const input = { indexTemplate: 'calls-{yyyy}-{MM}', months: { from: '2026-01', to: '2026-02' }, run: bigRun(3), approval: 'auto' };
+
+    // Act
+    const { result, children } = await runBackfill(input, planMonthsLambda);
+
+    // Assess
+    expect(result.status).toBe('SUCCEEDED');
+    expect(result.executionArn).toMatch(/:execution:MonthlyBackfill:backfill-60$/);
+    expect(children.map((c) => (c.Input as Record<string, unknown>)['AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID'])).toEqual(Array(4).fill(result.executionArn));
+  });
+
   it('the old shape, PlanMonths returning every month\'s inputs, dies with States.DataLimitExceeded, which PlanMonths\' Catch cannot turn into PlanFailed', async () => {
     // Prepare: what PlanMonths returned before: the full plan, each month with its dry and live inputs.
     const input = sixtyMonths(bigRun());

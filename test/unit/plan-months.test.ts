@@ -209,6 +209,12 @@ describe('planMonths: refusing bad input, naming the field', () => {
     ['run not an object', { run: 'calls' }, 'run', /JSON object/],
     ['run.runId given', { run: { ...run, runId: 'x' } }, 'run.runId', /set by the backfill/],
     ['run.dryRun given', { run: { ...run, dryRun: false } }, 'run.dryRun', /set by the backfill/],
+    [
+      'run.AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID given',
+      { run: { ...run, AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID: 'arn:aws:states:eu-west-1:123456789012:execution:Other:x' } },
+      'run.AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID',
+      /set by the backfill/,
+    ],
     ['fixed run.source.index', { run: { ...run, source: { url: run.source.url, index: 'calls-2026-05' } } }, 'run.source.index', /fixed index name/],
     ['fixed run.target.index', { run: { ...run, target: { index: 'calls' } } }, 'run.target.index', /every month would use that one index/],
     ['bad run.target.index template', { run: { ...run, target: { index: 'calls-{yyyy}' } } }, 'run.target.index', /\{MM\}/],
