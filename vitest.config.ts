@@ -19,6 +19,7 @@ export default defineConfig({
             'test/contract/**/*.test.ts',
             'test/local/**/*.test.ts',
             'test/statemachine/**/*.test.ts',
+            'test/bundles/**/*.test.ts',
             'test/e2e/**/*.test.ts',
           ],
           // One Elasticsearch, one OpenSearch per supported version and one ledger for the whole run.

@@ -1,6 +1,7 @@
 import { Client } from '@opensearch-project/opensearch';
 import { startLocalCluster, type LocalCluster } from './clusters/cluster';
 import { terminalLog } from './cli/safe-reindex';
+import { ensureCloudAssembly } from './lambda/cloud-assembly';
 import { startLocalLedger, type LocalLedger } from './ledger/ledger';
 import { localLedger, runLocal } from './pipeline';
 import { countersTable, parityLines, summarise, writeReceipts } from './receipts';
@@ -8,7 +9,8 @@ import { WORKED_EXAMPLE_1_1000, expectedCounters, seedWorkedExample } from './se
 
 /**
  * `npm start`: the worked example of DESIGN.md at 1/1000 scale, through the real ReindexRun state
- * machine, on real local servers: Elasticsearch 7.10.2 source, OpenSearch target, dynalite ledger.
+ * machine as deployed (the synthesised ASL, each state's bundled Lambda asset), on real local servers:
+ * Elasticsearch 7.10.2 source, OpenSearch target, dynalite ledger.
  * A dry run first (header, approval, nothing launched), then the live run.
  */
 
@@ -26,10 +28,14 @@ async function main(): Promise<number> {
   });
   try {
     note('Starting the real local servers in JVMs: Elasticsearch 7.10.2 (source), OpenSearch (target), and the dynalite ledger (~20 s)...');
+    const synthStarted = Date.now();
     const [es, os, ledger] = await Promise.all([
       startLocalCluster({ distribution: 'elasticsearch' }),
       startLocalCluster({ distribution: 'opensearch' }),
       startLocalLedger(),
+      ensureCloudAssembly({
+        onSynth: (reason) => note(`Synthesising the stack with cdk (${reason}): the runs execute its bundled Lambda functions...`),
+      }).then(() => note(`Cloud assembly ready (${((Date.now() - synthStarted) / 1000).toFixed(1)} s).`)),
     ]);
     servers.push(es, os, ledger);
     const expected = expectedCounters(WORKED_EXAMPLE_1_1000);

@@ -1,13 +1,13 @@
 import './runner/polyfill';
-import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { planMonthsState, type PlanMonthsInvocation } from '../lambdas/plan-months/plan-months';
 import type { RunLog, RunMetrics } from '../lambdas/shared/run-context';
-import { requestApproval, type ApprovalRequest } from '../lambdas/request-approval/request-approval';
-import { DEFAULT_TABLE, localDocumentClient, localLedger, runLocal } from './pipeline';
+import { ensureCloudAssembly, type CloudAssembly } from './lambda/cloud-assembly';
+import { localFunctions } from './lambda/local-functions';
+import { startLocalTopic } from './lambda/local-topic';
+import { DEFAULT_TABLE, localLedger, runLocal } from './pipeline';
 import { createChildExecutions, START_EXECUTION_SYNC2, type ChildExecution, type ChildRunner } from './runner/child-executions';
-import { runStateMachine, type ExecutionEvent, type RunTotals } from './runner/run-state-machine';
+import { lambdaKey, runStateMachine, type ExecutionEvent, type RunTotals } from './runner/run-state-machine';
 import {
   defaultTaskTokens,
   LAMBDA_INVOKE_WAIT_FOR_TASK_TOKEN,
@@ -17,19 +17,17 @@ import {
 } from './runner/task-tokens';
 
 /**
- * Runs MonthlyBackfill locally: the same ASL file as AWS, PlanMonths in-process on the local ledger,
- * each month's ReindexRun (dry, then live) through `runLocal` against the same target and ledger as a
+ * Runs MonthlyBackfill locally as it is deployed: the definition from the synthesised template,
+ * PlanMonths and RequestApproval run from their bundled assets on the local ledger, each month's
+ * ReindexRun (dry, then live) through `runLocal` against the same target and ledger as a
  * `startExecution.sync:2` child, and the manual approval through the in-process task-token registry
- * (`onTaskToken` receives what the SNS topic would; answer with `sendTaskSuccess` / `sendTaskFailure`
- * from `./runner/task-tokens`, or on the `tokens` registry given).
+ * (`onTaskToken` receives what a subscriber of the alarm topic would, with the task token; answer with
+ * `sendTaskSuccess` / `sendTaskFailure` from `./runner/task-tokens`, or on the `tokens` registry given).
  */
 
 const here = dirname(fileURLToPath(import.meta.url));
+/** The ASL source file (the synthesised template carries it with its substitutions applied). */
 export const MONTHLY_BACKFILL_ASL = join(here, '..', 'statemachines', 'monthly-backfill.asl.json');
-/** What `${ReindexRunStateMachineArn}` stands for locally. */
-export const LOCAL_REINDEX_RUN_ARN = 'arn:aws:states:local:000000000000:stateMachine:ReindexRun';
-/** What `${AlarmTopicArn}` stands for locally. */
-export const LOCAL_ALARM_TOPIC_ARN = 'arn:aws:sns:local:000000000000:safe-reindex-alarms';
 
 export interface MonthlyBackfillLocalOptions {
   /** Exactly the console input of MonthlyBackfill. */
@@ -57,6 +55,8 @@ export interface MonthlyBackfillLocalOptions {
   /** Replaces the child runner (tests): the default runs ReindexRun through `runLocal`. */
   readonly childRunner?: ChildRunner;
   readonly onEvent?: (event: ExecutionEvent, totals: RunTotals) => void;
+  /** The synthesised assembly to run; @default the project's, synthesised when stale */
+  readonly assembly?: CloudAssembly;
 }
 
 /** A Task failure seen by the parent (before any Catch), as AWS's TaskFailed history event has it. */
@@ -79,22 +79,13 @@ export interface MonthlyBackfillLocalResult {
   readonly stateTransitions: number;
 }
 
-/** Substitutes `${Name}` placeholders whose whole value is a placeholder, as CDK's definitionSubstitutions do. */
-export function substitute(definition: unknown, values: Readonly<Record<string, string>>): unknown {
-  if (typeof definition === 'string') {
-    const match = /^\$\{([A-Za-z0-9_]+)\}$/.exec(definition);
-    return match && values[match[1]!] !== undefined ? values[match[1]!] : definition;
-  }
-  if (Array.isArray(definition)) return definition.map((item) => substitute(item, values));
-  if (typeof definition === 'object' && definition !== null) {
-    return Object.fromEntries(Object.entries(definition).map(([key, value]) => [key, substitute(value, values)]));
-  }
-  return definition;
-}
-
 export async function runMonthlyBackfillLocal(options: MonthlyBackfillLocalOptions): Promise<MonthlyBackfillLocalResult> {
+  const assembly = options.assembly ?? (await ensureCloudAssembly());
+  const machine = assembly.stateMachines['MonthlyBackfill'];
+  const reindexRunArn = assembly.stateMachines['ReindexRun']?.arn;
+  if (!machine || !reindexRunArn) throw new Error(`${assembly.templateFile} lacks the MonthlyBackfill or ReindexRun state machine`);
   const tableName = options.tableName ?? DEFAULT_TABLE;
-  const ledger = await localLedger(options.ledgerEndpoint, tableName);
+  await localLedger(options.ledgerEndpoint, tableName);
   const tokens = options.tokens ?? defaultTaskTokens;
   const executionName = options.executionName ?? `backfill-${Date.now().toString(36)}`;
 
@@ -103,6 +94,7 @@ export async function runMonthlyBackfillLocal(options: MonthlyBackfillLocalOptio
     (async ({ input, signal }) => {
       const result = await runLocal({
         input,
+        assembly,
         targetUrl: options.targetUrl,
         ledgerEndpoint: options.ledgerEndpoint,
         tableName,
@@ -121,7 +113,7 @@ export async function runMonthlyBackfillLocal(options: MonthlyBackfillLocalOptio
       };
     });
   const children = createChildExecutions({
-    runners: { [LOCAL_REINDEX_RUN_ARN]: reindexRun },
+    runners: { [reindexRunArn]: reindexRun },
     ...(options.signal ? { signal: options.signal } : {}),
   });
 
@@ -130,48 +122,70 @@ export async function runMonthlyBackfillLocal(options: MonthlyBackfillLocalOptio
     (({ token }) => {
       throw new Error(`manual approval requested (token ${token.slice(0, 8)}…) but no onTaskToken was given`);
     });
+  // The tokens of approval requests whose message is not delivered yet, oldest first: RequestApproval
+  // keeps the token out of the message (it is in the ledger), so the local subscriber is handed it here.
+  const awaitingMessage: string[] = [];
+  const topic = await startLocalTopic(async ({ topicArn, subject, message }) => {
+    const token = awaitingMessage.shift();
+    if (token === undefined) return;
+    let json: unknown;
+    try {
+      json = JSON.parse(message);
+    } catch {
+      json = undefined;
+    }
+    try {
+      await onTaskToken({ token, topicArn, ...(subject === undefined ? {} : { subject }), message, ...(json === undefined ? {} : { json }) });
+    } catch (err) {
+      tokens.sendTaskFailure(token, 'States.TaskFailed', (err as Error).message);
+    }
+  });
+  const functions = localFunctions(
+    assembly,
+    { targetUrl: options.targetUrl, ledgerEndpoint: options.ledgerEndpoint, tableName, snsEndpoint: topic.endpoint, ...(options.env ? { env: options.env } : {}) },
+    { ...(options.log ? { log: options.log } : {}), ...(options.metrics ? { metrics: options.metrics } : {}) },
+  );
 
   const taskFailures: TaskFailure[] = [];
   const expire = tokens.expireOnExecutionEnd();
-  const definition = substitute(JSON.parse(readFileSync(MONTHLY_BACKFILL_ASL, 'utf8')), {
-    ReindexRunStateMachineArn: LOCAL_REINDEX_RUN_ARN,
-  }) as object;
+  const startTime = (options.now ?? (() => new Date()))().toISOString();
 
-  const result = await runStateMachine({
-    definition,
-    input: options.input,
-    executionName,
-    stateMachineName: 'MonthlyBackfill',
-    context: taskTokenContext(),
-    lambdas: {
-      PlanMonthsFunctionArn: (payload) =>
-        planMonthsState(payload as PlanMonthsInvocation, { ledger, ...(options.now ? { now: options.now } : {}) }),
-    },
-    services: {
-      [START_EXECUTION_SYNC2]: children.service,
-      [LAMBDA_INVOKE_WAIT_FOR_TASK_TOKEN]: tokens.lambdaInvokeService((_functionName, payload) => {
-        const request = payload as ApprovalRequest;
-        return requestApproval(request, {
-          ledger,
-          documentClient: localDocumentClient(options.ledgerEndpoint),
-          tableName,
-          topicArn: LOCAL_ALARM_TOPIC_ARN,
-          // What a subscriber of the alarm topic receives.
-          publish: async (topicArn, subject, message) =>
-            onTaskToken({ token: request.taskToken, topicArn, subject, message, json: JSON.parse(message) as unknown }),
-          now: options.now ?? (() => new Date()),
-        });
-      }),
-    },
-    ...(options.signal ? { signal: options.signal } : {}),
-    onEvent: (event, totals) => {
-      if (event.type === 'StateFailed' && event.state.type === 'Task') {
-        taskFailures.push({ state: event.state.name, error: event.Error, cause: String(event.Cause ?? '') });
-      }
-      expire(event);
-      options.onEvent?.(event, totals);
-    },
-  });
+  let result: Awaited<ReturnType<typeof runStateMachine>>;
+  try {
+    result = await runStateMachine({
+      definition: machine.definition,
+      input: options.input,
+      executionName,
+      stateMachineName: 'MonthlyBackfill',
+      context: { ...taskTokenContext(), Execution: { StartTime: startTime } },
+      lambdas: functions,
+      services: {
+        [START_EXECUTION_SYNC2]: children.service,
+        [LAMBDA_INVOKE_WAIT_FOR_TASK_TOKEN]: tokens.lambdaInvokeService(async (functionName, payload) => {
+          const fn = functions[lambdaKey(functionName)];
+          if (!fn) throw Object.assign(new Error(`Function not found: ${functionName}`), { name: 'Lambda.ResourceNotFoundException' });
+          const token = (payload as { taskToken?: unknown } | null)?.taskToken;
+          if (typeof token === 'string') awaitingMessage.push(token);
+          try {
+            return await fn(payload);
+          } catch (err) {
+            if (typeof token === 'string') awaitingMessage.splice(awaitingMessage.indexOf(token), 1);
+            throw err;
+          }
+        }),
+      },
+      ...(options.signal ? { signal: options.signal } : {}),
+      onEvent: (event, totals) => {
+        if (event.type === 'StateFailed' && event.state.type === 'Task') {
+          taskFailures.push({ state: event.state.name, error: event.Error, cause: String(event.Cause ?? '') });
+        }
+        expire(event);
+        options.onEvent?.(event, totals);
+      },
+    });
+  } finally {
+    await topic.stop();
+  }
 
   return {
     status: result.status,

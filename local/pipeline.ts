@@ -1,44 +1,25 @@
 import './runner/polyfill';
-import { readFileSync } from 'node:fs';
-import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { acquireLock } from '../lambdas/acquire-lock/acquire-lock';
-import { abortRun } from '../lambdas/abort-run/abort-run';
-import { checkApproval } from '../lambdas/check-approval/check-approval';
-import { checkHeader } from '../lambdas/check-header/check-header';
-import { checkParity } from '../lambdas/check-parity/check-parity';
-import { finishRun } from '../lambdas/finish-run/finish-run';
-import { launchReindex, sendApprovedRequest, type RequestBuilder } from '../lambdas/launch-reindex/launch-reindex';
-import { pollTask } from '../lambdas/poll-task/poll-task';
-import { preflight } from '../lambdas/preflight/preflight';
-import { recordApproval } from '../lambdas/record-approval/record-approval';
-import { causeMessage, recordFailure } from '../lambdas/record-failure/record-failure';
-import { reconcile } from '../lambdas/reconcile/reconcile';
-import { validateInput } from '../lambdas/validate-input/validate-input';
-import { acquireTaskSlot } from '../lambdas/acquire-task-slot/acquire-task-slot';
-import { checkPartitionHeader } from '../lambdas/check-partition-header/check-partition-header';
-import { launchPartition } from '../lambdas/launch-partition/launch-partition';
-import { partitionFailed } from '../lambdas/partition-failed/partition-failed';
-import { pollPartition } from '../lambdas/poll-partition/poll-partition';
-import { reconcilePartition } from '../lambdas/reconcile-partition/reconcile-partition';
-import { reconcileRun } from '../lambdas/reconcile-run/reconcile-run';
-import { releaseTaskSlot } from '../lambdas/release-task-slot/release-task-slot';
-import { LOCAL_ENV_CREDENTIALS } from '../lambdas/shared/canonical-request';
-import { createLedgerTable, Ledger, type JsonObject, type LockHolder, type RunRecord } from '../lambdas/shared/ledger';
-import type { MetricName, RunDeps, RunLog, RunMetrics, StateInvocation } from '../lambdas/shared/run-context';
-import { createSearchClient } from '../lambdas/shared/search-client';
+import { causeMessage } from '../lambdas/record-failure/record-failure';
+import { createLedgerTable, Ledger, type JsonObject, type RunRecord } from '../lambdas/shared/ledger';
+import type { MetricName, RunLog, RunMetrics } from '../lambdas/shared/run-context';
+import { ensureCloudAssembly, type CloudAssembly } from './lambda/cloud-assembly';
+import { localFunctions } from './lambda/local-functions';
+import { endLocalExecution, registerLocalExecution } from './ledger/ledger';
 import { runStateMachine, type RunStateMachineResult } from './runner/run-state-machine';
 
 /**
- * Runs ReindexRun locally: the same ASL file as AWS, the same state logic in-process, against any
- * two clusters and a DynamoDB API (dynalite by default). Source credentials come from
- * SAFE_REINDEX_SOURCE_USERNAME / SAFE_REINDEX_SOURCE_PASSWORD.
+ * Runs ReindexRun locally as it is deployed: the state machine definition from the synthesised
+ * template (DefinitionSubstitutions applied), each Task's function run from its bundled asset by the
+ * local Lambda service (`./lambda`), against any two clusters and a DynamoDB API (dynalite by
+ * default). Source credentials come from SAFE_REINDEX_SOURCE_USERNAME / SAFE_REINDEX_SOURCE_PASSWORD.
  */
 
 const here = dirname(fileURLToPath(import.meta.url));
+/** The ASL source file (the synthesised template carries it with its substitutions applied). */
 export const REINDEX_RUN_ASL = join(here, '..', 'statemachines', 'reindex-run.asl.json');
 export const DEFAULT_TABLE = 'safe-reindex-ledger';
 
@@ -48,24 +29,26 @@ export interface LocalRunOptions {
   readonly targetUrl: string;
   readonly ledgerEndpoint: string;
   readonly tableName?: string;
+  /** SAFE_REINDEX_SOURCE_USERNAME / _PASSWORD are read from here; @default process.env */
   readonly env?: NodeJS.ProcessEnv;
   /** Ctrl-C: the execution stops, its task is cancelled, its lock released, the run marked ABORTED. */
   readonly signal?: AbortSignal;
+  /** The functions' log lines (Powertools JSON), as CloudWatch Logs would receive them. */
   readonly log?: RunLog;
+  /** The functions' EMF metrics, as CloudWatch would receive them. */
   readonly metrics?: RunMetrics;
   /** Milliseconds for each Wait of the poll loop instead of the seconds chosen; @default the real wait */
   readonly pollWaitMs?: number;
   /** Retry backoffs in milliseconds instead of the ASL's; @default the real backoff */
   readonly retryIntervalMs?: number;
-  /** Tests only: the launch's request builder (a faulty one proves rail 2). */
-  readonly launchRequestBuilder?: RequestBuilder;
-  /** Tests and benchmarks only: called before each state's logic runs, with its function key (`LaunchReindexFunctionArn`). */
+  /** Tests and benchmarks only: called before each Task invokes its function, with the function's substitution key (`LaunchReindexFunctionArn`). */
   readonly beforeState?: (functionKey: string) => Promise<void> | void;
-  readonly now?: () => Date;
-  /** Reindex tasks writing into the target domain at once across all runs (a deployment setting on AWS); @default 4 */
+  /** Reindex tasks writing into the target domain at once across all runs (MAX_TASKS_PER_DOMAIN); @default the template's */
   readonly maxTasksPerDomain?: number;
   /** Milliseconds for each Wait for a free task slot instead of the seconds chosen; @default pollWaitMs, else the real wait */
   readonly slotWaitMs?: number;
+  /** The synthesised assembly to run; @default the project's, synthesised when stale */
+  readonly assembly?: CloudAssembly;
 }
 
 export interface LocalRunResult {
@@ -76,6 +59,7 @@ export interface LocalRunResult {
   readonly record: RunRecord | undefined;
   /** The execution's output when it SUCCEEDED (what `startExecution.sync:2` hands a parent as `Output`). */
   readonly output?: unknown;
+  readonly executionArn: string;
   readonly execution: Pick<RunStateMachineResult, 'historyEvents' | 'stateTransitions' | 'intendedWaitSeconds'>;
 }
 
@@ -90,35 +74,17 @@ export function collectingMetrics(): RunMetrics & { emitted: Array<{ targetIndex
   };
 }
 
-const silent: RunLog = { info: () => undefined, warn: () => undefined };
-
-export function localCredentials(env: NodeJS.ProcessEnv): { username: string; password: string } | undefined {
-  const username = env.SAFE_REINDEX_SOURCE_USERNAME;
-  const password = env.SAFE_REINDEX_SOURCE_PASSWORD;
-  return username && password ? { username, password } : undefined;
-}
-
 let localExecutions = 0;
 
 /**
- * A local execution's id names this host and process, so a lock it left behind can be seen to be stale,
- * and is new for every execution (as on AWS): a second run under a used runId in the same process is a
- * reuse, not a retry of the first execution.
+ * A local execution's ARN, shaped as AWS's (`...:execution:ReindexRun:<name>`), new for every
+ * execution: a second run under a used runId is a reuse, not a retry of the first execution. The name
+ * carries the process id, so that executions of several processes on one ledger never share an ARN.
  */
-export function localExecutionArn(runId: string): string {
+export function localExecutionArn(stateMachineArn: string, runId: string): string {
   localExecutions += 1;
-  return `arn:local:states:${hostname()}:${process.pid}:${runId}:${localExecutions}`;
-}
-
-function localProcessGone(executionArn: string | undefined): boolean {
-  const match = executionArn ? /^arn:local:states:([^:]+):(\d+):/.exec(executionArn) : null;
-  if (!match || match[1] !== hostname()) return false;
-  try {
-    process.kill(Number(match[2]), 0);
-    return false;
-  } catch {
-    return true;
-  }
+  const name = `${runId.slice(0, 60)}-${process.pid}-${localExecutions}`;
+  return `${stateMachineArn.replace(':stateMachine:', ':execution:')}:${name}`;
 }
 
 /** A document client for a local DynamoDB API (dynalite): any region and credentials do. */
@@ -135,84 +101,77 @@ export async function localLedger(endpoint: string, tableName = DEFAULT_TABLE): 
   return new Ledger({ client, tableName });
 }
 
-export async function localDeps(options: LocalRunOptions, ledger: Ledger): Promise<RunDeps> {
-  const env = options.env ?? process.env;
-  const credentials = localCredentials(env);
-  return {
-    ledger,
-    target: await createSearchClient({ url: options.targetUrl, requestTimeoutMs: 60_000 }),
-    targetEndpoint: options.targetUrl,
-    sourceClient: (config) => createSearchClient({ url: config.source.url, ...(credentials ? { auth: credentials } : {}) }),
-    sourceCredentials: async () => credentials,
-    credentialReference: () => (credentials ? LOCAL_ENV_CREDENTIALS : undefined),
-    async isHolderFinished(holder: LockHolder) {
-      return (await ledger.isRunFinished(holder.runId)) || localProcessGone(holder.executionArn);
-    },
-    ...(options.maxTasksPerDomain === undefined ? {} : { maxTasksPerDomain: options.maxTasksPerDomain }),
-    metrics: options.metrics ?? collectingMetrics(),
-    log: options.log ?? silent,
-    now: options.now ?? (() => new Date()),
-  };
-}
+const silent: RunLog = { info: () => undefined, warn: () => undefined };
 
 export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult> {
-  const ledger = await localLedger(options.ledgerEndpoint, options.tableName);
-  const deps = await localDeps(options, ledger);
+  const assembly = options.assembly ?? (await ensureCloudAssembly());
+  const machine = assembly.stateMachines['ReindexRun'];
+  if (!machine) throw new Error(`${assembly.templateFile} has no ReindexRun state machine`);
+  const tableName = options.tableName ?? DEFAULT_TABLE;
+  const ledger = await localLedger(options.ledgerEndpoint, tableName);
   const runId = typeof (options.input as { runId?: unknown })?.runId === 'string' ? (options.input as { runId: string }).runId : undefined;
-  const executionArn = localExecutionArn(runId ?? 'unnamed');
-  const state = (fn: (invocation: StateInvocation, deps: RunDeps) => Promise<unknown>) => (payload: unknown) =>
-    fn(payload as StateInvocation, deps);
+  const executionArn = localExecutionArn(machine.arn, runId ?? 'unnamed');
+  const executionName = executionArn.slice(executionArn.lastIndexOf(':') + 1);
 
-  const lambdas: Record<string, (payload: unknown) => Promise<unknown>> = {
-    ValidateInputFunctionArn: (payload) => validateInput(payload as { input: unknown; executionArn?: string }, deps),
-    AcquireLockFunctionArn: state(acquireLock),
-    PreflightFunctionArn: state(preflight),
-    RecordApprovalFunctionArn: state(recordApproval),
-    CheckApprovalFunctionArn: state(checkApproval),
-    LaunchReindexFunctionArn: (payload) =>
-      launchReindex(payload as StateInvocation, deps, options.launchRequestBuilder ?? sendApprovedRequest),
-    CheckHeaderFunctionArn: state(checkHeader),
-    PollTaskFunctionArn: state(pollTask),
-    ReconcileFunctionArn: state(reconcile),
-    CheckParityFunctionArn: state(checkParity),
-    FinishRunFunctionArn: state(finishRun),
-    RecordFailureFunctionArn: state(recordFailure),
-    AcquireTaskSlotFunctionArn: state(acquireTaskSlot),
-    LaunchPartitionFunctionArn: (payload) =>
-      launchPartition(payload as StateInvocation, deps, options.launchRequestBuilder ?? sendApprovedRequest),
-    CheckPartitionHeaderFunctionArn: state(checkPartitionHeader),
-    PollPartitionFunctionArn: state(pollPartition),
-    ReconcilePartitionFunctionArn: state(reconcilePartition),
-    ReleaseTaskSlotFunctionArn: state(releaseTaskSlot),
-    PartitionFailedFunctionArn: state(partitionFailed),
-    ReconcileRunFunctionArn: state(reconcileRun),
-  };
+  const functions = localFunctions(
+    assembly,
+    {
+      targetUrl: options.targetUrl,
+      ledgerEndpoint: options.ledgerEndpoint,
+      tableName,
+      ...(options.env ? { env: options.env } : {}),
+      ...(options.maxTasksPerDomain === undefined ? {} : { maxTasksPerDomain: options.maxTasksPerDomain }),
+    },
+    { log: options.log ?? silent, ...(options.metrics ? { metrics: options.metrics } : {}) },
+  );
+  const hook = options.beforeState;
+  const lambdas = hook
+    ? Object.fromEntries(
+        Object.entries(functions).map(([name, fn]) => [
+          name,
+          async (payload: unknown) => (await hook(machine.functionKeys[name] ?? name), fn(payload)),
+        ]),
+      )
+    : functions;
+
   const waits: Record<string, number> = {};
   if (options.pollWaitMs !== undefined) Object.assign(waits, { WaitForProgress: options.pollWaitMs, WaitForPartition: options.pollWaitMs });
   const slotWait = options.slotWaitMs ?? options.pollWaitMs;
-  if (slotWait !== undefined) waits.WaitForTaskSlot = slotWait;
-  const hook = options.beforeState;
-  const result = await runStateMachine({
-    definition: JSON.parse(readFileSync(REINDEX_RUN_ASL, 'utf8')) as object,
-    input: options.input,
-    executionName: runId ?? 'unnamed',
-    stateMachineName: 'ReindexRun',
-    context: { Execution: { Id: executionArn, Name: runId ?? 'unnamed' } },
-    lambdas: hook
-      ? Object.fromEntries(
-          Object.entries(lambdas).map(([key, fn]) => [key, async (payload: unknown) => (await hook(key), fn(payload))]),
-        )
-      : lambdas,
-    ...(Object.keys(waits).length === 0 ? {} : { waitTimeOverrides: waits }),
-    ...(options.retryIntervalMs === undefined ? {} : { retryIntervalOverrides: retryOverrides(options.retryIntervalMs) }),
-    ...(options.signal ? { signal: options.signal } : {}),
-  });
+  if (slotWait !== undefined) Object.assign(waits, { WaitForTaskSlot: slotWait, WaitForSingleTaskSlot: slotWait });
 
-  // What the execution status-change rule does on AWS: a stopped, timed-out or failed execution never
-  // leaves its task running or its lock held (a run that recorded its failure keeps it).
+  await registerLocalExecution(options.ledgerEndpoint, { executionArn, stateMachineArn: machine.arn, name: executionName, pid: process.pid });
+  let result: RunStateMachineResult;
+  try {
+    result = await runStateMachine({
+      definition: machine.definition,
+      input: options.input,
+      executionName,
+      stateMachineName: 'ReindexRun',
+      context: { Execution: { Id: executionArn, Name: executionName } },
+      lambdas,
+      ...(Object.keys(waits).length === 0 ? {} : { waitTimeOverrides: waits }),
+      ...(options.retryIntervalMs === undefined ? {} : { retryIntervalOverrides: retryOverrides(machine.definition, options.retryIntervalMs) }),
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+  } catch (err) {
+    await endLocalExecution(options.ledgerEndpoint, executionArn, 'FAILED').catch(() => undefined);
+    throw err;
+  }
+  await endLocalExecution(options.ledgerEndpoint, executionArn, result.status);
+
+  // What the execution status-change rule does on AWS: the AbortRun function, given the EventBridge
+  // event, cancels the task and releases the lock of a stopped, timed-out or failed execution (a run
+  // that recorded its failure keeps it).
   if (result.status !== 'SUCCEEDED' && runId) {
-    await abortRun({ runId, executionArn, status: result.status }, deps).catch((err: unknown) =>
-      deps.log.warn('cleanup after the execution ended failed', { runId, error: (err as Error).message }),
+    const abortRun = Object.entries(functions).find(([name]) => /^[A-Za-z]*AbortRunFunction[0-9A-F]{8}$/.test(name))?.[1];
+    const event = {
+      version: '0',
+      source: 'aws.states',
+      'detail-type': 'Step Functions Execution Status Change',
+      detail: { executionArn, stateMachineArn: machine.arn, name: executionName, status: result.status, input: JSON.stringify(options.input) },
+    };
+    await abortRun?.(event).catch((err: unknown) =>
+      (options.log ?? silent).warn('cleanup after the execution ended failed', { runId, error: (err as Error).message }),
     );
   }
   const record = runId ? await ledger.getRun(runId) : undefined;
@@ -224,6 +183,7 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
     cause: result.status === 'SUCCEEDED' ? null : (ownRecord?.cause ?? (causeMessage(result.cause) || null)),
     record: ownRecord,
     ...(result.status === 'SUCCEEDED' ? { output: result.output } : {}),
+    executionArn,
     execution: {
       historyEvents: result.historyEvents,
       stateTransitions: result.stateTransitions,
@@ -232,12 +192,16 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
   };
 }
 
-function retryOverrides(ms: number): Record<string, number> {
-  type Machine = { States: Record<string, { Type: string; ItemProcessor?: Machine }> };
+/** Every Task state (Map iterations included) with the same retry backoff. */
+function retryOverrides(definition: object, ms: number): Record<string, number> {
+  type Machine = { States: Record<string, { Type: string; ItemProcessor?: Machine; Iterator?: Machine }> };
   const tasks = (machine: Machine): string[] =>
-    Object.entries(machine.States).flatMap(([name, s]) => [...(s.Type === 'Task' ? [name] : []), ...(s.ItemProcessor ? tasks(s.ItemProcessor) : [])]);
-  return Object.fromEntries(tasks(JSON.parse(readFileSync(REINDEX_RUN_ASL, 'utf8')) as Machine).map((name) => [name, ms]));
+    Object.entries(machine.States).flatMap(([name, s]) => [
+      ...(s.Type === 'Task' ? [name] : []),
+      ...(s.ItemProcessor ? tasks(s.ItemProcessor) : []),
+      ...(s.Iterator ? tasks(s.Iterator) : []),
+    ]);
+  return Object.fromEntries(tasks(definition as Machine).map((name) => [name, ms]));
 }
-
 
 export type { JsonObject };

@@ -9,7 +9,7 @@ import { startFaultProxy, type ProxiedRequest } from '../fault-proxy/fault-proxy
 import { startLocalLedger, type LocalLedger } from '../ledger/ledger';
 import { runLocal, type LocalRunOptions, type LocalRunResult } from '../pipeline';
 import { WORKED_EXAMPLE_1_1000, scaledShape, seedWorkedExample, targetCopy } from '../seed/worked-example';
-import { sendApprovedRequest, type RequestBuilder } from '../../lambdas/launch-reindex/launch-reindex';
+import { tamperedLaunch } from '../fault-proxy/tampered-launch';
 import { buildCanonicalRequest } from '../../lambdas/shared/canonical-request';
 import { parseRunConfig } from '../../lambdas/shared/config';
 import type { RunLog } from '../../lambdas/shared/run-context';
@@ -128,20 +128,21 @@ async function figureAbort(sv: Servers, common: Omit<LocalRunOptions, 'input'>):
   const targetIndex = `bench-abort-${stamp}`;
   let sentAt: number | undefined;
   let cancelledAt: number | undefined;
-  const dropVersionType: RequestBuilder = (approved, credentials) => {
-    const sent = sendApprovedRequest(approved, credentials);
-    const body = JSON.parse(sent.bodyBytes) as { dest: Record<string, unknown> };
-    delete body.dest['version_type'];
-    sentAt = Date.now();
-    return { ...sent, bodyBytes: JSON.stringify(body) };
-  };
+  // The launch reaches the target through the fault proxy, which drops dest.version_type.
+  const proxy = await startFaultProxy({ target: sv.os.url });
+  proxy.inject(
+    tamperedLaunch((body) => delete (body['dest'] as Record<string, unknown>)['version_type'], {
+      onSent: () => {
+        sentAt = Date.now();
+      },
+    }),
+  );
   const input = runInput(`abort-${stamp}`, sv.es.url, INDEX_BIG, targetIndex, false);
-  const { live } = await dryThenLive(common, input, {
-    launchRequestBuilder: dropVersionType,
+  const { live } = await dryThenLive({ ...common, targetUrl: proxy.url }, input, {
     log: progressLog(input.runId, (message, at) => {
       if (message.startsWith('header check failed')) cancelledAt = at;
     }),
-  });
+  }).finally(() => proxy.stop());
   const taskId = live.record?.taskId;
   const task = taskId ? await waitForTask(sv.target, taskId) : undefined;
   const r = task?.response;
@@ -161,7 +162,7 @@ async function figureAbort(sv: Servers, common: Omit<LocalRunOptions, 'input'>):
   out(`source ${INDEX_BIG} (${n(BIG)} docs) -> ${targetIndex} (new); launch drops dest.version_type`);
   out(`run status            ${live.status} ${live.error ?? ''}`);
   out(`cause                 ${(live.cause ?? '').slice(0, 160)}`);
-  out(`launch -> cancel      ${s2(window)} s  (request bytes built -> _tasks/_cancel answered, captured in-process)`);
+  out(`launch -> cancel      ${s2(window)} s  (request bytes at the target's proxy -> the header check's cancel logged by the function)`);
   out(`ledger launch.at -> finishedAt  ${s2(ledgerWindow)} s  (${String((live.record?.launch as { at?: string })?.at)} -> ${live.record?.finishedAt ?? '?'})`);
   out(`cancelled task        ${r ? `created ${n(r.created)} + updated ${n(r.updated)} (+ ${n(r.version_conflicts)} conflicts) of total ${n(r.total)}; canceled: ${r.canceled ?? '-'}` : 'no stored result'}`);
   out(`docs on the target    ${n(targetCount)} (index new before the run)`);

@@ -12,7 +12,21 @@ export type FaultAction =
   /** Wait, then forward. */
   | { readonly kind: 'delay'; readonly ms: number }
   /** Drop the connection with a TCP reset before any response byte. */
-  | { readonly kind: 'reset' };
+  | { readonly kind: 'reset' }
+  /**
+   * Forward the request with its body and headers changed: what a faulty client would have sent
+   * (e.g. a launch whose bytes differ from the approved request, tagged with their own hash).
+   */
+  | { readonly kind: 'rewrite'; readonly rewrite: (request: RewritableRequest) => RewritableRequest };
+
+/** A request as a `rewrite` fault sees and returns it. */
+export interface RewritableRequest {
+  readonly method: string;
+  /** Path with its query string. */
+  readonly path: string;
+  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
+  readonly body: string;
+}
 
 export interface FaultRule {
   /** HTTP method(s) to match, any case; @default any */
@@ -193,6 +207,30 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
       case 'reset':
         req.socket.resetAndDestroy();
         return;
+      case 'rewrite': {
+        const chunks: Buffer[] = [];
+        req.on('data', (chunk: Buffer) => chunks.push(chunk));
+        req.on('end', () => {
+          const changed = fault.rewrite({ method, path, headers: req.headers, body: Buffer.concat(chunks).toString('utf8') });
+          const headers: Record<string, string | string[] | undefined> = { ...changed.headers, host: target.host, 'content-length': String(Buffer.byteLength(changed.body)) };
+          delete headers['transfer-encoding'];
+          const upstream = httpRequest(
+            { protocol: target.protocol, hostname: target.hostname, port: target.port, method: changed.method, path: changed.path, headers },
+            (up) => {
+              entry.status = up.statusCode ?? 0;
+              res.writeHead(up.statusCode ?? 502, up.headers);
+              up.pipe(res);
+            },
+          );
+          upstream.on('error', (err) => {
+            entry.status = 502;
+            if (!res.headersSent) res.writeHead(502, { 'content-type': 'application/json' });
+            res.end(JSON.stringify({ error: `fault proxy: cluster unreachable: ${err.message}` }));
+          });
+          upstream.end(changed.body);
+        });
+        return;
+      }
     }
   });
   server.on('connection', (socket) => {

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { sendApprovedRequest, type RequestBuilder } from '../../lambdas/launch-reindex/launch-reindex';
+import { tamperedLaunch } from '../../local/fault-proxy/tampered-launch';
 import { collectingMetrics, runLocal } from '../../local/pipeline';
 import { expectedCounters, seedDocs, targetCopy, type WorkedExampleShape } from '../../local/seed/worked-example';
 import { clientFor } from '../support/client';
@@ -148,23 +148,24 @@ describe('rail 1: the dry run', () => {
 describe('rail 2: the header check', () => {
   const bigShape: WorkedExampleShape = { missing: 3_000, targetOlder: 0, equal: 0, targetNewer: 0 };
 
-  async function launchWith(prefix: string, builder: RequestBuilder) {
+  /** A live run whose launch reaches the target changed by `mutate` (through the fault proxy). */
+  async function launchWith(prefix: string, mutate: (body: Record<string, unknown>) => void) {
     const { index, tableName } = await seeded(prefix, bigShape);
-    const options = runOptions(tableName);
+    clusters = await proxiedClusters();
+    const options = runOptions(tableName, clusters.target.url);
     const base = { source: { url: servers.source.url, index }, target: { index }, dateField: 'timestamp', batchSize: 100, requestsPerSecond: 200 };
     const dry = await runLocal({ ...options, input: { ...base, runId: `${index}-dry` } });
     expect(dry.status).toBe('SUCCEEDED');
-    const live = await runLocal({ ...options, launchRequestBuilder: builder, input: { ...base, runId: `${index}-live`, dryRun: false } });
+    const tampered = clusters.target.inject(tamperedLaunch(mutate));
+    const live = await runLocal({ ...options, input: { ...base, runId: `${index}-live`, dryRun: false } });
+    expect(tampered.fired()).toBe(1);
     return { index, tableName, live };
   }
 
   it('a launch that drops version_type is cancelled at once: HeaderCheckFailed, FAILED recorded, lock released', async () => {
     // Prepare
-    const dropVersionType: RequestBuilder = (approved, credentials) => {
-      const sent = sendApprovedRequest(approved, credentials);
-      const body = JSON.parse(sent.bodyBytes) as { dest: Record<string, unknown> };
-      delete body.dest['version_type'];
-      return { ...sent, bodyBytes: JSON.stringify(body) };
+    const dropVersionType = (body: Record<string, unknown>) => {
+      delete (body['dest'] as Record<string, unknown>)['version_type'];
     };
 
     // Act
@@ -181,11 +182,8 @@ describe('rail 2: the header check', () => {
 
   it('a launch into the approved index with another batch size is cancelled: only the request hash tells them apart', async () => {
     // Prepare
-    const otherBatchSize: RequestBuilder = (approved, credentials) => {
-      const sent = sendApprovedRequest(approved, credentials);
-      const body = JSON.parse(sent.bodyBytes) as { source: { size: number } };
-      body.source.size = 50;
-      return { ...sent, bodyBytes: JSON.stringify(body) };
+    const otherBatchSize = (body: Record<string, unknown>) => {
+      (body['source'] as { size: number }).size = 50;
     };
 
     // Act
