@@ -11,6 +11,7 @@ import { loadRun, type PollState, type RunDeps, type StateInvocation } from '../
 import { easeRejections, partitionOf, retriesBulkOf, taskRate } from '../shared/partition-states';
 import { reportPartitionPoll } from '../shared/partition-progress';
 import { checkStall, reportStall } from '../shared/stall';
+import { longPollFor } from '../shared/adaptive-wait';
 
 /**
  * One turn of a partition's poll loop: snapshot (with its partition id) and counters on the partition,
@@ -24,7 +25,8 @@ export async function pollPartition({ state }: StateInvocation, deps: RunDeps): 
   const poll = state.poll!;
   const config = (await loadRun(deps, runId)).config as unknown as RunConfig;
   const part = await getPartition(deps.ledger, runId, partitionId);
-  const task = await getTask(deps.target, taskId, poll.longPollSeconds);
+  // Never longer than the ceiling: the invocation must end well inside its Lambda and Task timeouts.
+  const task = await getTask(deps.target, taskId, longPollFor(poll.longPollSeconds));
   if (!task || parseOpaqueId(task.task.headers?.['X-Opaque-Id'])?.runId !== partitionTag(runId, partitionId)) {
     throw new TaskLostError(`partition ${partitionId}: task ${taskId} is gone (node restart?): its outcome is unknown`);
   }

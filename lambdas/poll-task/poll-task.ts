@@ -3,6 +3,7 @@ import { cancelTask, getTask } from '../shared/cluster-ops';
 import type { RunConfig } from '../shared/config';
 import { outcomeFromTaskAnswer, processed } from '../shared/counters';
 import { checkStall, reportStall } from '../shared/stall';
+import { longPollFor } from '../shared/adaptive-wait';
 import { HeaderCheckFailedError, TaskLostError } from '../shared/errors';
 import { totalProblem } from '../shared/task-identity';
 import { loadRun, type PollState, type RunDeps, type StateInvocation } from '../shared/run-context';
@@ -24,7 +25,8 @@ export async function pollTask({ state }: StateInvocation, deps: RunDeps): Promi
   const record = await loadRun(deps, runId);
   const config = record.config as unknown as RunConfig;
 
-  const task = await getTask(deps.target, taskId, poll.longPollSeconds);
+  // Never longer than the ceiling: the invocation must end well inside its Lambda and Task timeouts.
+  const task = await getTask(deps.target, taskId, longPollFor(poll.longPollSeconds));
   if (!task) {
     throw new TaskLostError(
       `task ${taskId} is neither running nor stored in .tasks (a node restart drops running tasks): its outcome is unknown. ` +

@@ -44,8 +44,25 @@ export interface ProgressMark {
 
 export const DEFAULT_MAX_LONG_POLL_SECONDS = 600;
 export const MAX_WAIT_SECONDS = 1800;
-/** A Lambda runs at most 15 minutes; the poll needs time left after its long-poll to record the snapshot. */
-export const LONG_POLL_CEILING_SECONDS = 840;
+/**
+ * The longest long-poll of one PollTask / PollPartition invocation, whatever its state asks for. Their
+ * Lambda timeout is 15 minutes (lib/constructs/handler-functions.ts), the Lambda maximum; a poll must
+ * return on its own well before it (see {@link POLL_CEILING_SECONDS}), and the ASL gives the Task a
+ * minute more than the Lambda timeout, so a slow poll never ends in States.Timeout. It was 840 s: with
+ * the request's slack that left 30 s for the rest of a poll, and the Task timed out with the Lambda.
+ */
+export const LONG_POLL_CEILING_SECONDS = 600;
+/** The long-poll request gives up this long after its long-poll (cluster-ops getTask: `waitSeconds + 30`). */
+export const LONG_POLL_REQUEST_SLACK_SECONDS = 30;
+/**
+ * What a poll may spend besides its long-poll: the ledger reads and writes (milliseconds), the plain read
+ * after a long-poll that ran out (30 s at most), and its other target requests (rethrottle, the foreign
+ * task sweep, a cancel), each cut off by the client at 60 s; the first to time out ends the invocation
+ * (TransientCluster, retried by the state machine). Normally under a second.
+ */
+export const POLL_WORK_SECONDS = 180;
+/** The longest one poll invocation takes: 810 s, 90 s inside the 900-s Lambda timeout. */
+export const POLL_CEILING_SECONDS = LONG_POLL_CEILING_SECONDS + LONG_POLL_REQUEST_SLACK_SECONDS + POLL_WORK_SECONDS;
 /**
  * The rate may rise this much near the end (the last days of a dual-written index are mostly version
  * conflicts, which write nothing), so the end is expected no earlier than eta / this.
@@ -96,6 +113,15 @@ function rampLimit(secondsSinceLaunch: number): number {
 
 function longPollLimit(maxLongPollSeconds = DEFAULT_MAX_LONG_POLL_SECONDS): number {
   return Math.max(0, Math.min(LONG_POLL_CEILING_SECONDS, Math.floor(maxLongPollSeconds)));
+}
+
+/**
+ * The long-poll a poll invocation actually makes for what its state asks: never above
+ * {@link LONG_POLL_CEILING_SECONDS} (a state from before a deployment, a redrive or a hand-edited input
+ * may ask for more), 0 for anything that is not a positive number.
+ */
+export function longPollFor(requested: unknown): number {
+  return typeof requested === 'number' && Number.isFinite(requested) ? longPollLimit(requested) : 0;
 }
 
 function wholeSeconds(seconds: number): number {

@@ -1,18 +1,24 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import type { Client } from '@opensearch-project/opensearch';
+import { LONG_POLL_CEILING_SECONDS, LONG_POLL_REQUEST_SLACK_SECONDS, POLL_CEILING_SECONDS } from '../../lambdas/shared/adaptive-wait';
+import { getTask } from '../../lambdas/shared/cluster-ops';
 import { InvalidInputError, RUN_ERROR_NAMES } from '../../lambdas/shared/errors';
-import { REINDEX_RUN_ASL } from '../../lib/constructs/paths';
+import { HANDLER_SETTINGS } from '../../lib/constructs/handler-functions';
+import { handlerDirectories, pascalCase, REINDEX_RUN_ASL } from '../../lib/constructs/paths';
 import { runStateMachine, type LocalLambda } from '../../local/runner/run-state-machine';
 
 interface State {
   Type: string;
+  TimeoutSeconds?: number;
+  ItemProcessor?: { States: Record<string, State> };
   Resource?: string;
   Next?: string;
   Error?: string;
   Cause?: string;
   CausePath?: string;
   Comment?: string;
-  Retry?: Array<{ ErrorEquals: string[]; MaxAttempts?: number }>;
+  Retry?: Array<{ ErrorEquals: string[]; MaxAttempts?: number; IntervalSeconds?: number }>;
   Catch?: Array<{ ErrorEquals: string[]; Next: string; ResultPath?: string }>;
   Choices?: Array<{ Variable: string; StringEquals?: string; Next: string }>;
   Default?: string;
@@ -156,5 +162,96 @@ describe('ReindexRun ASL on the local runner: a refused input', () => {
 
     // Assess
     expect([result.status, result.error, result.cause]).toEqual(['FAILED', 'InvalidInput', 'the execution input must be a JSON object']);
+  });
+});
+
+/** Every state, those inside the partition Map included. */
+function allStates(machine: Record<string, State>): Array<[string, State]> {
+  return Object.entries(machine).flatMap(([name, state]) => [[name, state] as [string, State], ...(state.ItemProcessor ? allStates(state.ItemProcessor.States) : [])]);
+}
+
+/** Seconds between the end of a function's work and its Lambda timeout, and between that and its Task timeout. */
+const MARGIN_SECONDS = 60;
+/** Handlers whose own code bounds its time below the Lambda timeout (the poll loops' long-poll). */
+const OWN_CEILING: Record<string, number> = { 'poll-task': POLL_CEILING_SECONDS, 'poll-partition': POLL_CEILING_SECONDS };
+
+describe('reindex-run.asl.json: every Task outlives its function, so a slow invocation never ends in States.Timeout', () => {
+  const directories = handlerDirectories();
+  const lambdaTasks = allStates(asl.States).filter(([, s]) => s.Type === 'Task');
+  const functionOf = (state: State): string => {
+    const key = /^\$\{(\w+)FunctionArn\}$/.exec(state.Parameters?.FunctionName ?? '')?.[1];
+    const dir = directories.find((d) => pascalCase(d) === key);
+    if (!dir) throw new Error(`no lambdas/<dir>/handler.ts for ${state.Parameters?.FunctionName}`);
+    return dir;
+  };
+  const lambdaTimeout = (dir: string): number => HANDLER_SETTINGS[dir]?.timeout?.toSeconds() ?? 300;
+
+  it.each(lambdaTasks)('%s: TimeoutSeconds exceeds its Lambda timeout (the longest its function can run) by a margin', (_name, state) => {
+    // Prepare
+    const dir = functionOf(state);
+
+    // Act
+    const headroom = state.TimeoutSeconds! - lambdaTimeout(dir);
+
+    // Assess
+    expect(headroom).toBeGreaterThanOrEqual(MARGIN_SECONDS);
+  });
+
+  it.each(Object.keys(OWN_CEILING))('%s returns on its own well before its Lambda timeout: long-poll ceiling, request slack and the rest of a poll', (dir) => {
+    // Act
+    const ceiling = OWN_CEILING[dir]!;
+
+    // Assess
+    expect(ceiling).toBeGreaterThanOrEqual(LONG_POLL_CEILING_SECONDS + LONG_POLL_REQUEST_SLACK_SECONDS + 120);
+    expect(ceiling + MARGIN_SECONDS).toBeLessThanOrEqual(lambdaTimeout(dir));
+  });
+
+  it('the long-poll request gives up LONG_POLL_REQUEST_SLACK_SECONDS after the long poll, so the ceiling holds for a server that never answers', async () => {
+    // Prepare
+    const sent: Array<{ params: Record<string, unknown>; options: { requestTimeout?: number } }> = [];
+    const client = {
+      tasks: {
+        get: async (params: Record<string, unknown>, options: { requestTimeout?: number }) => {
+          sent.push({ params, options });
+          return { body: { completed: false, task: {} } };
+        },
+      },
+    } as unknown as Client;
+
+    // Act
+    await getTask(client, 'node:1', LONG_POLL_CEILING_SECONDS);
+
+    // Assess
+    expect(sent[0]!.params).toMatchObject({ wait_for_completion: true, timeout: `${LONG_POLL_CEILING_SECONDS}s` });
+    expect(sent[0]!.options.requestTimeout).toBeLessThanOrEqual((LONG_POLL_CEILING_SECONDS + LONG_POLL_REQUEST_SLACK_SECONDS) * 1000);
+  });
+
+  /*
+   * PollTask and PollPartition retry States.Timeout. Their Task timeout is above the Lambda timeout, so a
+   * States.Timeout means the Invoke call did not come back a minute after Lambda must have stopped the
+   * function: the first invocation is over, but say it were not, and two polls of one task overlapped.
+   * What a poll writes is safe to do twice, or twice at once:
+   * - the snapshot is appended under POLL#<at>#<partition>: two polls add two snapshots, neither replaced;
+   * - counters on the partition item and the metrics are read from the same task, whose counters only
+   *   grow: the later write may be the older read, and the next poll puts it right; the run's totals
+   *   for the metrics are summed from the items, and reconciliation reads the finished task itself;
+   * - a rail-2 cancel of this run's own task (its total against the baseline) is idempotent (404 ignored),
+   *   and both polls would decide the same; foreign reindex tasks: cancelled twice (idempotent), recorded
+   *   at most twice;
+   * - rejections: both may see retries.bulk grow and lower the concurrency or halve the rate once more
+   *   (the rethrottle cooldown usually stops the second): slower, never unsafe, and recorded;
+   * - a stall may be reported twice (one more Stalled metric and warning).
+   * A poll never launches, deletes or writes documents, never takes or frees a task slot or the lock.
+   */
+  it.each(['PollTask', 'PollPartition'])('%s retries States.Timeout: a retried poll is safe even beside one still running', (name) => {
+    // Prepare
+    const state = allStates(asl.States).find(([n]) => n === name)![1];
+
+    // Act
+    const retrier = (state.Retry ?? []).find((r) => r.ErrorEquals.includes('States.Timeout'));
+
+    // Assess
+    expect(retrier?.MaxAttempts).toBeGreaterThanOrEqual(1);
+    expect(state.Catch?.some((c) => c.ErrorEquals.includes('States.ALL'))).toBe(true);
   });
 });
