@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import { thousands } from '../../lambdas/shared/counters';
 import { listPartitions } from '../../lambdas/shared/partitioned-run';
 import type { RunLog } from '../../lambdas/shared/run-context';
+import { shutdownFunctions } from '../lambda/lambda-service';
 import { connectLocalLedger, type LocalLedgerConnection } from '../ledger/ledger';
 import { localLedger, runLocal, type LocalRunResult } from '../pipeline';
 import { adjustmentLines, countersTable, parityLines, partitionLines, summarise, writeReceipts, type RunSummary } from '../receipts';
@@ -215,6 +216,8 @@ async function runLocalCommand(command: LocalCommand): Promise<number> {
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    // The functions' execution environments end with the command, as containers do with their service.
+    await shutdownFunctions();
     await ledgerServer?.stop();
   }
 }

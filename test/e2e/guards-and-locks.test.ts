@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
-import { hostname } from 'node:os';
 import { afterEach, describe, expect, it } from 'vitest';
+import { endLocalExecution, registerLocalExecution } from '../../local/ledger/ledger';
 import { runLocal, type LocalRunResult } from '../../local/pipeline';
 import { expectedCounters, type WorkedExampleShape } from '../../local/seed/worked-example';
 import { clientFor } from '../support/client';
@@ -151,19 +151,22 @@ describe('the live-run lock', () => {
     const dry = await runLocal({ ...options, input: { ...inputFor(index), runId: `${index}-dry` } });
     expect(dry.status).toBe('SUCCEEDED');
     const ledger = await ledgerOf(tableName);
-    const take = (runId: string, pid: number) =>
-      ledger.acquireLock({
-        targetIndex: index,
-        runId,
-        executionArn: `arn:local:states:${hostname()}:${pid}:${runId}`,
-        now: new Date(),
-        isHolderFinished: async () => false,
-      });
-    expect((await take('alive-holder', process.pid)).acquired).toBe(true);
+    // Each holder is an execution the local runner registered, as Step Functions knows every execution.
+    const stateMachineArn = 'arn:aws:states:us-east-1:000000000000:stateMachine:ReindexRun';
+    const take = async (runId: string, pid: number) => {
+      const executionArn = `${stateMachineArn.replace(':stateMachine:', ':execution:')}:${runId}-${pid}`;
+      await registerLocalExecution(servers.ledgerEndpoint, { executionArn, stateMachineArn, name: `${runId}-${pid}`, pid });
+      const taken = await ledger.acquireLock({ targetIndex: index, runId, executionArn, now: new Date(), isHolderFinished: async () => false });
+      return { ...taken, executionArn };
+    };
+    const alive = await take('alive-holder', process.pid);
+    expect(alive.acquired).toBe(true);
     const whileAlive = await runLocal({ ...options, input: { ...inputFor(index), runId: `${index}-live-1`, dryRun: false } });
     await ledger.releaseLock(index, 'alive-holder');
-    const ghostArn = `arn:local:states:${hostname()}:${deadPid()}:ghost-holder`;
-    expect((await take('ghost-holder', Number(ghostArn.split(':')[4]))).acquired).toBe(true);
+    await endLocalExecution(servers.ledgerEndpoint, alive.executionArn, 'SUCCEEDED');
+    const ghost = await take('ghost-holder', deadPid());
+    expect(ghost.acquired).toBe(true);
+    const ghostArn = ghost.executionArn;
 
     // Act
     const live = await runLocal({ ...options, input: { ...inputFor(index), runId: `${index}-live-2`, dryRun: false } });
