@@ -1,6 +1,6 @@
 /**
  * What a target node crash does to a running remote reindex, as the poll loop sees it: "a 404 from _tasks means
- * outcome unknown, never done" (DESIGN.md, step 9). Its own OpenSearch node (SAFE_REINDEX_OPENSEARCH_VERSION, else
+ * outcome unknown, never done" (docs/design.md, step 9). Its own OpenSearch node (SAFE_REINDEX_OPENSEARCH_VERSION, else
  * 3.5.0), killed with SIGKILL mid-run and started again on the same data directory and port; the source is the shared
  * Elasticsearch 7.10.2.
  */

@@ -7,20 +7,26 @@
  * the source directly, so it never sees them.
  */
 import type { Client } from '@opensearch-project/opensearch';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { collectingMetrics, localLedger, runLocal, type LocalRunOptions } from '../../local/pipeline';
 import { serverErrors, startFaultProxy, type FaultProxy } from '../../local/fault-proxy/fault-proxy';
 import { expectedCounters, seedWorkedExample, type SeedDoc, type WorkedExampleShape } from '../../local/seed/worked-example';
 import { clientFor } from '../support/client';
 import { defaultTarget, localServers, uniqueIndex } from '../support/servers';
+import { fileLedgerTable } from '../support/e2e-harness';
 
 const servers = localServers();
 const shape: WorkedExampleShape = { missing: 400, targetOlder: 25, equal: 60, targetNewer: 15 };
 const SOURCE_DOCS = 500;
 
-const proxies: FaultProxy[] = [];
-afterEach(async () => {
-  await Promise.all(proxies.splice(0).map((p) => p.stop()));
+/** One proxy in front of the target for the whole file (one target URL: the functions stay warm across runs). */
+let shared: FaultProxy | undefined;
+afterEach(() => {
+  shared?.clear();
+  shared?.resetLog();
+});
+afterAll(async () => {
+  await shared?.stop();
 });
 
 interface Scenario {
@@ -36,15 +42,15 @@ interface Scenario {
   readonly base: Record<string, unknown>;
 }
 
-/** Seeds the worked example, puts a fault proxy in front of the target and approves the input with a dry run. */
+/** Seeds the worked example, runs through the file's fault proxy in front of the target and approves the input with a dry run. */
 async function approvedScenario(prefix: string, input: Record<string, unknown> = {}): Promise<Scenario> {
   const index = uniqueIndex(prefix);
-  const tableName = uniqueIndex('ledger');
+  const tableName = fileLedgerTable;
   const source = clientFor(servers.source.url);
   const target = clientFor(defaultTarget().url);
   const docs = await seedWorkedExample({ source, target, index, shape });
-  const proxy = await startFaultProxy({ target: defaultTarget().url });
-  proxies.push(proxy);
+  shared ??= await startFaultProxy({ target: defaultTarget().url });
+  const proxy = shared;
   const base = { source: { url: servers.source.url, index }, target: { index }, dateField: 'timestamp', batchSize: 100, ...input };
   const common = { targetUrl: proxy.url, ledgerEndpoint: servers.ledgerEndpoint, tableName, pollWaitMs: 200, retryIntervalMs: 50 };
   const dry = await runLocal({ ...common, input: { ...base, runId: `${index}-dry` } });

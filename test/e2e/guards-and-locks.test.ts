@@ -1,10 +1,10 @@
 import { spawnSync } from 'node:child_process';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { endLocalExecution, registerLocalExecution } from '../../local/ledger/ledger';
 import { runLocal, type LocalRunResult } from '../../local/pipeline';
 import { expectedCounters, type WorkedExampleShape } from '../../local/seed/worked-example';
 import { clientFor } from '../support/client';
-import { cancellationOf, countOf, described, finishedTask, ledgerOf, proxiedClusters, runOptions, seededIndex, type ProxiedClusters } from '../support/e2e-harness';
+import { cancellationOf, countOf, described, finishedTask, ledgerOf, fileProxiedClusters, runOptions, stopFileProxiedClusters, seededIndex, type FileProxiedClusters } from '../support/e2e-harness';
 import { defaultTarget, localServers } from '../support/servers';
 
 /**
@@ -16,12 +16,14 @@ import { defaultTarget, localServers } from '../support/servers';
 const servers = localServers();
 const shape: WorkedExampleShape = { missing: 150, targetOlder: 10, equal: 30, targetNewer: 10 };
 
-let clusters: ProxiedClusters | undefined;
+let clusters: FileProxiedClusters | undefined;
 
 afterEach(async () => {
-  await clusters?.stop();
+  clusters?.reset();
   clusters = undefined;
 });
+
+afterAll(stopFileProxiedClusters);
 
 function seeded(prefix: string, seedShape: WorkedExampleShape = shape) {
   return seededIndex(prefix, seedShape);
@@ -42,7 +44,7 @@ describe('guards', () => {
   it('overwrite on a non-empty target fails TargetNotEmpty with the count and days in the cause, and writes nothing', async () => {
     // Prepare
     const { index, tableName } = await seeded('guards-overwrite');
-    clusters = await proxiedClusters();
+    clusters = await fileProxiedClusters();
     const options = runOptions(tableName, clusters.target.url);
     const input = { ...inputFor(index), source: { url: clusters.source.url, index }, mode: 'overwrite' };
     const targetDocs = shape.targetOlder + shape.equal + shape.targetNewer;

@@ -3,6 +3,7 @@ import { runLocal } from '../../local/pipeline';
 import { expectedCounters, seedWorkedExample, targetCopy, type WorkedExampleShape } from '../../local/seed/worked-example';
 import { clientFor } from '../support/client';
 import { defaultTarget, localServers, uniqueIndex } from '../support/servers';
+import { fileLedgerTable } from '../support/e2e-harness';
 
 const servers = localServers();
 const shape: WorkedExampleShape = { missing: 400, targetOlder: 25, equal: 60, targetNewer: 15 };
@@ -10,7 +11,7 @@ const shape: WorkedExampleShape = { missing: 400, targetOlder: 25, equal: 60, ta
 describe('ReindexRun end to end on the real local clusters', () => {
   it('merge: a dry run approves, the live run reproduces the worked-example arithmetic and keeps newer target documents', async () => {
     const index = uniqueIndex('calls-happy');
-    const tableName = uniqueIndex('ledger');
+    const tableName = fileLedgerTable;
     const source = clientFor(servers.source.url);
     const target = clientFor(defaultTarget().url);
     const docs = await seedWorkedExample({ source, target, index, shape });

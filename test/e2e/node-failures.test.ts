@@ -11,6 +11,7 @@ import { localLedger, runLocal } from '../../local/pipeline';
 import { expectedCounters, seedWorkedExample, targetCopy, type SeedDoc, type WorkedExampleShape } from '../../local/seed/worked-example';
 import { clientFor } from '../support/client';
 import { defaultTarget, localServers, uniqueIndex } from '../support/servers';
+import { fileLedgerTable } from '../support/e2e-harness';
 
 const servers = localServers();
 
@@ -83,7 +84,7 @@ describe('ReindexRun when the target node is killed and restarted mid-run', () =
     const shape: WorkedExampleShape = { missing: 3_600, targetOlder: 100, equal: 200, targetNewer: 100 };
     const sourceCount = 4_000;
     const index = uniqueIndex('node-restart');
-    const tableName = uniqueIndex('ledger');
+    const tableName = fileLedgerTable;
     const source = clientFor(servers.source.url);
     const target = clientFor(crashing.url);
     const docs = await seedWorkedExample({ source, target, index, shape });
@@ -157,7 +158,7 @@ describe('ReindexRun into a target node whose write thread pool rejects bulks (s
    */
   async function approvedScenario(prefix: string, shape: WorkedExampleShape, batchSize: number) {
     const index = uniqueIndex(prefix);
-    const tableName = uniqueIndex('ledger');
+    const tableName = fileLedgerTable;
     const scratch = clientFor(defaultTarget().url);
     const target = clientFor(rejecting.url);
     const docs = await seedWorkedExample({ source: clientFor(servers.source.url), target: scratch, index, shape });

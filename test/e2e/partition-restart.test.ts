@@ -5,6 +5,7 @@ import { runLocal } from '../../local/pipeline';
 import { expectedCounters, seedWorkedExample, targetCopy, type SeedDoc, type WorkedExampleShape } from '../../local/seed/worked-example';
 import { clientFor } from '../support/client';
 import { localServers, uniqueIndex } from '../support/servers';
+import { fileLedgerTable } from '../support/e2e-harness';
 
 /** Issue 9: a partition lost to a real node restart is rerun alone, and the target ends exact. */
 
@@ -27,7 +28,7 @@ describe('a partitioned run on a target node that is killed and restarted', () =
     // Prepare: 3 ranges + the no-date partition, one at a time, throttled so the second is mid-way at the crash.
     const shape: WorkedExampleShape = { missing: 1_800, targetOlder: 60, equal: 100, targetNewer: 40 };
     const index = uniqueIndex('part-restart');
-    const tableName = uniqueIndex('ledger');
+    const tableName = fileLedgerTable;
     const target = clientFor(node.url);
     const docs = await seedWorkedExample({ source: clientFor(servers.source.url), target, index, shape });
     const input = {

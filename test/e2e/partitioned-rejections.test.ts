@@ -10,6 +10,7 @@ import { seedWorkedExample, type WorkedExampleShape } from '../../local/seed/wor
 import { clientFor } from '../support/client';
 import { defaultTarget, localServers, uniqueIndex } from '../support/servers';
 import { rest } from '../support/tasks-rest';
+import { fileLedgerTable } from '../support/e2e-harness';
 
 let rejecting: LocalCluster;
 
@@ -48,7 +49,7 @@ describe('a partitioned run into a target that rejects writes', () => {
   it('lowers its concurrency when retries.bulk grows, says so, and still finishes with exact counters', async () => {
     const shape: WorkedExampleShape = { missing: 4_000, targetOlder: 0, equal: 0, targetNewer: 0 };
     const index = uniqueIndex('parted-rejections');
-    const tableName = uniqueIndex('ledger');
+    const tableName = fileLedgerTable;
     await seedOntoRejectingTarget(index, shape);
     const { warnings, log } = warningLog();
     const common = { targetUrl: rejecting.url, ledgerEndpoint: localServers().ledgerEndpoint, tableName, pollWaitMs: 200, retryIntervalMs: 50, maxTasksPerDomain: 4, log };
@@ -81,7 +82,7 @@ describe('a partitioned run into a target that rejects writes', () => {
   it('rethrottles the task of a single-task run when retries.bulk grows (one task cannot be lowered), says so, and still finishes exact', async () => {
     const shape: WorkedExampleShape = { missing: 6_000, targetOlder: 0, equal: 0, targetNewer: 0 };
     const index = uniqueIndex('single-rejections');
-    const tableName = uniqueIndex('ledger');
+    const tableName = fileLedgerTable;
     await seedOntoRejectingTarget(index, shape);
     const { warnings, log } = warningLog();
     const common = { targetUrl: rejecting.url, ledgerEndpoint: localServers().ledgerEndpoint, tableName, pollWaitMs: 200, retryIntervalMs: 50, log };

@@ -5,7 +5,7 @@ import { expectedCounters, seedWorkedExample, type WorkedExampleShape } from '..
 import { reindexTasksInto } from '../../lambdas/shared/cluster-ops';
 import { listPartitions } from '../../lambdas/shared/partitioned-run';
 import { clientFor } from '../support/client';
-import { ledgerItems, ledgerOf, runOptions } from '../support/e2e-harness';
+import { fileLedgerTable, ledgerItems, ledgerOf, runOptions } from '../support/e2e-harness';
 import { defaultTarget, localServers, uniqueIndex } from '../support/servers';
 import { rest } from '../support/tasks-rest';
 
@@ -68,7 +68,7 @@ describe('partitioned ReindexRun on the real local clusters', () => {
   it('a partitioned run gives exactly the counters of the single-task run; undated and boundary documents are copied once', async () => {
     const single = uniqueIndex('calls-single');
     const parted = uniqueIndex('calls-parted');
-    const tableName = uniqueIndex('ledger');
+    const tableName = fileLedgerTable;
     await Promise.all([seedWithEdges(single), seedWithEdges(parted)]);
     const common = runOptions(tableName);
     const base = (index: string) => ({ source: { url: localServers().source.url, index }, target: { index }, dateField: 'timestamp', batchSize: 100 });
@@ -120,7 +120,7 @@ describe('partitioned ReindexRun on the real local clusters', () => {
 
   it('a dry run approves the plan: a re-plan changes the fingerprint, and a live run pinned to the earlier one launches nothing', async () => {
     const index = uniqueIndex('calls-plan-fp');
-    const tableName = uniqueIndex('ledger');
+    const tableName = fileLedgerTable;
     await seedWithEdges(index);
     const options = runOptions(tableName);
     const input = { source: { url: localServers().source.url, index }, target: { index }, dateField: 'timestamp', partitions: 2 };
@@ -157,7 +157,8 @@ describe('partitioned ReindexRun on the real local clusters', () => {
     ['a partitioned run', { partitions: 3, maxConcurrency: 1 }, 'LaunchPartitionFunctionArn'],
   ])('%s launches what rail 1 approved even when the approval item is gone by launch time (expired and deleted during a slot wait)', async (_, extra, launchState) => {
     const index = uniqueIndex('calls-late-launch');
-    const tableName = uniqueIndex('ledger');
+    // Its own table: the test deletes every approval in it.
+    const tableName = uniqueIndex('ledger-late');
     await seedWithEdges(index);
     const options = runOptions(tableName);
     const input = { source: { url: localServers().source.url, index }, target: { index }, dateField: 'timestamp', ...extra };
@@ -184,7 +185,7 @@ describe('partitioned ReindexRun on the real local clusters', () => {
   it('two partitioned runs started together on one target never run more reindex tasks than maxTasksPerDomain', async () => {
     const a = uniqueIndex('calls-sem-a');
     const b = uniqueIndex('calls-sem-b');
-    const tableName = uniqueIndex('ledger');
+    const tableName = fileLedgerTable;
     await Promise.all([seedWithEdges(a), seedWithEdges(b)]);
     const options = { ...runOptions(tableName), maxTasksPerDomain: 2 };
     const input = (index: string) => ({
@@ -215,7 +216,7 @@ describe('partitioned ReindexRun on the real local clusters', () => {
 
   it('a partition whose task is cancelled from outside is rerun alone; the others keep their one task and the target ends exact', async () => {
     const index = uniqueIndex('calls-retry');
-    const tableName = uniqueIndex('ledger');
+    const tableName = fileLedgerTable;
     await seedWithEdges(index);
     const input = {
       source: { url: localServers().source.url, index },
@@ -263,7 +264,7 @@ describe('partitioned ReindexRun on the real local clusters', () => {
 
   it('single-task runs take a task slot of the target domain too: with maxTasksPerDomain 1, a partitioned run and two single-task runs run one task at a time', async () => {
     const [parted, whole1, whole2] = [uniqueIndex('calls-sem-p'), uniqueIndex('calls-sem-s1'), uniqueIndex('calls-sem-s2')];
-    const tableName = uniqueIndex('ledger');
+    const tableName = fileLedgerTable;
     await Promise.all([parted, whole1, whole2].map(seedWithEdges));
     const options = { ...runOptions(tableName), maxTasksPerDomain: 1 };
     const input = (index: string) => ({
@@ -294,7 +295,7 @@ describe('partitioned ReindexRun on the real local clusters', () => {
 
   it('a stopped single-task run cancels its task and frees its slot of the target domain', async () => {
     const index = uniqueIndex('calls-stop-single');
-    const tableName = uniqueIndex('ledger');
+    const tableName = fileLedgerTable;
     await seedWithEdges(index);
     const input = { source: { url: localServers().source.url, index }, target: { index }, batchSize: 10, requestsPerSecond: 20 };
     const options = runOptions(tableName);
@@ -322,7 +323,7 @@ describe('partitioned ReindexRun on the real local clusters', () => {
 
   it('stopping the execution cancels every running partition task, releases every slot and marks the run ABORTED', async () => {
     const index = uniqueIndex('calls-stop');
-    const tableName = uniqueIndex('ledger');
+    const tableName = fileLedgerTable;
     await seedWithEdges(index);
     const input = {
       source: { url: localServers().source.url, index },

@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { tamperedLaunch } from '../../local/fault-proxy/tampered-launch';
 import { collectingMetrics, runLocal } from '../../local/pipeline';
 import { expectedCounters, seedDocs, targetCopy, type WorkedExampleShape } from '../../local/seed/worked-example';
@@ -11,17 +11,18 @@ import {
   finishedTask,
   ledgerOf,
   parkedAfterFirstBatch,
-  proxiedClusters,
+  fileProxiedClusters,
   runOptions,
-  startForeignReindex,
-  type ProxiedClusters,
   seededIndex,
+  startForeignReindex,
+  stopFileProxiedClusters,
+  type FileProxiedClusters,
 } from '../support/e2e-harness';
 import { rest } from '../support/tasks-rest';
 import { defaultTarget, localServers } from '../support/servers';
 
 /**
- * The two rails of DESIGN.md on the real clusters: a dry run launches nothing and a live run launches only
+ * The two rails of docs/design.md on the real clusters: a dry run launches nothing and a live run launches only
  * what a dry run approved (rail 1); a launched task that is not the approved request is cancelled (rail 2);
  * no foreign reindex writes into the target beside ours; and the modes do what they promise.
  */
@@ -29,14 +30,16 @@ import { defaultTarget, localServers } from '../support/servers';
 const servers = localServers();
 const shape: WorkedExampleShape = { missing: 150, targetOlder: 10, equal: 30, targetNewer: 10 };
 
-let clusters: ProxiedClusters | undefined;
+let clusters: FileProxiedClusters | undefined;
 const startedTasks: string[] = [];
 
 afterEach(async () => {
   await Promise.all(startedTasks.splice(0).map((id) => cancelIfRunning(id)));
-  await clusters?.stop();
+  clusters?.reset();
   clusters = undefined;
 });
+
+afterAll(stopFileProxiedClusters);
 
 function seeded(prefix: string, seedShape: WorkedExampleShape = shape) {
   return seededIndex(prefix, seedShape);
@@ -54,7 +57,7 @@ describe('rail 1: the dry run', () => {
   it('a dry run reads both clusters with a handful of requests and writes nothing to either', async () => {
     // Prepare
     const { index, tableName } = await seeded('rails-dry');
-    clusters = await proxiedClusters();
+    clusters = await fileProxiedClusters();
     const input = { runId: `${index}-dry`, source: { url: clusters.source.url, index }, target: { index }, dateField: 'timestamp', batchSize: 100 };
 
     // Act
@@ -81,7 +84,7 @@ describe('rail 1: the dry run', () => {
   it('a live run without a dry run fails DryRunRequired, writes nothing to the target and releases its lock', async () => {
     // Prepare
     const { index, tableName } = await seeded('rails-nodry');
-    clusters = await proxiedClusters();
+    clusters = await fileProxiedClusters();
     const targetBefore = await countOf(defaultTarget().url, index);
     const input = { runId: `${index}-live`, source: { url: clusters.source.url, index }, target: { index }, dateField: 'timestamp', batchSize: 100, dryRun: false };
 
@@ -102,7 +105,7 @@ describe('rail 1: the dry run', () => {
   it('a live run whose batch size differs from the approved dry run fails DryRunRequired; the approved one then launches', async () => {
     // Prepare
     const { index, tableName } = await seeded('rails-batch');
-    clusters = await proxiedClusters();
+    clusters = await fileProxiedClusters();
     const options = runOptions(tableName, clusters.target.url);
     const base = { source: { url: clusters.source.url, index }, target: { index }, dateField: 'timestamp', batchSize: 100 };
     const dry = await runLocal({ ...options, input: { ...base, runId: `${index}-dry` } });
@@ -126,7 +129,7 @@ describe('rail 1: the dry run', () => {
   it('a live run whose query differs from the approved dry run fails DryRunRequired and launches nothing', async () => {
     // Prepare
     const { index, tableName } = await seeded('rails-query');
-    clusters = await proxiedClusters();
+    clusters = await fileProxiedClusters();
     const options = runOptions(tableName, clusters.target.url);
     const base = { source: { url: clusters.source.url, index }, target: { index }, dateField: 'timestamp', batchSize: 100 };
     const dry = await runLocal({ ...options, input: { ...base, runId: `${index}-dry` } });
@@ -151,7 +154,7 @@ describe('rail 2: the header check', () => {
   /** A live run whose launch reaches the target changed by `mutate` (through the fault proxy). */
   async function launchWith(prefix: string, mutate: (body: Record<string, unknown>) => void) {
     const { index, tableName } = await seeded(prefix, bigShape);
-    clusters = await proxiedClusters();
+    clusters = await fileProxiedClusters();
     const options = runOptions(tableName, clusters.target.url);
     const base = { source: { url: servers.source.url, index }, target: { index }, dateField: 'timestamp', batchSize: 100, requestsPerSecond: 200 };
     const dry = await runLocal({ ...options, input: { ...base, runId: `${index}-dry` } });
@@ -206,7 +209,7 @@ describe('foreign reindex tasks writing into the target', () => {
   it('a foreign reindex already running into the target refuses the live run at pre-flight: ForeignReindexRunning, nothing launched', async () => {
     // Prepare
     const { index, docs, tableName } = await seeded('rails-foreign-pre');
-    clusters = await proxiedClusters();
+    clusters = await fileProxiedClusters();
     const options = runOptions(tableName, clusters.target.url);
     const base = { source: { url: servers.source.url, index }, target: { index }, dateField: 'timestamp', batchSize: 100 };
     const dry = await runLocal({ ...options, input: { ...base, runId: `${index}-dry` } });

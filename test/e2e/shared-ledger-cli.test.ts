@@ -53,8 +53,8 @@ describe('safe-reindex local: concurrent runs on one --ledger folder', () => {
   const ledgerDir = join(work, 'ledger');
   const first = uniqueIndex('calls-shared-a');
   const other = uniqueIndex('calls-shared-b');
-  const total = 1_000;
-  // Throttled: 40 documents a second in batches of 20, so the first live run lasts about 25 s.
+  const total = 600;
+  // Throttled: 40 documents a second in batches of 20, so the first live run lasts about 15 s.
   const input = (index: string, runId: string, dryRun: boolean) => {
     const file = join(work, `${runId}.json`);
     writeFileSync(

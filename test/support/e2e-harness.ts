@@ -29,6 +29,48 @@ export async function proxiedClusters(): Promise<ProxiedClusters> {
   };
 }
 
+export interface FileProxiedClusters extends ProxiedClusters {
+  /** Removes every injected fault and empties both request logs (between tests). */
+  reset(): void;
+}
+
+let fileProxies: Promise<FileProxiedClusters> | undefined;
+
+/**
+ * Fault proxies in front of both clusters, started on first use and shared by every test of this file
+ * (vitest evaluates this module once per file). A function's environment carries its target endpoint,
+ * so one proxy URL per file lets the functions' warm environments serve all of the file's runs. Call
+ * `reset()` after each test and `stop()` after the file.
+ */
+export function fileProxiedClusters(): Promise<FileProxiedClusters> {
+  fileProxies ??= proxiedClusters().then((clusters) => ({
+    ...clusters,
+    reset: () => {
+      for (const proxy of [clusters.source, clusters.target]) {
+        proxy.clear();
+        proxy.resetLog();
+      }
+    },
+    stop: async () => {
+      fileProxies = undefined;
+      await clusters.stop();
+    },
+  }));
+  return fileProxies;
+}
+
+/** Stops this file's proxies, if a test started them. */
+export async function stopFileProxiedClusters(): Promise<void> {
+  await (await fileProxies)?.stop();
+}
+
+/**
+ * The ledger table of this test file (vitest evaluates this module once per file): every run of the
+ * file writes to it, as every run of a deployed stack writes to its one table, so the functions'
+ * warm execution environments serve the file's runs as a warm container serves later executions.
+ */
+export const fileLedgerTable = uniqueIndex('ledger');
+
 /** The runLocal options every end-to-end test shares: fast waits, its own ledger table. */
 export function runOptions(tableName: string, targetUrl: string = defaultTarget().url) {
   return { targetUrl, ledgerEndpoint: localServers().ledgerEndpoint, tableName, pollWaitMs: 200, retryIntervalMs: 50 } as const;
@@ -38,7 +80,7 @@ export function ledgerOf(tableName: string): Promise<Ledger> {
   return localLedger(localServers().ledgerEndpoint, tableName);
 }
 
-/** Every item of a ledger table (tests use one table each, so this is small). */
+/** Every item of a ledger table (one test file's runs at most, so this is small). */
 export async function ledgerItems(tableName: string): Promise<Array<Record<string, unknown>>> {
   const ledger = await ledgerOf(tableName);
   const { Items } = await ledger.client.send(new ScanCommand({ TableName: tableName, ConsistentRead: true }));
@@ -134,7 +176,7 @@ export async function countOf(url: string, index: string): Promise<number> {
   return answer.body.count;
 }
 
-/** A uniquely named index seeded on the source and the target (dual-write copies), and a table for its ledger. */
+/** A uniquely named index seeded on the source and the target (dual-write copies), and the file's ledger table. */
 export async function seededIndex(prefix: string, shape: WorkedExampleShape) {
   const index = uniqueIndex(prefix);
   const docs = await seedWorkedExample({
@@ -143,5 +185,5 @@ export async function seededIndex(prefix: string, shape: WorkedExampleShape) {
     index,
     shape,
   });
-  return { index, docs, tableName: uniqueIndex('ledger') };
+  return { index, docs, tableName: fileLedgerTable };
 }

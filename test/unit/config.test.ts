@@ -21,7 +21,7 @@ function invalid(input: unknown): InvalidInputError {
 }
 
 describe('parseRunConfig', () => {
-  it('applies the defaults of DESIGN.md: a forgotten dryRun never launches anything', () => {
+  it('applies the defaults of docs/design.md: a forgotten dryRun never launches anything', () => {
     expect(parseRunConfig(valid, target)).toEqual({
       runId: 'calls-2026-05-dry',
       source: { url: 'https://es7.internal:9200', index: 'calls-2026-05', credentialsSecret: null, query: null },
@@ -36,7 +36,7 @@ describe('parseRunConfig', () => {
     });
   });
 
-  it('accepts the full console example of DESIGN.md', () => {
+  it('accepts the full console example of docs/design.md', () => {
     const config = parseRunConfig(
       {
         ...valid,

@@ -9,7 +9,7 @@ import {
   type Counters,
 } from '../../lambdas/shared/counters';
 
-/** The worked example of DESIGN.md. */
+/** The worked example of docs/design.md. */
 const WORKED: Counters = {
   total: 84_986_805,
   created: 70_798_760,

@@ -8,7 +8,7 @@ import {
 } from '../../local/seed/worked-example';
 
 describe('worked-example seed', () => {
-  it('is 1/1000 of the worked example of DESIGN.md', () => {
+  it('is 1/1000 of the worked example of docs/design.md', () => {
     expect(expectedCounters(WORKED_EXAMPLE_1_1000)).toEqual({
       total: 84_987,
       created: 70_799,
