@@ -64,7 +64,7 @@ export class SafeReindexStack extends Stack {
 
     new CfnOutput(this, 'ReindexRunStateMachineArn', {
       value: this.pipeline.reindexRun.stateMachineArn,
-      description: 'Start a run here (console: paste the execution input of DESIGN.md)',
+      description: 'Start a run here (console: paste the execution input of docs/design.md)',
     });
     new CfnOutput(this, 'MonthlyBackfillStateMachineArn', { value: this.pipeline.monthlyBackfill.stateMachineArn });
     new CfnOutput(this, 'LedgerTableName', { value: this.pipeline.ledger.tableName });

@@ -8,7 +8,7 @@ import { countersTable, parityLines, summarise, writeReceipts } from './receipts
 import { WORKED_EXAMPLE_1_1000, expectedCounters, seedWorkedExample } from './seed/worked-example';
 
 /**
- * `npm start`: the worked example of DESIGN.md at 1/1000 scale, through the real ReindexRun state
+ * `npm start`: the worked example of docs/design.md at 1/1000 scale, through the real ReindexRun state
  * machine as deployed (the synthesised ASL, each state's bundled Lambda asset), on real local servers:
  * Elasticsearch 7.10.2 source, OpenSearch target, dynalite ledger.
  * A dry run first (header, approval, nothing launched), then the live run.

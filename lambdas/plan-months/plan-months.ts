@@ -4,7 +4,7 @@ import { InvalidInputError } from '../shared/errors';
 import type { JsonObject, Ledger } from '../shared/ledger';
 
 /**
- * MonthlyBackfill's planner (DESIGN.md, "MonthlyBackfill"): from the execution input and the
+ * MonthlyBackfill's planner (docs/design.md, "MonthlyBackfill"): from the execution input and the
  * execution's start time, the monthly indices due, in order, each with the complete ReindexRun inputs
  * of its dry run and its live run; months whose target already has a SUCCEEDED live run are skipped.
  *

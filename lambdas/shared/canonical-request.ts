@@ -40,7 +40,7 @@ export function credentialReference(config: RunConfig): CredentialReference | un
   return undefined;
 }
 
-/** The local runner's references: the environment variables DESIGN.md names. */
+/** The local runner's references: the environment variables docs/design.md names. */
 export const LOCAL_ENV_CREDENTIALS: CredentialReference = {
   username: '{{env:SAFE_REINDEX_SOURCE_USERNAME}}',
   password: '{{env:SAFE_REINDEX_SOURCE_PASSWORD}}',

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { InvalidInputError } from './errors';
 
 /**
- * The execution input an operator pastes in the console (DESIGN.md, "Execution input"). Unknown fields
+ * The execution input an operator pastes in the console (docs/design.md, "Execution input"). Unknown fields
  * are refused, except one that Step Functions defines: `AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID`, the
  * execution ARN of a parent that started this run (MonthlyBackfill's `startExecution.sync:2` passes
  * `$$.Execution.Id`), which links the two executions in the console. It is checked to be an execution

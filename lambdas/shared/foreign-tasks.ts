@@ -2,7 +2,7 @@ import { cancelTask, reindexTasksInto, type ReindexTask } from './cluster-ops';
 import type { RunDeps } from './run-context';
 
 /**
- * Each poll's sweep (DESIGN.md step 9): every reindex writing into the target that is not this run's
+ * Each poll's sweep (docs/design.md step 9): every reindex writing into the target that is not this run's
  * own (`isOwn`) is cancelled, recorded on the run, counted (`ForeignReindexCancelled`) and logged.
  */
 export async function cancelForeignTasks(deps: RunDeps, runId: string, targetIndex: string, isOwn: (task: ReindexTask) => boolean): Promise<void> {

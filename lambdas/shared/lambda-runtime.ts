@@ -100,7 +100,7 @@ export async function sourceSecret(config: RunConfig): Promise<SourceCredentials
 
 /**
  * For a run that names no secret, the credentials in SAFE_REINDEX_SOURCE_USERNAME and
- * SAFE_REINDEX_SOURCE_PASSWORD (both set, or none): what DESIGN.md has a local run use instead of a
+ * SAFE_REINDEX_SOURCE_PASSWORD (both set, or none): what docs/design.md has a local run use instead of a
  * secret, so a bundled handler run locally behaves as the in-process runner does. The CDK construct
  * never sets them, so on AWS a run without a secret reaches its source unauthenticated.
  */

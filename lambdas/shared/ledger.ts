@@ -1,5 +1,5 @@
 /**
- * The ledger: one DynamoDB table that records every run (DESIGN.md "Ledger").
+ * The ledger: one DynamoDB table that records every run (docs/design.md "Ledger").
  *
  * | item                               | pk                     | sk                 |
  * |------------------------------------|------------------------|--------------------|

@@ -23,7 +23,7 @@ export interface AbortCleanupProps {
 /**
  * Stopping an execution (console "Stop"), its timeout or an unrecorded failure must not orphan the
  * reindex: an EventBridge rule on "Step Functions Execution Status Change" of the ReindexRun state
- * machine with status ABORTED, TIMED_OUT or FAILED invokes the cleanup function (DESIGN.md).
+ * machine with status ABORTED, TIMED_OUT or FAILED invokes the cleanup function (docs/design.md).
  * FAILED is included although RecordFailure normally did the work: the cleanup is idempotent and
  * covers a RecordFailure that itself failed.
  */

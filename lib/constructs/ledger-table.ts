@@ -24,7 +24,7 @@ export interface LedgerTableProps {
 }
 
 /**
- * The ledger (DESIGN.md "Ledger"): one on-demand DynamoDB table with the key schema of
+ * The ledger (docs/design.md "Ledger"): one on-demand DynamoDB table with the key schema of
  * `lambdas/shared/ledger.ts` (pk/sk, the `byTarget` index on gsi1pk/gsi1sk, TTL on `expiresAt` for
  * dry-run approvals), point-in-time recovery and encryption at rest. Its records are the receipts a
  * team reads months later, so it is retained by default.

@@ -28,7 +28,7 @@ export interface RunAlarmSpec {
   readonly description: string;
 }
 
-/** The run alarms of DESIGN.md "Metrics and alarms", on the any-index series. */
+/** The run alarms of docs/design.md "Metrics and alarms", on the any-index series. */
 export const RUN_ALARMS: readonly RunAlarmSpec[] = [
   {
     metricName: 'CounterMismatch',

@@ -36,7 +36,7 @@ export interface MonthlyBackfillStateMachineProps {
 }
 
 /**
- * `MonthlyBackfill` (DESIGN.md): plans the monthly indices due and, for each in order, runs ReindexRun
+ * `MonthlyBackfill` (docs/design.md): plans the monthly indices due and, for each in order, runs ReindexRun
  * as a dry run then live (optionally waiting for a person's approval in between). Each placeholder is
  * substituted together with the permission it needs; logging ALL, X-Ray tracing on.
  */

@@ -18,7 +18,7 @@ export interface MonthlyScheduleProps {
 }
 
 /**
- * EventBridge Scheduler schedule (UTC, DESIGN.md "All dates and times are UTC") that starts
+ * EventBridge Scheduler schedule (UTC, docs/design.md "All dates and times are UTC") that starts
  * MonthlyBackfill with the configured input; its role may start that one state machine only.
  */
 export class MonthlySchedule extends Construct {

@@ -22,7 +22,7 @@ export interface ReindexRunStateMachineProps {
 }
 
 /**
- * `ReindexRun` (DESIGN.md "The run"): the ASL file as written (it carries its own Comment,
+ * `ReindexRun` (docs/design.md "The run"): the ASL file as written (it carries its own Comment,
  * TimeoutSeconds, Retry and Catch: `DefinitionBody.fromFile` adds none), each Lambda placeholder
  * substituted together with the invoke grant; every event logged, X-Ray tracing on.
  */

@@ -27,7 +27,7 @@ import { createSimulatedClock, runStateMachine, type SimulatedClock } from '../r
  * time as the real one does, sends nothing), CheckParity (ok).
  */
 
-/** Worked example of DESIGN.md: 84,986,805 = 70,798,760 created + 634,962 updated + 13,553,083 conflicts, 5 h. */
+/** Worked example of docs/design.md: 84,986,805 = 70,798,760 created + 634,962 updated + 13,553,083 conflicts, 5 h. */
 export const WORKED_EXAMPLE = { created: 70_798_760, updated: 634_962, versionConflicts: 13_553_083, seconds: 5 * 3600 };
 
 export interface ProgressModel {

@@ -82,7 +82,7 @@ export interface Projection {
   readonly rows: readonly ProjectionRow[];
 }
 
-/** The worked example (DESIGN.md; `WORKED_EXAMPLE` in orchestration.ts): 84,986,805 documents in 5 h. */
+/** The worked example (docs/design.md; `WORKED_EXAMPLE` in orchestration.ts): 84,986,805 documents in 5 h. */
 export const WORKED_EXAMPLE_MONTH = { docs: 84_986_805, seconds: 5 * 3600, days: 31 } as const;
 /** Its per-task rate: 84,986,805 / 18,000 s ≈ 4,722 docs/s. */
 export const WORKED_EXAMPLE_TASK_RATE = WORKED_EXAMPLE_MONTH.docs / WORKED_EXAMPLE_MONTH.seconds;

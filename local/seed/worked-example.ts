@@ -1,7 +1,7 @@
 import { Client } from '@opensearch-project/opensearch';
 
 /**
- * The worked example of DESIGN.md at a chosen scale: one monthly index on the source, and a target
+ * The worked example of docs/design.md at a chosen scale: one monthly index on the source, and a target
  * that dual-write has been filling for the last days of the month, so it already holds documents
  * at equal, older and newer versions than the source.
  */
@@ -120,7 +120,7 @@ const MAPPINGS = {
   },
 } as const;
 
-/** The worked example's split (DESIGN.md) scaled to about `total` documents. */
+/** The worked example's split (docs/design.md) scaled to about `total` documents. */
 export function scaledShape(total: number): WorkedExampleShape {
   const full = { missing: 70_798_760, targetOlder: 634_962, equal: 13_053_083, targetNewer: 500_000 };
   const sum = full.missing + full.targetOlder + full.equal + full.targetNewer;
