@@ -119,8 +119,26 @@ function probeLines(probe: ProbeResult | null): string[] {
       `${thousands(predicted.created + predicted.updated + predicted.versionConflicts)} = ${thousands(predicted.created)} created + ` +
         `${thousands(predicted.updated)} updated + ${thousands(predicted.versionConflicts)} version_conflicts`,
     ),
+    ...intervalLines(probe),
     ...probe.examples.map((e, i) =>
       line(i === 0 ? 'examples' : '', `${e.id}: source _version ${e.sourceVersion ?? 'missing'}, target _version ${e.targetVersion} (${e.class})`),
+    ),
+  ];
+}
+
+function intervalLines(probe: ProbeResult): string[] {
+  // Approvals recorded before the interval existed carry none.
+  const interval = probe.interval as ProbeResult['interval'] | undefined;
+  if (!interval) return [];
+  const { created, updated, versionConflicts } = interval;
+  const exact = [created, updated, versionConflicts].every((r) => r.low === r.high);
+  if (exact) return [line('', 'exact as of this dry run: the sample is every target document (dual-write keeps moving it)')];
+  const range = (r: { low: number; high: number }) => (r.low === r.high ? thousands(r.low) : `${thousands(r.low)} to ${thousands(r.high)}`);
+  return [
+    line(
+      '',
+      `${Math.round(interval.confidence * 100)}% interval: ${range(created)} created, ${range(updated)} updated, ${range(versionConflicts)} version_conflicts ` +
+        `(from ${thousands(probe.sampled)} sampled target documents)`,
     ),
   ];
 }

@@ -28,6 +28,23 @@ export interface PredictedSplit {
   readonly versionConflicts: number;
 }
 
+/** A range of whole counts, both ends included. */
+export interface CountRange {
+  readonly low: number;
+  readonly high: number;
+}
+
+/**
+ * How far the sample lets the prediction be off: each counter's range holds the run's final value with
+ * at least `confidence` (jointly: the two sampled shares each get half of the error budget).
+ */
+export interface PredictionInterval {
+  readonly confidence: number;
+  readonly created: CountRange;
+  readonly updated: CountRange;
+  readonly versionConflicts: CountRange;
+}
+
 export interface ProbeInput {
   readonly pairs: readonly SampledPair[];
   readonly sourceCount: number;
@@ -42,6 +59,8 @@ export interface ProbeResult {
   /** Target documents that also exist on the source, extrapolated from the sample. */
   readonly estimatedOverlap: number;
   readonly predicted: PredictedSplit;
+  /** The 95% interval around `predicted`; a point where the sample holds every target document. */
+  readonly interval: PredictionInterval;
 }
 
 export type VersioningVerdict = { readonly broken: false } | { readonly broken: true; readonly reason: string };
@@ -82,7 +101,69 @@ export function probe(input: ProbeInput): ProbeResult {
     examples: pickExamples(input.pairs),
     estimatedOverlap,
     predicted: predictSplit(input.mode, counts, input.sourceCount, estimatedOverlap),
+    interval: predictionInterval(input.mode, counts, input.sourceCount, input.targetCount, estimatedOverlap),
   };
+}
+
+export const PREDICTION_CONFIDENCE = 0.95;
+/** Two-sided normal quantile for 1 - 0.05/2 per share (Bonferroni over the two shares): 97.5% each. */
+const Z_PER_SHARE = 2.2414;
+
+/**
+ * The Wilson score interval of a sampled share, narrowed by the finite-population correction: a sample
+ * drawn without replacement from `population` items says more the larger a part of it it is, and all
+ * of it when it is the whole population.
+ */
+export function shareInterval(hits: number, sampled: number, population: number, z = Z_PER_SHARE): CountRange {
+  if (sampled === 0) return { low: 0, high: 1 };
+  const share = hits / sampled;
+  const correction = population > 1 ? Math.sqrt(Math.max(0, (population - sampled) / (population - 1))) : 0;
+  const zz = z * correction;
+  if (zz === 0) return { low: share, high: share };
+  const z2 = zz * zz;
+  const denominator = 1 + z2 / sampled;
+  const centre = (share + z2 / (2 * sampled)) / denominator;
+  const half = (zz * Math.sqrt((share * (1 - share)) / sampled + z2 / (4 * sampled * sampled))) / denominator;
+  return { low: Math.max(0, Math.min(share, centre - half)), high: Math.min(1, Math.max(share, centre + half)) };
+}
+
+/**
+ * The range each predicted counter can take given the sample: the share of target documents that the
+ * source also holds (which fixes created), and among those the share whose source copy is newer (which
+ * splits them into updated and version_conflicts), each with its interval, combined at their ends.
+ */
+export function predictionInterval(mode: Mode, counts: ClassCounts, sourceCount: number, targetCount: number, overlap: number): PredictionInterval {
+  const sampled = sumOf(counts);
+  const onSource = shareInterval(sampled - counts.targetOnly, sampled, targetCount);
+  const overlapRange: CountRange = {
+    low: Math.min(sourceCount, overlap, Math.floor(targetCount * onSource.low)),
+    high: Math.min(sourceCount, Math.max(overlap, Math.ceil(targetCount * onSource.high))),
+  };
+  const created = { low: sourceCount - overlapRange.high, high: sourceCount - overlapRange.low };
+  const point = predictSplit(mode, counts, sourceCount, overlap);
+  const zero: CountRange = { low: 0, high: 0 };
+  switch (mode) {
+    case 'merge': {
+      const overlapSampled = counts.equal + counts.sourceNewer + counts.targetNewer;
+      const newer = shareInterval(counts.sourceNewer, overlapSampled, overlap);
+      return {
+        confidence: PREDICTION_CONFIDENCE,
+        created,
+        updated: {
+          low: Math.min(point.updated, Math.floor(overlapRange.low * newer.low)),
+          high: Math.max(point.updated, Math.ceil(overlapRange.high * newer.high)),
+        },
+        versionConflicts: {
+          low: Math.min(point.versionConflicts, Math.floor(overlapRange.low * (1 - newer.high))),
+          high: Math.max(point.versionConflicts, Math.ceil(overlapRange.high * (1 - newer.low))),
+        },
+      };
+    }
+    case 'create-only':
+      return { confidence: PREDICTION_CONFIDENCE, created, updated: zero, versionConflicts: overlapRange };
+    case 'overwrite':
+      return { confidence: PREDICTION_CONFIDENCE, created, updated: overlapRange, versionConflicts: zero };
+  }
 }
 
 /** targetCount × the sampled share that exists on the source, never more than the source holds. */

@@ -70,6 +70,35 @@ describe('renderHeader', () => {
     }
   });
 
+  it('says the prediction is exact as of the dry run when the probe sampled every target document', () => {
+    const lines = renderHeader(dryRunHeader());
+
+    const at = lines.findIndex((l) => l.startsWith('predicted:'));
+    expect(lines[at + 1]).toBe('                      exact as of this dry run: the sample is every target document (dual-write keeps moving it)');
+  });
+
+  it('shows the 95% interval of each predicted counter beside a sampled prediction', () => {
+    // Prepare: 65 of the 14,188 target documents sampled, one of them older than its source copy
+    const pairs = [
+      { id: 'old-0', targetVersion: 4_000, sourceVersion: 4_001 },
+      ...Array.from({ length: 64 }, (_, i) => ({ id: `eq-${i}`, targetVersion: 5_000 + i, sourceVersion: 5_000 + i })),
+    ];
+    const sampled = probe({ pairs, sourceCount: 84_987, targetCount: 14_188, mode: 'merge' });
+
+    // Act
+    const lines = renderHeader(dryRunHeader({ probe: sampled }));
+
+    // Assess
+    const at = lines.findIndex((l) => l.startsWith('predicted:'));
+    expect(lines[at]).toBe('predicted:            84,987 = 70,799 created + 218 updated + 13,970 version_conflicts');
+    const { created, updated, versionConflicts } = sampled.interval;
+    const range = (r: { low: number; high: number }) => `${r.low.toLocaleString('en-US')} to ${r.high.toLocaleString('en-US')}`;
+    expect(lines[at + 1]).toBe(
+      `                      95% interval: ${range(created)} created, ${range(updated)} updated, ${range(versionConflicts)} version_conflicts (from 65 sampled target documents)`,
+    );
+    expect(updated.high - updated.low).toBeGreaterThan(1_000);
+  });
+
   it('shows five examples', () => {
     const lines = renderHeader(dryRunHeader());
 

@@ -178,3 +178,99 @@ describe('versioningLooksBroken', () => {
     expect(versioningLooksBroken([...behind(6), ...equal(5)]).broken).toBe(true);
   });
 });
+
+describe('the prediction interval', () => {
+  /** A deterministic generator (mulberry32), so the coverage test draws the same samples every run. */
+  function seeded(seed: number): () => number {
+    let a = seed >>> 0;
+    return () => {
+      a = (a + 0x6d2b79f5) >>> 0;
+      let t = a;
+      t = Math.imul(t ^ (t >>> 15), t | 1);
+      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+      return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
+    };
+  }
+
+  /** `n` of `population` drawn without replacement (partial Fisher-Yates). */
+  function draw<T>(population: readonly T[], n: number, random: () => number): T[] {
+    const copy = [...population];
+    for (let i = 0; i < n; i++) {
+      const j = i + Math.floor(random() * (copy.length - i));
+      [copy[i], copy[j]] = [copy[j]!, copy[i]!];
+    }
+    return copy.slice(0, n);
+  }
+
+  const within = (value: number, range: { low: number; high: number }) => value >= range.low && value <= range.high;
+
+  it('holds the real counters of the worked example where a 65-document sample predicted 218 updated for 635', () => {
+    // Prepare: the 1/1000 worked example's target (14,188 documents, 635 older than the source), one older one sampled
+    const pairs: SampledPair[] = [
+      { id: 'old-0', targetVersion: 4_000, sourceVersion: 4_001 },
+      ...Array.from({ length: 64 }, (_, i) => ({ id: `eq-${i}`, targetVersion: 5_000 + i, sourceVersion: 5_000 + i })),
+    ];
+
+    // Act
+    const { predicted, interval } = probe({ pairs, sourceCount: 84_987, targetCount: 14_188, mode: 'merge' });
+
+    // Assess
+    expect(predicted.updated).toBe(218);
+    expect(within(635, interval.updated)).toBe(true);
+    expect(within(13_553, interval.versionConflicts)).toBe(true);
+    expect(within(70_799, interval.created)).toBe(true);
+    expect(interval.confidence).toBe(0.95);
+  });
+
+  it('is the point itself when the sample holds every target document', () => {
+    const { predicted, interval } = probe({ pairs: workedExampleSample(), sourceCount: 84_987, targetCount: 14_188, mode: 'merge' });
+
+    expect(interval.created).toEqual({ low: predicted.created, high: predicted.created });
+    expect(interval.updated).toEqual({ low: predicted.updated, high: predicted.updated });
+    expect(interval.versionConflicts).toEqual({ low: predicted.versionConflicts, high: predicted.versionConflicts });
+  });
+
+  it('always holds the predicted counters, within 0 and the source count, in every mode', () => {
+    const random = seeded(7);
+    for (let trial = 0; trial < 500; trial++) {
+      const sampled = 1 + Math.floor(random() * 80);
+      const pairs: SampledPair[] = Array.from({ length: sampled }, (_, i) => {
+        const r = random();
+        return { id: `d${i}`, targetVersion: 10, sourceVersion: r < 0.2 ? null : r < 0.5 ? 11 : r < 0.8 ? 10 : 9 };
+      });
+      const targetCount = sampled + Math.floor(random() * 100_000);
+      const sourceCount = Math.floor(random() * 200_000);
+      for (const mode of ['merge', 'create-only', 'overwrite'] as const) {
+        const { predicted, interval } = probe({ pairs, sourceCount, targetCount, mode });
+        for (const key of ['created', 'updated', 'versionConflicts'] as const) {
+          expect(within(predicted[key], interval[key]), `${mode} ${key} ${JSON.stringify({ predicted, interval })}`).toBe(true);
+          expect(interval[key].low).toBeGreaterThanOrEqual(0);
+          expect(interval[key].high).toBeLessThanOrEqual(sourceCount);
+        }
+      }
+    }
+  });
+
+  it('holds all three real counters in at least 95% of repeated 65-document samples', () => {
+    // Prepare: a target of 20,000 documents, 18,000 also on the source (900 of them older there), 2,000 target only
+    const target: SampledPair[] = Array.from({ length: 20_000 }, (_, i) => ({
+      id: `t${i}`,
+      targetVersion: 10,
+      sourceVersion: i < 900 ? 11 : i < 18_000 ? 10 : null,
+    }));
+    const sourceCount = 50_000;
+    const real = { created: sourceCount - 18_000, updated: 900, versionConflicts: 18_000 - 900 };
+    const random = seeded(2026);
+    const trials = 2_000;
+
+    // Act
+    let held = 0;
+    for (let trial = 0; trial < trials; trial++) {
+      const { interval } = probe({ pairs: draw(target, 65, random), sourceCount, targetCount: target.length, mode: 'merge' });
+      if (within(real.created, interval.created) && within(real.updated, interval.updated) && within(real.versionConflicts, interval.versionConflicts)) held += 1;
+    }
+
+    // Assess
+    expect(held / trials).toBeGreaterThanOrEqual(0.95);
+  });
+});
