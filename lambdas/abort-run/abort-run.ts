@@ -1,5 +1,6 @@
 import { cancelTask } from '../shared/cluster-ops';
 import type { RunDeps } from '../shared/run-context';
+import { restoreTombstones } from '../shared/tombstones';
 
 /** EventBridge "Step Functions Execution Status Change", the fields the cleanup reads. */
 export interface ExecutionStatusChange {
@@ -27,7 +28,8 @@ export function endedExecution(event: ExecutionStatusChange): EndedExecution | u
 
 /**
  * An execution that ended without succeeding (console Stop, a timeout, a failure, Ctrl-C of the local
- * runner) must not orphan its reindex: cancel the task, release the lock, and mark the run ABORTED
+ * runner) must not orphan its reindex: cancel the task, restore the target's tombstone retention,
+ * release the lock, and mark the run ABORTED
  * unless it already recorded how it ended. Only the execution that created the run record may clean it
  * up: a second execution reusing a run id (refused at validation) must not touch the first one's task.
  */
@@ -48,7 +50,10 @@ export async function abortRun(ended: EndedExecution, deps: RunDeps): Promise<{ 
     error: 'Aborted',
     cause: `the execution ended ${ended.status}${taskId ? `; its reindex task ${taskId} was cancelled` : ''}`,
   });
-  if (!record.dryRun) await deps.ledger.releaseLock(record.targetIndex, runId);
+  if (!record.dryRun) {
+    await restoreTombstones(deps, record.targetIndex, runId);
+    await deps.ledger.releaseLock(record.targetIndex, runId);
+  }
   deps.log.warn('cleaned up after the execution ended', { runId, executionStatus: ended.status, taskId, status: kept.status });
   return { status: kept.status, cancelledTask: taskId };
 }

@@ -4,8 +4,13 @@ import type { RecordedPlan } from '../preflight/preflight';
 import type { PartitionRef } from '../shared/run-context';
 import { DryRunRequiredError } from '../shared/errors';
 import { loadRun, type RunDeps, type StateInvocation } from '../shared/run-context';
+import { retainTombstones } from '../shared/tombstones';
+import type { JsonObject } from '../shared/ledger';
 
-/** Step 6, rail 1: a live run launches only what a dry run approved, recently enough. */
+/**
+ * Step 6, rail 1: a live run launches only what a dry run approved, recently enough; then (step 6a) the
+ * target keeps delete tombstones for the run.
+ */
 export async function checkApproval(
   { state }: StateInvocation,
   deps: RunDeps,
@@ -45,8 +50,16 @@ export async function checkApproval(
         `read that dry run's header, then start the live run with its fingerprint`,
     );
   }
+  // Before any task launches, once for all of the run's tasks: deletes stay deleted while it runs.
+  const tombstones = await retainTombstones(deps, {
+    runId,
+    targetIndex: state.run.targetIndex,
+    retention: config.guards.tombstoneRetention,
+    acceptResurrectedDeletes: config.guards.acceptResurrectedDeletes,
+  });
   await deps.ledger.updateRun(runId, {
     fingerprint: approvedFingerprint,
+    ...(tombstones ? { tombstones: tombstones as unknown as JsonObject } : {}),
     // What the launches send, however long after this check they come (slot waits, late partitions).
     approvedBy: { runId: lookup.approval.runId, approvedAt: lookup.approval.approvedAt, fingerprint: approvedFingerprint, canonicalRequest: lookup.approval.canonicalRequest },
   });

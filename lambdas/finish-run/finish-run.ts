@@ -1,7 +1,8 @@
+import { restoreTombstones } from '../shared/tombstones';
 import type { JsonObject } from '../shared/ledger';
 import { loadRun, type RunDeps, type StateInvocation } from '../shared/run-context';
 
-/** Step 12 on success: final record and lock released. */
+/** Step 12 on success: final record, the target's tombstone retention restored, lock released. */
 export async function finishRun({ state }: StateInvocation, deps: RunDeps): Promise<{ status: string }> {
   const { runId, targetIndex } = state.run;
   const record = await loadRun(deps, runId);
@@ -10,7 +11,10 @@ export async function finishRun({ state }: StateInvocation, deps: RunDeps): Prom
     ...(record.counters ? { counters: record.counters as JsonObject } : {}),
     ...(record.parity ? { parity: record.parity as JsonObject } : {}),
   });
-  if (!state.run.dryRun) await deps.ledger.releaseLock(targetIndex, runId);
+  if (!state.run.dryRun) {
+    await restoreTombstones(deps, targetIndex, runId);
+    await deps.ledger.releaseLock(targetIndex, runId);
+  }
   deps.log.info('run finished', { runId, status: finished.status });
   return { status: finished.status };
 }

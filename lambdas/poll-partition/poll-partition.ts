@@ -12,6 +12,7 @@ import { easeRejections, partitionOf, retriesBulkOf, taskRate } from '../shared/
 import { reportPartitionPoll } from '../shared/partition-progress';
 import { checkStall, reportStall } from '../shared/stall';
 import { longPollFor } from '../shared/adaptive-wait';
+import { extendTombstoneRetention } from '../shared/tombstones';
 
 /**
  * One turn of a partition's poll loop: snapshot (with its partition id) and counters on the partition,
@@ -45,6 +46,9 @@ export async function pollPartition({ state }: StateInvocation, deps: RunDeps): 
       reason: `task ${taskId}: retries.bulk grew from ${seenBulk} to ${retriesBulk} (the target rejected writes)`,
       ...taskRate(task, now, poll.cursor.launchedAtMs),
     });
+  }
+  if (!outcome.completed) {
+    await extendTombstoneRetention(deps, { runId, targetIndex, retention: config.guards.tombstoneRetention }, now.getTime() - poll.cursor.launchedAtMs);
   }
   await reportPartitionPoll(deps, { runId, targetIndex, partitionId, taskId, partition: part, completed: outcome.completed, counters: outcome.counters });
   if (!poll.cursor.totalChecked && outcome.counters.total > 0 && !outcome.completed) {

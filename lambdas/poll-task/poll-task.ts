@@ -10,6 +10,7 @@ import { loadRun, type PollState, type RunDeps, type StateInvocation } from '../
 import { nextPoll } from './poll-cursor';
 import { easeRejections, retriesBulkOf, taskRate } from '../shared/partition-states';
 import { cancelForeignTasks } from '../shared/foreign-tasks';
+import { extendTombstoneRetention } from '../shared/tombstones';
 
 export { nextPoll };
 
@@ -70,6 +71,10 @@ export async function pollTask({ state }: StateInvocation, deps: RunDeps): Promi
       reason: `task ${taskId}: retries.bulk grew from ${seenBulk} to ${retriesBulk} (the target rejected writes)`,
       ...taskRate(task, now, poll.cursor.launchedAtMs),
     });
+  }
+
+  if (!outcome.completed) {
+    await extendTombstoneRetention(deps, { runId, targetIndex, retention: config.guards.tombstoneRetention }, now.getTime() - poll.cursor.launchedAtMs);
   }
 
   if (!poll.cursor.totalChecked && counters.total > 0 && !outcome.completed) {

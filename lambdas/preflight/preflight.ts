@@ -18,6 +18,7 @@ import type { Approval, JsonObject } from '../shared/ledger';
 import { probe, versioningLooksBroken, type ProbeResult } from '../shared/probe';
 import { reach } from '../shared/search-client';
 import { loadRun, type RunDeps, type StateInvocation } from '../shared/run-context';
+import { decideRetention, gcDeletesOf } from '../shared/tombstones';
 
 export interface Baselines {
   readonly sourceCount: number;
@@ -74,6 +75,7 @@ export async function preflight({ state }: StateInvocation, deps: RunDeps): Prom
     );
   }
 
+  const gcDeletes = targetCensus ? await gcDeletesOf(deps.target, targetIndex) : undefined;
   const probed = await probeVersions(deps, source, config, targetIndex, sourceCensus.count, target.count, fingerprint);
   const baselines: Baselines = {
     sourceCount: sourceCensus.count,
@@ -104,6 +106,11 @@ export async function preflight({ state }: StateInvocation, deps: RunDeps): Prom
     probe: probed.result,
     fingerprint: shownFingerprint,
     approval: approvalStatus(dryRun, approval?.found ? approval.approval : approval?.approval, approval?.found ?? false, config.guards.dryRunMaxAgeHours),
+    tombstones: {
+      current: gcDeletes ?? null,
+      retention: config.guards.tombstoneRetention,
+      raise: gcDeletes !== undefined && decideRetention(gcDeletes, config.guards.tombstoneRetention).kind === 'raise',
+    },
   });
   if (plan) header.push(...planLines(plan));
   await deps.ledger.updateRun(runId, {

@@ -1,6 +1,7 @@
 import { cancelTask } from '../shared/cluster-ops';
 import { RUN_ERROR_NAMES } from '../shared/errors';
 import type { RunDeps, StateInvocation } from '../shared/run-context';
+import { restoreTombstones } from '../shared/tombstones';
 
 /** Transient errors that outlived their retries end the run as the cluster being unreachable. */
 const FINAL_NAME: Record<string, string> = { TransientCluster: 'ClusterUnreachable' };
@@ -18,7 +19,8 @@ export function causeMessage(cause: string | undefined): string {
 
 /**
  * Every failure after validation: cancel this run's task if it may still run (no reindex is left
- * unowned), record the failure, release the lock if this run holds it. Idempotent with the abort cleanup.
+ * unowned), record the failure, restore the target's tombstone retention and release the lock if this
+ * run holds it. Idempotent with the abort cleanup.
  */
 export async function recordFailure({ state }: StateInvocation, deps: RunDeps): Promise<{ error: string; cause: string }> {
   const { runId, targetIndex, dryRun } = state.run;
@@ -42,7 +44,10 @@ export async function recordFailure({ state }: StateInvocation, deps: RunDeps): 
   // A task that may still run keeps its lock: the step's retries, then the execution status rule's
   // cleanup, cancel it first. Releasing now would leave a reindex writing with no owner.
   if (cancelError) throw cancelError;
-  if (!dryRun) await deps.ledger.releaseLock(targetIndex, runId);
+  if (!dryRun) {
+    await restoreTombstones(deps, targetIndex, runId);
+    await deps.ledger.releaseLock(targetIndex, runId);
+  }
   deps.log.warn('run failed', { runId, error, known: (RUN_ERROR_NAMES as readonly string[]).includes(error), status: kept.status });
   return { error, cause };
 }

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { InvalidInputError } from './errors';
+import { durationMs } from './durations';
 
 /**
  * The execution input an operator pastes in the console (docs/design.md, "Execution input"). Unknown fields
@@ -60,6 +61,9 @@ const sourceUrl = z.string().superRefine((value, ctx) => {
   if (url.search || url.hash) ctx.addIssue({ code: 'custom', message: 'must not carry a query string or fragment' });
 });
 
+/** A day: the worked example's month takes five hours as one task; a longer task extends it as it runs. */
+export const DEFAULT_TOMBSTONE_RETENTION = '24h';
+
 export const ExecutionInputSchema = z.strictObject({
   runId: z.string().regex(RUN_ID, 'must match ^[a-z0-9][a-z0-9._-]{0,79}$ (lower case, digits, . _ -)'),
   source: z.strictObject({
@@ -93,8 +97,25 @@ export const ExecutionInputSchema = z.strictObject({
       dryRunMaxAgeHours: z.number().positive().max(720).default(24),
       stallMinutes: z.number().int().min(1).max(1440).default(15),
       allowBrokenVersioning: z.boolean().default(false),
+      /**
+       * How long the target keeps delete tombstones during a live run (`index.gc_deletes`, raised only
+       * when shorter, restored when the run ends; a task running longer than half of it extends it).
+       */
+      tombstoneRetention: z
+        .string()
+        .regex(/^\d+(m|h|d)$/, 'must be a duration in minutes, hours or days, such as "24h"')
+        .refine((v) => { const ms = durationMs(v) ?? 0; return ms >= 60_000 && ms <= 30 * 86_400_000; }, 'must be from 1m to 30d')
+        .default(DEFAULT_TOMBSTONE_RETENTION),
+      /** Run even where the target refuses to raise `index.gc_deletes`: deletes made during the run may come back. */
+      acceptResurrectedDeletes: z.boolean().default(false),
     })
-    .default({ dryRunMaxAgeHours: 24, stallMinutes: 15, allowBrokenVersioning: false }),
+    .default({
+      dryRunMaxAgeHours: 24,
+      stallMinutes: 15,
+      allowBrokenVersioning: false,
+      tombstoneRetention: DEFAULT_TOMBSTONE_RETENTION,
+      acceptResurrectedDeletes: false,
+    }),
   /** Absent or 1: one remote reindex task (today's run); a number of date ranges; or "auto" (issue 9). */
   partitions: z
     .union([z.number().int('must be a whole number').min(1).max(32, 'must be at most 32'), z.literal('auto')], {

@@ -24,6 +24,7 @@ export const RUN_ERROR_NAMES = [
   'CounterMismatch',
   'ReindexFailed',
   'ParityFailed',
+  'TombstoneRetentionUnavailable',
 ] as const;
 
 export type RunErrorName = (typeof RUN_ERROR_NAMES)[number];
@@ -75,6 +76,10 @@ export class VersioningContractBrokenError extends SafeReindexError {
 }
 export class DryRunRequiredError extends SafeReindexError {
   override readonly name = 'DryRunRequired';
+}
+/** The target refused to keep delete tombstones for the run (`index.gc_deletes`), and the input does not accept the risk. */
+export class TombstoneRetentionUnavailableError extends SafeReindexError {
+  override readonly name = 'TombstoneRetentionUnavailable';
 }
 export class HeaderCheckFailedError extends SafeReindexError {
   override readonly name = 'HeaderCheckFailed';

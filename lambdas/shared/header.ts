@@ -43,6 +43,8 @@ export interface HeaderInput {
   readonly probe: ProbeResult | null;
   readonly fingerprint: string;
   readonly approval: ApprovalStatus;
+  /** The target's `index.gc_deletes` now (null: the index does not exist yet) and the run's retention. */
+  readonly tombstones?: { readonly current: { readonly explicit: string | null; readonly effective: string } | null; readonly retention: string; readonly raise: boolean };
 }
 
 /** The header's view of a canonical request: its settings, never its credential fields. */
@@ -74,6 +76,7 @@ export function renderHeader(input: HeaderInput): string[] {
     line('target count', thousands(input.targetCount)),
     line('target coverage', describeCoverage(input.coverage)),
     ...probeLines(input.probe),
+    ...(input.tombstones ? [line('tombstones', tombstoneText(input.tombstones, input.dryRun))] : []),
     line('fingerprint', input.fingerprint),
     line('approval', approvalText(input.approval)),
   ];
@@ -141,6 +144,13 @@ function intervalLines(probe: ProbeResult): string[] {
         `(from ${thousands(probe.sampled)} sampled target documents)`,
     ),
   ];
+}
+
+function tombstoneText(t: NonNullable<HeaderInput['tombstones']>, dryRun: boolean): string {
+  if (!t.current) return `the target index does not exist yet: the reindex creates it with the server's index.gc_deletes`;
+  const now = `index.gc_deletes ${t.current.effective}${t.current.explicit === null ? ' (server default)' : ''}`;
+  if (!t.raise) return `${now}: keeps deletes at least ${t.retention}, left as it is`;
+  return `${now}; ${dryRun ? 'the live run raises' : 'raised'} to ${t.retention} before the first launch, restored when the run ends`;
 }
 
 function approvalText(approval: ApprovalStatus): string {

@@ -203,6 +203,24 @@ export interface FinishRun {
 /** One counter snapshot; `at` (ISO, UTC) orders the series. */
 export type PollSnapshot = { readonly at: string } & JsonObject;
 
+/**
+ * The target index's delete-tombstone retention (`index.gc_deletes`) as live runs left it: kept with
+ * the lock, because the original value belongs to the index, not to a run (a run taking over a dead
+ * run's lock inherits it, and restores the value from before the dead run).
+ */
+export interface TombstoneRetention {
+  /** The concrete index the setting was read from. */
+  readonly index: string;
+  /** The index's own value before any run raised it; null when it set none (the server default). */
+  readonly original: string | null;
+  /** What a run set it to; absent while no run changed it. */
+  readonly raisedTo?: string;
+  /** When it was last recorded (ISO). */
+  readonly at: string;
+  /** The run that recorded it. */
+  readonly runId: string;
+}
+
 export interface LockHolder {
   readonly targetIndex: string;
   readonly runId: string;
@@ -210,6 +228,7 @@ export interface LockHolder {
   readonly since: string;
   readonly executionArn?: string;
   readonly takeover?: LockTakeover;
+  readonly tombstones?: TombstoneRetention;
 }
 
 export interface AcquireLock {
@@ -730,13 +749,34 @@ export class Ledger {
         previousExecutionArn: holder.executionArn,
         at: since,
       });
-      if (!(await this.conditionalLockWrite(targetIndex, { ...fresh, takeover }, holder.runId))) continue;
+      const inherited = holder.tombstones ? { tombstones: holder.tombstones } : {};
+      if (!(await this.conditionalLockWrite(targetIndex, { ...fresh, takeover, ...inherited }, holder.runId))) continue;
       await this.recordTakeover(runId, takeover);
       return { acquired: true, takeover };
     }
     const holder = await this.getLock(targetIndex);
     if (holder && holder.runId !== runId) return { acquired: false, holder };
     throw new LedgerError(`lock on ${targetIndex} kept changing hands; try again`);
+  }
+
+  /** Records the index's tombstone retention on the lock, only while `runId` holds it (false otherwise). */
+  async setLockTombstones(targetIndex: string, runId: string, tombstones: TombstoneRetention): Promise<boolean> {
+    try {
+      await this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: ledgerKeys.lock(targetIndex),
+          UpdateExpression: 'SET #t = :t',
+          ConditionExpression: '#runId = :runId',
+          ExpressionAttributeNames: { '#t': 'tombstones', '#runId': 'runId' },
+          ExpressionAttributeValues: { ':t': prune(tombstones), ':runId': runId },
+        }),
+      );
+      return true;
+    } catch (err) {
+      if (isConditionFailure(err)) return false;
+      throw err;
+    }
   }
 
   /** Deletes the lock only if `runId` holds it. Idempotent: no error when absent or held by another run. */

@@ -38,14 +38,15 @@ export const HANDLER_SETTINGS: Readonly<Record<string, HandlerSettings>> = {
   'acquire-lock': { timeout: Duration.minutes(2), access: ['runExecutions'] },
   preflight: { timeout: Duration.minutes(10), memorySize: 512, access: ['target', 'sourceSecrets'] },
   'record-approval': { timeout: Duration.minutes(2) },
-  'check-approval': { timeout: Duration.minutes(2) },
+  // Raises the target's index.gc_deletes for the run (and FinishRun restores it).
+  'check-approval': { timeout: Duration.minutes(2), access: ['target'] },
   'launch-reindex': { timeout: Duration.minutes(5), access: ['target', 'sourceSecrets'] },
   'check-header': { timeout: Duration.minutes(5), access: ['target'] },
   // Long-polls _tasks near the predicted end: the whole Lambda maximum.
   'poll-task': { timeout: Duration.minutes(15), memorySize: 512, access: ['target'] },
   reconcile: { timeout: Duration.minutes(5), access: ['target'] },
   'check-parity': { timeout: Duration.minutes(15), memorySize: 512, access: ['target', 'sourceSecrets'] },
-  'finish-run': { timeout: Duration.minutes(2) },
+  'finish-run': { timeout: Duration.minutes(2), access: ['target'] },
   'record-failure': { timeout: Duration.minutes(5), access: ['target'] },
   // Partitioned runs (issue 9): the states of one partition inside the Map, and the run's reconciliation.
   'acquire-task-slot': { timeout: Duration.minutes(2), access: ['runExecutions'] },

@@ -293,6 +293,15 @@ describe('IAM', () => {
       readdirSync(join(LAMBDAS_DIR, dir))
         .filter((f) => f.endsWith('.ts'))
         .some((f) => pattern.test(readFileSync(join(LAMBDAS_DIR, dir, f), 'utf8')));
+    // A state reaches the target itself (deps.target) or through a shared function that does.
+    const sharedDir = join(LAMBDAS_DIR, 'shared');
+    const targetHelpers = readdirSync(sharedDir)
+      .filter((f) => f.endsWith('.ts'))
+      // Each exported function's text runs to the next top-level declaration.
+      .flatMap((f) => readFileSync(join(sharedDir, f), 'utf8').split(/^(?=export |function |async function |const |interface |type )/m))
+      .filter((chunk) => /deps\.target\b/.test(chunk))
+      .flatMap((chunk) => [.../^export async function (\w+)\(\s*deps\b/.exec(chunk)?.slice(1) ?? []]);
+    const usesTarget = new RegExp(`deps\\.target\\b|\\b(${targetHelpers.join('|')})\\(deps\\b`);
     for (const dir of handlerDirectories()) {
       const name = pascalCase(dir);
       const role = roleOf(fnIds[name]!);
@@ -304,7 +313,7 @@ describe('IAM', () => {
         ...(statements.some((st) => asArray(st.Action as string[]).includes('sns:Publish')) ? (['alarmTopic'] as const) : []),
       ]);
       const used = new Set<HandlerAccess>([
-        ...(uses(dir, /deps\.target\b/) ? (['target'] as const) : []),
+        ...(uses(dir, usesTarget) ? (['target'] as const) : []),
         ...(uses(dir, /deps\.(sourceClient|sourceCredentials)\b/) ? (['sourceSecrets'] as const) : []),
         ...(uses(dir, /deps\.isHolderFinished\b/) ? (['runExecutions'] as const) : []),
         ...(uses(dir, /ALARM_TOPIC_ARN/) ? (['alarmTopic'] as const) : []),

@@ -335,6 +335,22 @@ describe('lock', () => {
     expect(await ledger.getLock('idx')).toMatchObject({ runId: 'new', since: '2026-06-01T06:00:00.000Z', takeover });
   });
 
+  it('keeps the index tombstone retention a dead holder raised on the lock it takes over, so the new holder restores the original', async () => {
+    const ledger = await freshLedger();
+    await ledger.createRun(newRun('dead'));
+    await ledger.createRun(newRun('heir'));
+    await ledger.acquireLock({ targetIndex: 'idx', runId: 'dead', now, isHolderFinished: finished(ledger) });
+    const raised = { index: 'idx', original: '60s', raisedTo: '24h', at: '2026-06-01T00:00:01.000Z', runId: 'dead' };
+    expect(await ledger.setLockTombstones('idx', 'dead', raised)).toBe(true);
+    await ledger.finishRun('dead', { status: 'FAILED', error: 'TaskLost' });
+
+    await ledger.acquireLock({ targetIndex: 'idx', runId: 'heir', now: new Date('2026-06-01T06:00:00Z'), isHolderFinished: finished(ledger) });
+
+    expect(await ledger.getLock('idx')).toMatchObject({ runId: 'heir', tombstones: raised });
+    expect(await ledger.setLockTombstones('idx', 'dead', { ...raised, original: 'tampered' })).toBe(false);
+    expect((await ledger.getLock('idx'))?.tombstones).toEqual(raised);
+  });
+
   it('releases the lock only for its holder, idempotently', async () => {
     const ledger = await freshLedger();
     await ledger.acquireLock({ targetIndex: 'idx', runId: 'a', now, isHolderFinished: async () => false });

@@ -32,7 +32,7 @@ describe('parseRunConfig', () => {
       batchSize: 1000,
       requestsPerSecond: null,
       parity: { countTolerance: 0.0002, sampleSize: 65 },
-      guards: { dryRunMaxAgeHours: 24, stallMinutes: 15, allowBrokenVersioning: false },
+      guards: { dryRunMaxAgeHours: 24, stallMinutes: 15, allowBrokenVersioning: false, tombstoneRetention: '24h', acceptResurrectedDeletes: false },
     });
   });
 
@@ -66,6 +66,9 @@ describe('parseRunConfig', () => {
     ['unknown top-level field', { ...valid, dryrun: false }, 'dryrun', 'dryrun is not a known field'],
     ['unknown nested field', { ...valid, source: { ...valid.source, pass: 'x' } }, 'source.pass', 'is not a known field'],
     ['unknown mode', { ...valid, mode: 'upsert' }, 'mode', /mode/],
+    ['tombstone retention in seconds', { ...valid, guards: { tombstoneRetention: '90s' } }, 'guards.tombstoneRetention', /minutes, hours or days/],
+    ['tombstone retention over 30 days', { ...valid, guards: { tombstoneRetention: '31d' } }, 'guards.tombstoneRetention', /from 1m to 30d/],
+    ['tombstone retention not a duration', { ...valid, guards: { tombstoneRetention: 24 } }, 'guards.tombstoneRetention', /string/],
     ['wildcard target', { ...valid, target: { index: 'calls-*' } }, 'target.index', /wildcards/],
     ['_all target', { ...valid, target: { index: '_all' } }, 'target.index', /not _all/],
     ['comma list target', { ...valid, target: { index: 'a,b' } }, 'target.index', /comma lists/],
