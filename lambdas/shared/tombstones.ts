@@ -123,17 +123,27 @@ export async function retainTombstones(
 }
 
 /**
+ * The retention a task that has run `runningMs` needs when the one in force is too short for it (past
+ * half of it): four times its running time, in whole hours. Only a value this pipeline raised is
+ * extended (an index's own longer value is left to its owner).
+ */
+export function extendedRetention(runningMs: number, configured: string, raisedTo: string | undefined): string | undefined {
+  if (!raisedTo) return undefined;
+  const inForce = Math.max(durationMs(configured) ?? 0, durationMs(raisedTo) ?? 0);
+  return runningMs * 2 <= inForce ? undefined : hoursAtLeast(runningMs * 4);
+}
+
+/**
  * While a task runs longer than half the retention, the retention grows to twice its running time, so a
  * delete made when the task started is still remembered when the scroll reaches the end.
  */
 export async function extendTombstoneRetention(deps: RunDeps, run: { runId: string; targetIndex: string; retention: string }, runningMs: number): Promise<void> {
-  const configured = durationMs(run.retention) ?? 0;
-  if (runningMs * 2 <= configured) return;
+  // Most polls end here, without a ledger read.
+  if (runningMs * 2 <= (durationMs(run.retention) ?? 0)) return;
   const lock = await deps.ledger.getLock(run.targetIndex);
   const recorded = lock?.runId === run.runId ? lock.tombstones : undefined;
-  if (!recorded?.raisedTo) return;
-  if (runningMs * 2 <= (durationMs(recorded.raisedTo) ?? 0)) return;
-  const to = hoursAtLeast(runningMs * 4);
+  const to = extendedRetention(runningMs, run.retention, recorded?.raisedTo);
+  if (!recorded || !to) return;
   await putGcDeletes(deps.target, recorded.index, to);
   await deps.ledger.setLockTombstones(run.targetIndex, run.runId, { ...recorded, raisedTo: to, at: deps.now().toISOString() });
   deps.log.info('tombstones: retention extended for a long task', { runId: run.runId, targetIndex: run.targetIndex, from: recorded.raisedTo, to });

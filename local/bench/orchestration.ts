@@ -14,6 +14,7 @@ import type { Ledger } from '../../lambdas/shared/ledger';
 import type { PollState, RunDeps, StateInvocation } from '../../lambdas/shared/run-context';
 import { collectingMetrics, localLedger, REINDEX_RUN_ASL } from '../pipeline';
 import { createSimulatedClock, runStateMachine, type SimulatedClock } from '../runner/run-state-machine';
+import { modelledIndexSettings } from './modelled-settings';
 
 /**
  * Figure 2: what the poll loop costs over a whole reindex, on a simulated clock.
@@ -106,6 +107,7 @@ function modelledTarget(m: ProgressModel, clock: SimulatedClock, task: { id: str
     return completed ? { completed, task: info, response: { ...s, failures: [], timed_out: false } } : { completed, task: info };
   };
   return {
+    indices: modelledIndexSettings(),
     tasks: {
       async get(params: { task_id: string; wait_for_completion?: boolean; timeout?: string }) {
         if (params.wait_for_completion) {

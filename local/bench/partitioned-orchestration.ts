@@ -25,6 +25,7 @@ import { runStateMachine, type ExecutionEvent, type SimulatedClock } from '../ru
 import { sendTaskSuccess } from '../runner/task-tokens';
 import { DUAL_WRITE_FROM_DAY, MONTH } from '../seed/worked-example';
 import { WORKED_EXAMPLE, workedExampleModel } from './orchestration';
+import { modelledIndexSettings } from './modelled-settings';
 
 /**
  * Issue 9: the history events of a PARTITIONED ReindexRun month, and of the MonthlyBackfill parent
@@ -435,6 +436,7 @@ function modelledTarget(options: {
     info: async () => ({ body: { version: { number: '3.5.0', distribution: 'opensearch' } } }),
     // The dual-write copies of the last days are on the target already.
     search: async (params: { body: { size?: number; aggs?: unknown } }) => ({ body: searchAnswer(days, (d) => d.updated + d.versionConflicts, params.body) }),
+    indices: modelledIndexSettings(),
     tasks: {
       async get(params: { task_id: string; wait_for_completion?: boolean; timeout?: string }) {
         const task = find(params.task_id);

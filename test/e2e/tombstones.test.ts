@@ -5,7 +5,7 @@ import { runLocal } from '../../local/pipeline';
 import { seedWorkedExample, type SeedDoc, type WorkedExampleShape } from '../../local/seed/worked-example';
 import { described, fileLedgerTable, finishedTask, ledgerOf, runOptions } from '../support/e2e-harness';
 import { defaultTarget, localServers, uniqueIndex } from '../support/servers';
-import { awaitCompletion, launchReindex, rest } from '../support/tasks-rest';
+import { awaitCompletion, launchReindex, pollTask, rest } from '../support/tasks-rest';
 import { clientFor } from '../support/client';
 
 /**
@@ -54,7 +54,9 @@ interface Writes {
  * refreshes the target twice, more than a second apart, so that tombstones past their `gc_deletes`
  * are pruned as a busy index's periodic refresh would.
  */
-async function applicationWriter(index: string, docs: readonly SeedDoc[]): Promise<Writes> {
+async function applicationWriter(index: string, docs: readonly SeedDoc[], taskId: string): Promise<Writes> {
+  // Only deletes after the scroll opened are in the window: the snapshot holds what the source held then.
+  await pollTask(defaultTarget().url, taskId, (t) => Number((t.task.status as { batches?: number } | undefined)?.batches ?? 0) >= 1, 'the first batch');
   const dualWritten = docs.filter((d) => d.kind === 'equal');
   const toDelete = dualWritten.slice(-60);
   const toUpdate = dualWritten.slice(0, 10);
@@ -100,7 +102,7 @@ describe('tombstone retention during a live run with dual-write deletes', () => 
       },
       { params: `&requests_per_second=${throttle.requestsPerSecond}` },
     );
-    const writes = await applicationWriter(index, docs);
+    const writes = await applicationWriter(index, docs, taskId);
     await awaitCompletion(defaultTarget().url, taskId);
 
     // Assess
@@ -125,8 +127,10 @@ describe('tombstone retention during a live run with dual-write deletes', () => 
     const live = await runLocal({
       ...options,
       input: { ...input, runId: `${index}-live`, dryRun: false },
-      beforeState: (key) => {
-        if (key === 'CheckHeaderFunctionArn') writer ??= applicationWriter(index, docs);
+      beforeState: async (key) => {
+        if (key !== 'CheckHeaderFunctionArn' || writer) return;
+        const taskId = await (await ledgerOf(fileLedgerTable)).getTaskId(`${index}-live`);
+        writer = applicationWriter(index, docs, taskId!);
       },
     });
     const writes = await writer!;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { durationMs } from '../../lambdas/shared/durations';
-import { decideRetention, hoursAtLeast } from '../../lambdas/shared/tombstones';
+import { decideRetention, extendedRetention, hoursAtLeast } from '../../lambdas/shared/tombstones';
 
 describe('server time values', () => {
   it.each([
@@ -39,5 +39,27 @@ describe('decideRetention', () => {
 
   it('raises an explicit value shorter than the retention', () => {
     expect(decideRetention({ index: 'i', explicit: '1s', effective: '1s' }, '1h')).toEqual({ kind: 'raise', to: '1h' });
+  });
+});
+
+describe('extendedRetention', () => {
+  const hours = (h: number) => h * 3_600_000;
+
+  it('leaves a retention that still covers twice the running time', () => {
+    expect(extendedRetention(hours(5), '24h', '24h')).toBeUndefined();
+    expect(extendedRetention(hours(12), '24h', '24h')).toBeUndefined();
+  });
+
+  it('grows past half of it to four times the running time, in whole hours', () => {
+    expect(extendedRetention(hours(12) + 1, '24h', '24h')).toBe('49h');
+    expect(extendedRetention(hours(30), '24h', '48h')).toBe('120h');
+  });
+
+  it('judges against what is in force after an earlier extension', () => {
+    expect(extendedRetention(hours(30), '24h', '120h')).toBeUndefined();
+  });
+
+  it('never touches a value the pipeline did not raise', () => {
+    expect(extendedRetention(hours(100), '24h', undefined)).toBeUndefined();
   });
 });
