@@ -116,7 +116,7 @@ export const ExecutionInputSchema = z.strictObject({
       tombstoneRetention: DEFAULT_TOMBSTONE_RETENTION,
       acceptResurrectedDeletes: false,
     }),
-  /** Absent or 1: one remote reindex task (today's run); a number of date ranges; or "auto" (issue 9). */
+  /** Absent or 1: one remote reindex task (today's run); a number of date ranges; or "auto". */
   partitions: z
     .union([z.number().int('must be a whole number').min(1).max(32, 'must be at most 32'), z.literal('auto')], {
       error: 'must be a whole number from 1 to 32, or "auto"',

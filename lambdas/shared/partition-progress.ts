@@ -1,5 +1,5 @@
 /**
- * What a partitioned run shows while it polls (issue 9): each partition's progress and the run's, from
+ * What a partitioned run shows while it polls: each partition's progress and the run's, from
  * the ledger's partition items. The run-level metrics (`Created`, `Updated`, `VersionConflicts`,
  * `Failures`) are the sum of every partition's latest counters, the same series a single-task run
  * emits; per-partition values go only into the structured `poll` log line (no partition dimension).

@@ -1,4 +1,4 @@
-/** Helpers the partition states share (issue 9): the slots, the iteration's partition, the approved request, the stop path. */
+/** Helpers the partition states share: the slots, the iteration's partition, the approved request, the stop path. */
 import { cancelTask, rethrottleTask, type TaskView } from './cluster-ops';
 import { outcomeFromTaskAnswer, processed } from './counters';
 import type { RunConfig } from './config';

@@ -1,5 +1,5 @@
 /**
- * Partitioned runs (issue 9): what the run states share. The per-partition ledger items
+ * Partitioned runs: what the run states share. The per-partition ledger items
  * (`RUN#<runId> / PART#<pid>`), the request of one partition, its X-Opaque-Id run tag, and the
  * run-level slot key (the same `TaskSlots` semaphore, keyed on a per-run path of the target endpoint).
  */

@@ -1,7 +1,7 @@
 import type { DayCount } from './coverage';
 
 /**
- * The partition planner of a partitioned run (issue 9): pure, no cluster access. It splits one
+ * The partition planner of a partitioned run: pure, no cluster access. It splits one
  * index by `dateField` into contiguous half-open ranges `[start, end)` of roughly equal document
  * counts, from the pre-flight daily histogram (UTC days), plus one partition for the documents
  * without the date field, so that every document falls in exactly one partition:

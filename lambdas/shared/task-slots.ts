@@ -1,6 +1,6 @@
 /**
  * Task slots: the counting semaphore that caps the reindex tasks writing into one target domain at once,
- * across all runs, single-task runs included (issue 9, docs/design.md "Partitioned runs").
+ * across all runs, single-task runs included (docs/design.md "Partitioned runs").
  *
  * One ledger item per slot, in the ledger table:
  *

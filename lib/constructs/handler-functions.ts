@@ -48,7 +48,7 @@ export const HANDLER_SETTINGS: Readonly<Record<string, HandlerSettings>> = {
   'check-parity': { timeout: Duration.minutes(15), memorySize: 512, access: ['target', 'sourceSecrets'] },
   'finish-run': { timeout: Duration.minutes(2), access: ['target'] },
   'record-failure': { timeout: Duration.minutes(5), access: ['target'] },
-  // Partitioned runs (issue 9): the states of one partition inside the Map, and the run's reconciliation.
+  // Partitioned runs: the states of one partition inside the Map, and the run's reconciliation.
   'acquire-task-slot': { timeout: Duration.minutes(2), access: ['runExecutions'] },
   'launch-partition': { timeout: Duration.minutes(5), access: ['target', 'sourceSecrets'] },
   'check-partition-header': { timeout: Duration.minutes(5), access: ['target'] },

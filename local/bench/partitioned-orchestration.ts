@@ -28,7 +28,7 @@ import { WORKED_EXAMPLE, workedExampleModel } from './orchestration';
 import { modelledIndexSettings } from './modelled-settings';
 
 /**
- * Issue 9: the history events of a PARTITIONED ReindexRun month, and of the MonthlyBackfill parent
+ * The history events of a PARTITIONED ReindexRun month, and of the MonthlyBackfill parent
  * that starts one ReindexRun per month, against the 25,000-event limit of a Standard execution.
  *
  * Real: the ASL file (read at each simulation, the same file as AWS), the runner
@@ -881,7 +881,7 @@ export interface FigureRow {
 }
 
 /**
- * `npm run bench`'s figure of issue 9: history events of a partitioned month per scenario, and of the
+ * `npm run bench`'s figure: history events of a partitioned month per scenario, and of the
  * 13-month MonthlyBackfill parent, beside the 25,000-event limit. Returns the lines and summary rows.
  */
 export async function partitionedHistoryFigure(options: {
@@ -905,7 +905,7 @@ export async function partitionedHistoryFigure(options: {
   say(`    partitioned-history simulations done in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 
   const lines = [
-    '## 2p. History events of a partitioned month (issue 9) — REAL: ReindexRun ASL, runner + AWS history-event rules, handlers',
+    '## 2p. History events of a partitioned month — REAL: ReindexRun ASL, runner + AWS history-event rules, handlers',
     '##    ValidateInput, AcquireLock, Preflight, RecordApproval (dry run), CheckApproval, and in the Map AcquireTaskSlot, LaunchPartition,',
     '##    CheckPartitionHeader, PollPartition, ReconcilePartition, ReleaseTaskSlot, PartitionFailed; ReconcileRun, FinishRun; on the real',
     '##    local ledger. MODELLED: both clusters (the reindex tasks progress on a simulated clock, answer _tasks and long-polls, one can',

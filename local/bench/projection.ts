@@ -1,7 +1,7 @@
 import { DEFAULT_PARTITION_LIMITS } from '../../lambdas/shared/partitions';
 
 /**
- * Projection of issue 9: how long the worked example's month and the 13-month backfill take, single task
+ * Projection: how long the worked example's month and the 13-month backfill take, single task
  * versus partitioned, at a per-task rate and a target domain's ingest capacity. Pure: no I/O, no clock.
  *
  * The model, for one monthly index of `docsPerMonth` documents:

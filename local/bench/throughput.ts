@@ -10,7 +10,7 @@ import type { RunLog } from '../../lambdas/shared/run-context';
 import { project, projectionLines, WORKED_EXAMPLE_MONTH, WORKED_EXAMPLE_TASK_RATE } from './projection';
 
 /**
- * Throughput of issue 9 (`npm run bench`, or this section alone: `npm run bench -- throughput`): the same
+ * Throughput (`npm run bench`, or this section alone: `npm run bench -- throughput`): the same
  * source index reindexed by the real pipeline (ASL, handlers, rails, polling, reconcile, parity) on the
  * local clusters, once as a single task and as partitioned runs at maxConcurrency 2, 4 and 8, then the
  * single task again (the noise check; the faster single run is the reference, so noise never flatters
@@ -461,7 +461,7 @@ export async function figureThroughput(ctx: ThroughputContext): Promise<Throughp
   const { runs, singles, reference, ratio, at } = series;
 
   const lines: string[] = [];
-  lines.push(`## ${fig}. Throughput — single task vs partitioned (issue 9): real pipeline, real clusters, ${n(docs)} docs${docs === DEFAULT_THROUGHPUT_DOCS ? '' : ` (REDUCED by ${THROUGHPUT_DOCS_ENV})`}`);
+  lines.push(`## ${fig}. Throughput — single task vs partitioned: real pipeline, real clusters, ${n(docs)} docs${docs === DEFAULT_THROUGHPUT_DOCS ? '' : ` (REDUCED by ${THROUGHPUT_DOCS_ENV})`}`);
   lines.push(`source ${sourceIndex} (${n(docs)} docs over 31 UTC days); each run: dry run + live run into a new empty target index (${targetShards()} shard(s), 0 replicas), merge mode, batch ${BATCH};`);
   lines.push(`partitioned: partitions ${PARTITIONS} (+ missing-date = 9 tasks) at maxConcurrency 2/4/8, maxTasksPerDomain ${MAX_TASKS_PER_DOMAIN}; real poll waits, slot wait ${SLOT_WAIT_MS / 1000} s (AWS: 15-120 s)`);
   lines.push(`timer = first launch state -> Reconcile/ReconcileRun (launches, rail 2, polls, hand-overs, partition reconciles); docs/s = source count / timer`);

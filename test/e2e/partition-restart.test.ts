@@ -7,7 +7,7 @@ import { clientFor } from '../support/client';
 import { localServers, uniqueIndex } from '../support/servers';
 import { fileLedgerTable } from '../support/e2e-harness';
 
-/** Issue 9: a partition lost to a real node restart is rerun alone, and the target ends exact. */
+/** A partition lost to a real node restart is rerun alone, and the target ends exact. */
 
 const servers = localServers();
 let node: LocalCluster;

@@ -1,5 +1,5 @@
 /**
- * Partitioned runs (issue 9) into a target node whose write thread pool rejects bulks (thread_pool.write.size 1,
+ * Partitioned runs into a target node whose write thread pool rejects bulks (thread_pool.write.size 1,
  * queue_size 1; test/contract/write-rejections.test.ts pins the behaviour): a real node, real rejections.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

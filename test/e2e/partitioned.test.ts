@@ -9,7 +9,7 @@ import { fileLedgerTable, ledgerItems, ledgerOf, runOptions } from '../support/e
 import { defaultTarget, localServers, uniqueIndex } from '../support/servers';
 import { rest } from '../support/tasks-rest';
 
-/** Partitioned runs (issue 9) on the real local clusters. */
+/** Partitioned runs on the real local clusters. */
 
 const shape: WorkedExampleShape = { missing: 400, targetOlder: 25, equal: 60, targetNewer: 15 };
 /** Documents the worked example lacks: some without the date field, one exactly at each UTC day start of May. */

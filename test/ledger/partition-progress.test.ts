@@ -10,7 +10,7 @@ import type { RunDeps, RunLog, StateInvocation } from '../../lambdas/shared/run-
 import { startLocalLedger, type LocalLedger } from '../../local/ledger/ledger';
 import { collectingMetrics, localDocumentClient } from '../../local/pipeline';
 
-/** Partition progress (issue 9): run totals as metrics, per-partition values in the poll log line. */
+/** Partition progress: run totals as metrics, per-partition values in the poll log line. */
 
 const now = new Date('2026-06-01T00:00:00Z');
 const HASH = 'a'.repeat(64);

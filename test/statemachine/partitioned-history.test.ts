@@ -3,7 +3,7 @@ import { HISTORY_EVENT_LIMIT, PARTITIONED_SCENARIOS, simulateMonthlyBackfill, si
 import { localServers, uniqueIndex } from '../support/servers';
 
 /**
- * Issue 9: "the execution stays under the 25,000-event history limit for a 13-month backfill of
+ * Goal: "the execution stays under the 25,000-event history limit for a 13-month backfill of
  * 85M-document indices". Event counts, not timings: the ReindexRun ASL and the partition handlers run for
  * real on the local ledger, the reindex tasks are modelled on a simulated clock on which the Map's
  * iterations wait concurrently (local/bench/partitioned-orchestration.ts); `npm run bench` prints the
