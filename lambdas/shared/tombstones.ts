@@ -94,11 +94,21 @@ export async function retainTombstones(
     deps.log.info('tombstones: retention kept', { runId, targetIndex, gcDeletes: current.effective, reason: decision.reason });
     return kept;
   }
+  const recorded: TombstoneRetention = {
+    index: current.index,
+    original: inherited ? inherited.original : current.explicit,
+    raisedTo: decision.to,
+    at,
+    runId,
+  };
+  // Recorded before the change: a run that dies right after it still leaves the original to restore.
+  await deps.ledger.setLockTombstones(targetIndex, runId, recorded);
   try {
     await putGcDeletes(deps.target, current.index, decision.to);
   } catch (err) {
     // 429, 5xx and no answer arrive as TransientCluster (retried); a 4xx answer is the target refusing.
     if (!(err instanceof errors.ResponseError)) throw err;
+    await deps.ledger.setLockTombstones(targetIndex, runId, inherited ?? { index: current.index, original: current.explicit, at, runId });
     const reason = `HTTP ${statusOf(err)} ${errorType(err)}`;
     if (!run.acceptResurrectedDeletes) {
       throw new TombstoneRetentionUnavailableError(
@@ -110,14 +120,6 @@ export async function retainTombstones(
     deps.log.warn('tombstones: retention could not be raised; the input accepts that deletes may come back', { runId, targetIndex, reason });
     return undefined;
   }
-  const recorded: TombstoneRetention = {
-    index: current.index,
-    original: inherited ? inherited.original : current.explicit,
-    raisedTo: decision.to,
-    at,
-    runId,
-  };
-  await deps.ledger.setLockTombstones(targetIndex, runId, recorded);
   deps.log.info('tombstones: retention raised', { runId, targetIndex, from: current.effective, to: decision.to, original: recorded.original });
   return recorded;
 }
@@ -144,6 +146,7 @@ export async function extendTombstoneRetention(deps: RunDeps, run: { runId: stri
   const recorded = lock?.runId === run.runId ? lock.tombstones : undefined;
   const to = extendedRetention(runningMs, run.retention, recorded?.raisedTo);
   if (!recorded || !to) return;
+  // Changed first, recorded second: a failed change must not leave a value on the lock the index never had.
   await putGcDeletes(deps.target, recorded.index, to);
   await deps.ledger.setLockTombstones(run.targetIndex, run.runId, { ...recorded, raisedTo: to, at: deps.now().toISOString() });
   deps.log.info('tombstones: retention extended for a long task', { runId: run.runId, targetIndex: run.targetIndex, from: recorded.raisedTo, to });
