@@ -87,9 +87,10 @@ export async function retainTombstones(
   const inherited = lock?.runId === runId ? lock.tombstones : undefined;
   const decision = decideRetention(current, retention);
   const at = deps.now().toISOString();
+  // What the lock holds when this run changes nothing: a value a dead run raised stays recorded, so that this run restores it.
+  const unchanged: TombstoneRetention = inherited ?? { index: current.index, original: current.explicit, at, runId };
   if (decision.kind === 'keep') {
-    // Nothing to change. A value a dead run raised stays recorded, so that this run restores it.
-    const kept: TombstoneRetention = inherited ?? { index: current.index, original: current.explicit, at, runId };
+    const kept = unchanged;
     await deps.ledger.setLockTombstones(targetIndex, runId, kept);
     deps.log.info('tombstones: retention kept', { runId, targetIndex, gcDeletes: current.effective, reason: decision.reason });
     return kept;
@@ -108,7 +109,7 @@ export async function retainTombstones(
   } catch (err) {
     // 429, 5xx and no answer arrive as TransientCluster (retried); a 4xx answer is the target refusing.
     if (!(err instanceof errors.ResponseError)) throw err;
-    await deps.ledger.setLockTombstones(targetIndex, runId, inherited ?? { index: current.index, original: current.explicit, at, runId });
+    await deps.ledger.setLockTombstones(targetIndex, runId, unchanged);
     const reason = `HTTP ${statusOf(err)} ${errorType(err)}`;
     if (!run.acceptResurrectedDeletes) {
       throw new TombstoneRetentionUnavailableError(
