@@ -7,9 +7,11 @@ import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { AbortCleanup } from './constructs/abort-cleanup';
 import { HANDLER_SETTINGS, HandlerFunctions, type HandlerAccess } from './constructs/handler-functions';
+import { DifferencesBucket } from './constructs/differences-bucket';
 import { LedgerTable } from './constructs/ledger-table';
 import { Monitoring, NotificationTopic } from './constructs/monitoring';
 import { MonthlyBackfillStateMachine } from './constructs/monthly-backfill-state-machine';
@@ -130,6 +132,8 @@ export interface SafeReindexPipelineProps {
  */
 export class SafeReindexPipeline extends Construct {
   readonly ledger: dynamodb.ITable;
+  /** Full verification's lists of differing ids, per run. */
+  readonly differences: s3.IBucket;
   readonly handlers: HandlerFunctions;
   readonly reindexRun: sfn.StateMachine;
   readonly monthlyBackfill: sfn.StateMachine;
@@ -174,6 +178,11 @@ export class SafeReindexPipeline extends Construct {
     this.ledger = new LedgerTable(this, 'Ledger', {
       ...(props.ledgerRemovalPolicy ? { removalPolicy: props.ledgerRemovalPolicy } : {}),
     }).table;
+
+    const differences = new DifferencesBucket(this, 'Differences', {
+      ...(props.ledgerRemovalPolicy ? { removalPolicy: props.ledgerRemovalPolicy } : {}),
+    });
+    this.differences = differences.bucket;
 
     this.handlers = new HandlerFunctions(this, 'Handlers', {
       environment: {
@@ -241,6 +250,18 @@ export class SafeReindexPipeline extends Construct {
             reason: 'Stale-lock check: is the lock holder\'s execution still running? Execution names are only known at run time; scoped to the ReindexRun state machine\'s executions.',
           },
         ]);
+      }
+      if (access.has('differences')) {
+        fn.addEnvironment('DIFFERENCES_URL', differences.url);
+        differences.bucket.grantReadWrite(fn, 'runs/*');
+        acks.push(
+          { id: 'AwsSolutions-IAM5[Action::s3:GetObject*]', reason: 'grantReadWrite on the differences bucket\'s runs/ prefix only.' },
+          { id: 'AwsSolutions-IAM5[Action::s3:GetBucket*]', reason: 'grantReadWrite on the differences bucket only.' },
+          { id: 'AwsSolutions-IAM5[Action::s3:List*]', reason: 'grantReadWrite on the differences bucket only.' },
+          { id: 'AwsSolutions-IAM5[Action::s3:DeleteObject*]', reason: 'grantReadWrite on the differences bucket\'s runs/ prefix only.' },
+          { id: 'AwsSolutions-IAM5[Action::s3:Abort*]', reason: 'grantReadWrite on the differences bucket\'s runs/ prefix only.' },
+          { id: `AwsSolutions-IAM5[Resource::<${nagSpelling(this, differences.bucket.bucketArn).replace(/^<|>$/g, '')}>/runs/*]`, reason: 'The runs/ prefix of the stack\'s own differences bucket: one object per range of differing ids, names known at run time.' },
+        );
       }
       if (access.has('alarmTopic')) {
         fn.addEnvironment('ALARM_TOPIC_ARN', this.alarmTopic.topicArn);

@@ -49,6 +49,10 @@ export interface LocalRunOptions {
   readonly slotWaitMs?: number;
   /** The synthesised assembly to run; @default the project's, synthesised when stale */
   readonly assembly?: CloudAssembly;
+  /** The folder standing for the differences bucket: `<folder>/<run id>/differences/`. @default runs/ */
+  readonly differencesDirectory?: string;
+  /** Seconds after which one CheckParity invocation starts no new range; @default the handler's (480) */
+  readonly verifyInvocationSeconds?: number;
 }
 
 export interface LocalRunResult {
@@ -121,6 +125,8 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
       tableName,
       ...(options.env ? { env: options.env } : {}),
       ...(options.maxTasksPerDomain === undefined ? {} : { maxTasksPerDomain: options.maxTasksPerDomain }),
+      ...(options.differencesDirectory === undefined ? {} : { differencesDirectory: options.differencesDirectory }),
+      ...(options.verifyInvocationSeconds === undefined ? {} : { verifyInvocationSeconds: options.verifyInvocationSeconds }),
     },
     { log: options.log ?? silent, ...(options.metrics ? { metrics: options.metrics } : {}) },
   );

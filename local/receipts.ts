@@ -1,6 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { PollSnapshot, RunRecord } from '../lambdas/shared/ledger';
+import type { Difference } from '../lambdas/shared/verification';
 import { thousands, type Counters } from '../lambdas/shared/counters';
 import { sumCounters, type PartitionItem } from '../lambdas/shared/partitioned-run';
 import type { RunConcurrency, RunThrottle } from '../lambdas/shared/partition-states';
@@ -18,6 +19,8 @@ export interface RunSummary {
   readonly error: string | null;
   readonly cause: string | null;
   readonly dryRun: boolean;
+  /** A verify-only run: full verification (or the sample) of the index pair, no reindex, nothing written. */
+  readonly verifyOnly: boolean;
   readonly targetIndex: string | null;
   readonly fingerprint: string | null;
   readonly startedAt: string | null;
@@ -126,6 +129,7 @@ export function summarise(
     error: outcome.error,
     cause: outcome.cause,
     dryRun: record?.dryRun ?? true,
+    verifyOnly: (record?.config as { verifyOnly?: boolean } | undefined)?.verifyOnly === true,
     targetIndex: record?.targetIndex ?? null,
     fingerprint: record?.fingerprint ?? null,
     startedAt: record?.startedAt ?? null,
@@ -435,28 +439,70 @@ export function parityLines(parity: unknown): string[] {
   const p = parity as
     | {
         ok: boolean;
+        mode?: 'full' | 'sample';
         counts: { sourceCount: number; targetCount: number; drift: number; tolerance: number };
         driftingDays: Array<{ day: string; source: number; target: number }>;
-        forward: { checked: number; missing: string[]; behind: unknown[] };
-        reverse: { checked: number; targetOnly: string[] };
+        forward?: { checked: number; missing: string[]; behind: unknown[] };
+        reverse?: { checked: number; targetOnly: string[] };
+        verification?: {
+          compared: number;
+          classes: Record<'equal' | 'targetNewer' | 'sourceNewerByDesign' | 'regression' | 'missing' | 'targetOnly' | 'settled', number>;
+          ranges: number;
+          splits: number;
+          invocations: number;
+          differences?: string;
+        };
       }
     | null
     | undefined;
   if (!p) return ['parity: not checked'];
-  return [
-    `parity: ${p.ok ? 'OK' : 'FAILED'}`,
+  const common = [
+    `parity: ${p.ok ? 'OK' : 'FAILED'}${p.verification ? ' (full verification: every document)' : p.mode === 'sample' ? ' (sample)' : ''}`,
     `  counts   source ${thousands(p.counts.sourceCount)}, target ${thousands(p.counts.targetCount)}, drift ${(p.counts.drift * 100).toFixed(4)}% (tolerance ${(p.counts.tolerance * 100).toFixed(4)}%)`,
     `  days     ${p.driftingDays.length === 0 ? 'no drifting day' : p.driftingDays.map((d) => `${d.day} (source ${d.source}, target ${d.target})`).join(', ')}`,
+  ];
+  const v = p.verification;
+  if (v) {
+    const c = v.classes;
+    return [
+      ...common,
+      `  compared ${thousands(v.compared)} source documents by id and version on the target, and every target document on the source`,
+      `  classes  ${thousands(c.equal)} equal, ${thousands(c.targetNewer)} newer on the target (kept)` +
+        (c.sourceNewerByDesign > 0 ? `, ${thousands(c.sourceNewerByDesign)} older on the target by design (create-only)` : '') +
+        `, ${thousands(c.regression)} regressed, ${thousands(c.missing)} missing, ${thousands(c.targetOnly)} on the target only` +
+        (c.settled > 0 ? ` (${thousands(c.settled)} different at first look, equal on the confirming lookup)` : ''),
+      `  ranges   ${thousands(v.ranges)} verified${v.splits > 0 ? ` (${thousands(v.splits)} split for density)` : ''} in ${thousands(v.invocations)} invocation(s)`,
+      ...(v.differences ? [`  listed   every differing id: ${v.differences}`] : []),
+    ];
+  }
+  if (!p.forward || !p.reverse) return common;
+  return [
+    ...common,
     `  forward  ${p.forward.checked - p.forward.missing.length - p.forward.behind.length}/${p.forward.checked} source ids found on the target at a version at least the source's`,
     `  reverse  ${p.reverse.checked - p.reverse.targetOnly.length}/${p.reverse.checked} target ids found on the source`,
   ];
+}
+
+/** Where a run's full verification listed its differing ids (an s3:// or file:// URL, or a folder), if it found any. */
+export function differencesLocation(summary: RunSummary): string | undefined {
+  const location = (summary.parity as { verification?: { differences?: unknown } } | null)?.verification?.differences;
+  return typeof location === 'string' ? location : undefined;
+}
+
+/** Every differing id of a run, one JSON line each, beside the receipts: `<dir>/<run id>/differences.jsonl`. */
+export function writeDifferences(dir: string, runId: string, differences: readonly Difference[]): string {
+  const folder = resolve(dir, runId);
+  mkdirSync(folder, { recursive: true });
+  const path = join(folder, 'differences.jsonl');
+  writeFileSync(path, differences.map((d) => JSON.stringify(d)).join('\n') + (differences.length > 0 ? '\n' : ''));
+  return path;
 }
 
 function renderMarkdown(s: RunSummary, polls: readonly PollSnapshot[]): string {
   return [
     `# safe-reindex run ${s.runId}`,
     '',
-    `**${s.status}**${s.error ? ` — \`${s.error}\`` : ''}${s.dryRun ? ' (dry run)' : ''}`,
+    `**${s.status}**${s.error ? ` — \`${s.error}\`` : ''}${s.verifyOnly ? ' (verify only)' : s.dryRun ? ' (dry run)' : ''}`,
     '',
     ...(s.cause ? [`> ${s.cause}`, ''] : []),
     `target index: \`${s.targetIndex ?? '?'}\` · ${taskText(s, (t) => `\`${t}\``)} · started ${s.startedAt ?? '?'} · finished ${s.finishedAt ?? '?'}`,
@@ -568,7 +614,7 @@ table.partitions .n{text-align:right}table.partitions tfoot th,table.partitions 
 table.changes{border-collapse:collapse;font-size:13px}table.changes th,table.changes td{border-bottom:1px solid #ddd;padding:3px 6px;text-align:left}
 table.changes .n{text-align:right}.changed{color:#9a5b00}</style></head><body>
 <h1>safe-reindex run ${escapeHtml(s.runId)}</h1>
-<p class="status">${s.status}${s.error ? ` — ${escapeHtml(s.error)}` : ''}${s.dryRun ? ' (dry run)' : ''}</p>
+<p class="status">${s.status}${s.error ? ` — ${escapeHtml(s.error)}` : ''}${s.verifyOnly ? ' (verify only)' : s.dryRun ? ' (dry run)' : ''}</p>
 ${s.cause ? `<blockquote>${escapeHtml(s.cause)}</blockquote>` : ''}
 <p>target index <code>${escapeHtml(s.targetIndex ?? '?')}</code>, ${taskText(s, (t) => `<code>${escapeHtml(t)}</code>`)}, started ${escapeHtml(s.startedAt ?? '?')}, finished ${escapeHtml(s.finishedAt ?? '?')}</p>
 <h2>Breakdown over time</h2>

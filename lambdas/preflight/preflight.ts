@@ -106,6 +106,7 @@ export async function preflight({ state }: StateInvocation, deps: RunDeps): Prom
     probe: probed.result,
     fingerprint: shownFingerprint,
     approval: approvalStatus(dryRun, approval?.found ? approval.approval : approval?.approval, approval?.found ?? false, config.guards.dryRunMaxAgeHours),
+    parity: { mode: config.parity.mode, sampleSize: config.parity.sampleSize, concurrency: config.parity.concurrency },
     tombstones: {
       current: gcDeletes ?? null,
       retention: config.guards.tombstoneRetention,

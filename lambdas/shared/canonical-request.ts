@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { RunConfig, TargetContext } from './config';
+import type { ParityMode, RunConfig, TargetContext } from './config';
 
 /**
  * The canonical request: the exact `_reindex` call a config implies, with the source credentials as
@@ -116,9 +116,18 @@ export function normaliseEndpoint(endpoint: string): string {
   return `${url.protocol}//${url.host.toLowerCase()}${url.pathname.replace(/\/+$/, '')}`;
 }
 
-/** Hash of the canonical request plus the target endpoint; run id and dryRun are not part of it. */
-export function fingerprint(request: CanonicalRequest, target: TargetContext): string {
-  return sha256(stableJson({ target: normaliseEndpoint(target.endpoint), request: requestHash(request) }));
+/**
+ * Hash of the canonical request plus the target endpoint, and the parity mode when it is `sample` (full
+ * verification, the default, adds nothing: approvals recorded before the mode existed stay valid, and a
+ * dry run approves the mode its live run checks with). Run id and dryRun are not part of it.
+ */
+export function fingerprint(request: CanonicalRequest, target: TargetContext, parityMode: ParityMode = 'full'): string {
+  return fingerprintOf(target, requestHash(request), parityMode);
+}
+
+/** {@link fingerprint} from a request hash already computed (a partitioned run's covers its plan too). */
+export function fingerprintOf(target: TargetContext, hash: string, parityMode: ParityMode = 'full'): string {
+  return sha256(stableJson({ target: normaliseEndpoint(target.endpoint), request: hash, ...(parityMode === 'sample' ? { parity: 'sample' } : {}) }));
 }
 
 /**

@@ -178,3 +178,51 @@ export async function rethrottleTask(client: Client, taskId: string, requestsPer
 export async function refresh(client: Client, index: string): Promise<void> {
   await call(`refresh ${index}`, () => client.indices.refresh({ index }));
 }
+
+/** Documents matching `query` in `index` (0 when the index does not exist). */
+export async function countOf(client: Client, index: string, query: Query): Promise<number> {
+  try {
+    const { body } = await client.count({ index, body: query ? { query } : {} });
+    return (body as { count: number }).count;
+  } catch (err) {
+    if (isNotFound(err)) return 0;
+    throw classifyClusterError(err, `count ${index}`);
+  }
+}
+
+/**
+ * Every id and version matching `query`, in pages of `size`: one scroll in `_doc` order (no sort key, so
+ * nothing loads `_id` fielddata), no `_source`. One consistent snapshot of the index per call; the
+ * scroll is cleared however the loop ends. Nothing when the index does not exist.
+ */
+export async function* idPages(client: Client, index: string, query: Query, size: number): AsyncGenerator<VersionedId[]> {
+  type Page = { _scroll_id?: string; hits: { hits: Array<{ _id: string; _version: number }> } };
+  let page: Page;
+  try {
+    const { body } = await client.search({
+      index,
+      scroll: '5m',
+      body: { size, version: true, _source: false, sort: ['_doc'], query: query ?? { match_all: {} } },
+    });
+    page = body as Page;
+  } catch (err) {
+    if (isNotFound(err)) return;
+    throw classifyClusterError(err, `scroll ${index}`);
+  }
+  let scrollId = page._scroll_id;
+  try {
+    while (page.hits.hits.length > 0) {
+      yield page.hits.hits.map((h) => ({ id: h._id, version: h._version }));
+      if (!scrollId) return;
+      const id = scrollId;
+      const { body } = await call(`scroll ${index}`, () => client.scroll({ body: { scroll_id: id, scroll: '5m' } }));
+      page = body as Page;
+      scrollId = page._scroll_id ?? scrollId;
+    }
+  } finally {
+    if (scrollId) {
+      const id = scrollId;
+      await client.clearScroll({ body: { scroll_id: id } }).catch(() => undefined);
+    }
+  }
+}

@@ -14,6 +14,9 @@ import { durationMs } from './durations';
 export const MODES = ['merge', 'create-only', 'overwrite'] as const;
 export type Mode = (typeof MODES)[number];
 
+export const PARITY_MODES = ['full', 'sample'] as const;
+export type ParityMode = (typeof PARITY_MODES)[number];
+
 const RUN_ID = /^[a-z0-9][a-z0-9._-]{0,79}$/;
 const SECRET_ARN = /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$/;
 const FIELD_NAME = /^[A-Za-z0-9_@][A-Za-z0-9_.@-]*$/;
@@ -88,10 +91,22 @@ export const ExecutionInputSchema = z.strictObject({
   requestsPerSecond: z.number().positive('must be positive, or null for unthrottled').nullable().default(null),
   parity: z
     .strictObject({
+      /**
+       * `full` (the default): every document of the run's scope compared by id and version on both
+       * clusters. `sample`: `sampleSize` ids looked up each way, as before full verification existed.
+       */
+      mode: z.enum(PARITY_MODES).default('full'),
       countTolerance: z.number().min(0).max(0.5).default(0.0002),
       sampleSize: z.number().int().min(0).max(10_000).default(65),
+      /** Full verification: ranges verified at once (each reads both clusters a page at a time). */
+      concurrency: z.number().int('must be a whole number').min(1).max(16).default(4),
     })
-    .default({ countTolerance: 0.0002, sampleSize: 65 }),
+    .default({ mode: 'full', countTolerance: 0.0002, sampleSize: 65, concurrency: 4 }),
+  /**
+   * Verify the index pair without a reindex: full verification (or the sample) of what is there now. It
+   * writes nothing to either cluster, so it takes no lock and needs no dry run.
+   */
+  verifyOnly: z.boolean().default(false),
   guards: z
     .strictObject({
       dryRunMaxAgeHours: z.number().positive().max(720).default(24),
@@ -188,6 +203,14 @@ export function parseRunConfig(input: unknown, target: TargetContext): RunConfig
   }
   if (config.maxConcurrency !== undefined && config.maxConcurrency > 1 && !isPartitioned(config)) {
     throw new InvalidInputError('maxConcurrency needs partitions (a number above 1, or "auto")', 'maxConcurrency');
+  }
+  if (config.verifyOnly) {
+    const raw = input as Record<string, unknown>;
+    for (const field of ['dryRun', 'approvedFingerprint', 'partitions', 'maxConcurrency'] as const) {
+      if (raw[field] !== undefined) {
+        throw new InvalidInputError(`${field} is for a reindex: a verifyOnly run reads both clusters and writes nothing`, field);
+      }
+    }
   }
   if (config.approvedFingerprint !== undefined && config.dryRun) {
     throw new InvalidInputError('approvedFingerprint is for a live run (dryRun false): it names the dry run it launches', 'approvedFingerprint');

@@ -1,5 +1,5 @@
 import type { CanonicalRequest } from './canonical-request';
-import type { Mode } from './config';
+import type { Mode, ParityMode } from './config';
 import { describeCoverage, type Coverage } from './coverage';
 import { thousands } from './counters';
 import type { ProbeResult } from './probe';
@@ -44,6 +44,8 @@ export interface HeaderInput {
   readonly fingerprint: string;
   readonly approval: ApprovalStatus;
   /** The target's `index.gc_deletes` now (null: the index does not exist yet) and the run's retention. */
+  /** What CheckParity runs after the reindex (part of the fingerprint when `sample`). @default full */
+  readonly parity?: { readonly mode: ParityMode; readonly sampleSize: number; readonly concurrency: number };
   readonly tombstones?: { readonly current: { readonly explicit: string | null; readonly effective: string } | null; readonly retention: string; readonly raise: boolean };
 }
 
@@ -77,12 +79,19 @@ export function renderHeader(input: HeaderInput): string[] {
     line('target coverage', describeCoverage(input.coverage)),
     ...probeLines(input.probe),
     ...(input.tombstones ? [line('tombstones', tombstoneText(input.tombstones, input.dryRun))] : []),
+    ...(input.parity ? [line('parity', parityText(input.parity))] : []),
     line('fingerprint', input.fingerprint),
     line('approval', approvalText(input.approval)),
   ];
 }
 
 /** `https://user:pass@host:9200` → `https://host:9200`; text that is not a URL loses anything up to an `@`. */
+function parityText(parity: NonNullable<HeaderInput['parity']>): string {
+  return parity.mode === 'full'
+    ? `full verification: every document's id and version compared on both clusters, both ways (${parity.concurrency} ranges at a time), differences confirmed by a second lookup`
+    : `sample: ${thousands(parity.sampleSize)} source ids looked up on the target and ${thousands(parity.sampleSize)} target ids on the source (not every document)`;
+}
+
 export function withoutUserinfo(url: string): string {
   const parsed = URL.canParse(url) ? new URL(url) : null;
   if (parsed && (parsed.protocol === 'http:' || parsed.protocol === 'https:')) {

@@ -1,6 +1,7 @@
 import { DescribeExecutionCommand, ExecutionDoesNotExist, SFNClient } from '@aws-sdk/client-sfn';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { S3Client } from '@aws-sdk/client-s3';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { Logger } from '@aws-lambda-powertools/logger';
@@ -8,6 +9,7 @@ import { SecretsProvider } from '@aws-lambda-powertools/parameters/secrets';
 import { Tracer } from '@aws-lambda-powertools/tracer';
 import { LOCAL_ENV_CREDENTIALS, credentialReference, type CredentialReference } from './canonical-request';
 import type { RunConfig } from './config';
+import { differencesAt } from './differences';
 import { Ledger, type LockHolder } from './ledger';
 import { powertoolsRunMetrics } from './metrics';
 import type { RunDeps } from './run-context';
@@ -18,7 +20,7 @@ import { createSearchClient } from './search-client';
  * client and the ledger, the Step Functions, SNS and Secrets Manager clients, the target's search
  * client, the Powertools logger and tracer. Each client is created on first use and kept for the
  * container's life, from the environment the CDK construct sets (TARGET_ENDPOINT, LEDGER_TABLE_NAME,
- * SOURCE_SECRET_ARNS, TARGET_SIGV4, REMOTE_EXTERNAL, MAX_TASKS_PER_DOMAIN, ALARM_TOPIC_ARN).
+ * SOURCE_SECRET_ARNS, TARGET_SIGV4, REMOTE_EXTERNAL, MAX_TASKS_PER_DOMAIN, ALARM_TOPIC_ARN, DIFFERENCES_URL).
  *
  * Every AWS SDK client goes through the tracer: on AWS (active tracing) each call is a subsegment of
  * the invocation's trace; with POWERTOOLS_TRACE_ENABLED=false, or outside Lambda, the tracer leaves
@@ -56,6 +58,7 @@ function once<T>(create: () => T): () => T {
 const dynamoDbDocumentClient = once(() =>
   DynamoDBDocumentClient.from(tracer.captureAWSv3Client(new DynamoDBClient({})), { marshallOptions: { removeUndefinedValues: true } }),
 );
+const s3Client = once(() => tracer.captureAWSv3Client(new S3Client({})));
 const stepFunctionsClient = once(() => tracer.captureAWSv3Client(new SFNClient({})));
 const snsClient = once(() => tracer.captureAWSv3Client(new SNSClient({})));
 /** Powertools Parameters caches each secret for a few minutes, per container: a poll loop does not read it on every invocation. */
@@ -171,6 +174,8 @@ export async function createRunDeps(): Promise<RunDeps> {
       warn: (message, fields) => logger.warn(message, fields ?? {}),
     },
     now: () => new Date(),
+    ...(process.env.DIFFERENCES_URL ? { differences: differencesAt(process.env.DIFFERENCES_URL, s3Client) } : {}),
+    ...(process.env.VERIFY_INVOCATION_SECONDS ? { verifyInvocationSeconds: Number(process.env.VERIFY_INVOCATION_SECONDS) } : {}),
   };
 }
 

@@ -156,6 +156,8 @@ export interface RunRecord {
   readonly taskId?: string;
   readonly counters?: JsonObject;
   readonly parity?: JsonObject;
+  /** Full verification in progress: the counts and days found first, the ranges left, the classes so far. */
+  readonly verification?: JsonObject;
   /** Error name without its `Error` suffix, as in the Fail state (`TargetNotEmpty`). */
   readonly error?: string;
   readonly cause?: string;

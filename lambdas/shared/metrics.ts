@@ -12,6 +12,7 @@ const UNITS: Record<MetricName, (typeof MetricUnit)[keyof typeof MetricUnit]> = 
   CounterMismatch: MetricUnit.Count,
   ParityDrift: MetricUnit.NoUnit,
   SampleMissing: MetricUnit.Count,
+  VerifiedDifferences: MetricUnit.Count,
   Stalled: MetricUnit.Count,
   ForeignReindexCancelled: MetricUnit.Count,
 };

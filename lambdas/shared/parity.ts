@@ -111,7 +111,7 @@ export function parityVerdict(input: ParityInput): ParityVerdict {
   return { ok: false, cause: problems.join('; '), sampleMissing };
 }
 
-function countProblem(c: CountComparison): string | undefined {
+export function countProblem(c: CountComparison): string | undefined {
   if (c.ok) return undefined;
   return (
     `count drift ${percent(c.drift)} over tolerance ${percent(c.tolerance)}: source ${thousands(c.sourceCount)}, ` +
@@ -119,7 +119,7 @@ function countProblem(c: CountComparison): string | undefined {
   );
 }
 
-function daysProblem(days: readonly DayDrift[]): string | undefined {
+export function daysProblem(days: readonly DayDrift[]): string | undefined {
   if (days.length === 0) return undefined;
   const named = days
     .slice(0, NAMED_IDS)

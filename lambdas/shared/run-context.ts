@@ -4,6 +4,7 @@ import type { RunConfig } from './config';
 import type { Ledger, LockHolder, RunRecord } from './ledger';
 import type { ProgressMark } from './adaptive-wait';
 import { DryRunRequiredError } from './errors';
+import type { DifferencesStore } from './differences';
 
 /** What the state machine carries from state to state: small, no secrets (it lands in execution history). */
 export interface RunRef {
@@ -12,6 +13,8 @@ export interface RunRef {
   readonly targetIndex: string;
   readonly fingerprint: string;
   readonly requestHash: string;
+  /** A verify-only run (no reindex; dryRun is true too): the state machine goes straight to CheckParity. */
+  readonly verifyOnly?: boolean;
 }
 
 export interface PollCursor {
@@ -66,6 +69,7 @@ export type MetricName =
   | 'CounterMismatch'
   | 'ParityDrift'
   | 'SampleMissing'
+  | 'VerifiedDifferences'
   | 'Stalled'
   | 'ForeignReindexCancelled';
 
@@ -100,6 +104,10 @@ export interface RunDeps {
   readonly metrics: RunMetrics;
   readonly log: RunLog;
   now(): Date;
+  /** Where full verification writes the complete list of differing ids (env DIFFERENCES_URL). */
+  readonly differences?: DifferencesStore;
+  /** Full verification: no new range is started after this many seconds of one invocation (env VERIFY_INVOCATION_SECONDS). @default 480 */
+  readonly verifyInvocationSeconds?: number;
 }
 
 export async function loadRun(deps: RunDeps, runId: string): Promise<RunRecord & { config: RunConfig }> {

@@ -1,8 +1,6 @@
-import { buildCanonicalRequest, fingerprint, requestHash } from '../shared/canonical-request';
+import { buildCanonicalRequest, fingerprintOf, requestHash } from '../shared/canonical-request';
 import { isPartitioned, parseRunConfig } from '../shared/config';
 import { partitionedRequestHash } from '../shared/partitioned-run';
-import { createHash } from 'node:crypto';
-import { normaliseEndpoint, stableJson } from '../shared/canonical-request';
 import { InvalidInputError } from '../shared/errors';
 import { RunIdAlreadyUsedError } from '../shared/ledger';
 import type { RunDeps, RunRef } from '../shared/run-context';
@@ -22,12 +20,12 @@ export async function validateInput(
   const hash = isPartitioned(config) ? partitionedRequestHash(canonical, config.partitions!) : requestHash(canonical);
   const run: RunRef = {
     runId: config.runId,
-    dryRun: config.dryRun,
+    // A verify-only run writes nothing: to every later state it is as a dry run (no lock, nothing to restore).
+    dryRun: config.dryRun || config.verifyOnly,
     targetIndex: config.target.index,
-    fingerprint: isPartitioned(config)
-      ? createHash('sha256').update(stableJson({ target: normaliseEndpoint(deps.targetEndpoint), request: hash })).digest('hex')
-      : fingerprint(canonical, { endpoint: deps.targetEndpoint }),
+    fingerprint: fingerprintOf({ endpoint: deps.targetEndpoint }, hash, config.parity.mode),
     requestHash: hash,
+    verifyOnly: config.verifyOnly,
   };
   try {
     await deps.ledger.createRun({

@@ -14,7 +14,7 @@ import { LAMBDAS_DIR, PROJECT_ROOT, handlerDirectories, pascalCase } from './pat
 export const HANDLER_RUNTIME = lambda.Runtime.NODEJS_24_X;
 
 /** What a handler reaches besides its log group and the ledger (which every handler reads and writes). */
-export type HandlerAccess = 'target' | 'sourceSecrets' | 'runExecutions' | 'alarmTopic';
+export type HandlerAccess = 'target' | 'sourceSecrets' | 'runExecutions' | 'alarmTopic' | 'differences';
 
 export interface HandlerSettings {
   /** @default Duration.minutes(5) */
@@ -45,7 +45,8 @@ export const HANDLER_SETTINGS: Readonly<Record<string, HandlerSettings>> = {
   // Long-polls _tasks near the predicted end: the whole Lambda maximum.
   'poll-task': { timeout: Duration.minutes(15), memorySize: 512, access: ['target'] },
   reconcile: { timeout: Duration.minutes(5), access: ['target'] },
-  'check-parity': { timeout: Duration.minutes(15), memorySize: 512, access: ['target', 'sourceSecrets'] },
+  // Writes the list of differing ids full verification confirmed (DIFFERENCES_URL, the differences bucket).
+  'check-parity': { timeout: Duration.minutes(15), memorySize: 512, access: ['target', 'sourceSecrets', 'differences'] },
   'finish-run': { timeout: Duration.minutes(2), access: ['target'] },
   'record-failure': { timeout: Duration.minutes(5), access: ['target'] },
   // Partitioned runs: the states of one partition inside the Map, and the run's reconciliation.

@@ -49,6 +49,12 @@ export const RUN_ALARMS: readonly RunAlarmSpec[] = [
     description: 'Parity sampling found a source document missing on the target (or a target-only document).',
   },
   {
+    metricName: 'VerifiedDifferences',
+    comparison: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+    threshold: 1,
+    description: 'Full verification confirmed documents older on the target, missing on it, or on the target only.',
+  },
+  {
     metricName: 'ForeignReindexCancelled',
     comparison: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
     threshold: 1,
@@ -237,10 +243,10 @@ export class Monitoring extends Construct {
         [
           new cloudwatch.AlarmStatusWidget({ title: 'Alarms', width: 12, height: 6, alarms }),
           new cloudwatch.GraphWidget({
-            title: 'Failures, stalls, foreign reindexes, missing samples (any index)',
+            title: 'Failures, stalls, foreign reindexes, differing documents (any index)',
             width: 12,
             height: 6,
-            left: (['Failures', 'Stalled', 'ForeignReindexCancelled', 'SampleMissing', 'CounterMismatch'] as const).map(
+            left: (['Failures', 'Stalled', 'ForeignReindexCancelled', 'SampleMissing', 'VerifiedDifferences', 'CounterMismatch'] as const).map(
               (metricName) =>
                 new cloudwatch.Metric({ namespace: METRICS_NAMESPACE, metricName, dimensionsMap: { ...ANY_INDEX_DIMENSIONS }, statistic: cloudwatch.Stats.MAXIMUM, period }),
             ),

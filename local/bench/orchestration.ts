@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { MODELLED_VERIFY_DOCS_PER_SECOND, modelledCheckParity } from './modelled-verification';
 import type { Client } from '@opensearch-project/opensearch';
 import { acquireLock } from '../../lambdas/acquire-lock/acquire-lock';
 import { acquireTaskSlot } from '../../lambdas/acquire-task-slot/acquire-task-slot';
@@ -25,7 +26,7 @@ import { modelledIndexSettings } from './modelled-settings';
  * Modelled: the reindex task itself (a progress model answering `_tasks/{id}`, `_tasks?actions=*reindex`
  * and long-polls on the simulated clock) and four stubs that need real clusters or a dry run:
  * Preflight (writes the source baseline), CheckApproval, LaunchReindex (records the task id and launch
- * time as the real one does, sends nothing), CheckParity (ok).
+ * time as the real one does, sends nothing), CheckParity (full verification modelled: `modelledCheckParity`).
  */
 
 /** Worked example of docs/design.md: 84,986,805 = 70,798,760 created + 634,962 updated + 13,553,083 conflicts, 5 h. */
@@ -234,8 +235,8 @@ export async function simulateRun(options: {
     CheckHeaderFunctionArn: withPolicy(checkHeader),
     PollTaskFunctionArn: withPolicy(pollTask),
     ReconcileFunctionArn: state(reconcile),
-    // Modelled: parity needs both clusters.
-    CheckParityFunctionArn: async () => ({ ok: true }),
+    // Modelled: parity needs both clusters. Full verification of the run's documents at the rate figure 8 measures.
+    CheckParityFunctionArn: modelledCheckParity(model.total, MODELLED_VERIFY_DOCS_PER_SECOND, (ms) => clock.advance(ms)),
     FinishRunFunctionArn: state(finishRun),
     RecordFailureFunctionArn: state(recordFailure),
   };

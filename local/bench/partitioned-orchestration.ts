@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { MODELLED_VERIFY_DOCS_PER_SECOND, modelledCheckParity } from './modelled-verification';
 import { errors, type Client } from '@opensearch-project/opensearch';
 import { acquireLock } from '../../lambdas/acquire-lock/acquire-lock';
 import { acquireTaskSlot } from '../../lambdas/acquire-task-slot/acquire-task-slot';
@@ -44,7 +45,7 @@ import { modelledIndexSettings } from './modelled-settings';
  * Modelled: both clusters. The source answers Preflight's reads (version, the worked example's daily
  * histogram, the probe's versions); the target answers the pre-flight reads and runs the partition tasks:
  * a progress model answering `POST /_reindex`, `_tasks/{id}` with long-polls, `_tasks?actions=*reindex`
- * and cancels on the simulated clock, a task that can vanish (node restart). CheckParity is stubbed (ok).
+ * and cancels on the simulated clock, a task that can vanish (node restart). CheckParity is modelled (full verification of the month, `modelledCheckParity`).
  * The parent's children (each month's ReindexRun) answer at once: the parent's history does not depend
  * on what happens inside a child execution. Handler run time is zero on the simulated clock (only
  * Waits, retry backoffs and long-polls take simulated time). A rerun partition starts over at full cost
@@ -664,8 +665,10 @@ export async function simulatePartitionedRun(options: {
     ReleaseTaskSlotFunctionArn: inMap(releaseTaskSlot, () => true),
     PartitionFailedFunctionArn: inMap(partitionFailed, (r) => !r.retry),
     ReconcileRunFunctionArn: top(reconcileRun),
-    // Modelled: parity needs both clusters.
-    CheckParityFunctionArn: async () => ({ ok: true }),
+    // Modelled: parity needs both clusters. Full verification of the month at the rate figure 8 measures.
+    CheckParityFunctionArn: modelledCheckParity(84_986_805, MODELLED_VERIFY_DOCS_PER_SECOND, (ms) => {
+      clock.nowMs += ms;
+    }),
     FinishRunFunctionArn: top(finishRun),
     RecordFailureFunctionArn: top(recordFailure),
   };
@@ -909,7 +912,7 @@ export async function partitionedHistoryFigure(options: {
     '##    ValidateInput, AcquireLock, Preflight, RecordApproval (dry run), CheckApproval, and in the Map AcquireTaskSlot, LaunchPartition,',
     '##    CheckPartitionHeader, PollPartition, ReconcilePartition, ReleaseTaskSlot, PartitionFailed; ReconcileRun, FinishRun; on the real',
     '##    local ledger. MODELLED: both clusters (the reindex tasks progress on a simulated clock, answer _tasks and long-polls, one can',
-    '##    vanish; the census and probe reads of Preflight), CheckParity (ok). Map iterations wait concurrently on the clock (each its own',
+    '##    vanish; the census and probe reads of Preflight), CheckParity (full verification of the month in 480-s invocations, modelled). Map iterations wait concurrently on the clock (each its own',
     '##    wake-up; the runner\'s plain simulated clock would add concurrent Waits up instead).',
     `model: the worked example's month by UTC day (26 days created, 5 dual-write days 3x faster); one task alone runs the month in 5 h`,
     '(4,722 docs/s); "4 at once": each task at that rate; worst case: the 4 tasks share one task\'s rate (5 h), partition 13\'s first',

@@ -12,6 +12,7 @@ import {
   type DescribeExecutionCommandOutput,
 } from '@aws-sdk/client-sfn';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { S3Client } from '@aws-sdk/client-s3';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import {
   claimApprovalDecision,
@@ -22,15 +23,18 @@ import {
   type ApprovalOutput,
 } from '../../lambdas/shared/approval-tokens';
 import { Ledger, type PollSnapshot, type RunRecord } from '../../lambdas/shared/ledger';
+import { differencesAt } from '../../lambdas/shared/differences';
 import { listPartitions, type PartitionItem } from '../../lambdas/shared/partitioned-run';
 import {
   adjustmentLines,
   countersTable,
+  differencesLocation,
   parityLines,
   partitionLines,
   partitionSummaries,
   runAdjustments,
   summarise,
+  writeDifferences,
   writeReceipts,
   type Receipts,
   type RunSummary,
@@ -67,7 +71,8 @@ from the AWS SDK's standard configuration, including AWS_ENDPOINT_URL_*).
            recorded, then counters table, partition table, parity, receipts.
   status   the run's status, error, cause, failing state and last poll line; a partitioned run's
            progress by partition and its partition table; concurrency, rethrottles and stalls.
-  report   writes the run's receipts (run.json, receipt.md, receipt.html) under DIR/<run id>/.
+  report   writes the run's receipts (run.json, receipt.md, receipt.html) under DIR/<run id>/, and
+           differences.jsonl (every id full verification found different) from the differences bucket.
   approve  answers MonthlyBackfill's pending approval of <run id> (SendTaskSuccess).
   reject   refuses it (SendTaskFailure, error ${REJECTED_ERROR}; --reason becomes the cause).
   --state-machine ARN  ReindexRun's ARN (stack output ReindexRunStateMachineArn); env SAFE_REINDEX_STATE_MACHINE_ARN
@@ -128,14 +133,17 @@ const MISCONFIGURATION = new Set([
 
 interface Clients {
   sfn(): SFNClient;
+  s3(): S3Client;
   ledger(): Ledger;
 }
 
 function clients(tableName: string | undefined): Clients {
   let sfn: SFNClient | undefined;
+  let s3: S3Client | undefined;
   let ledger: Ledger | undefined;
   return {
     sfn: () => (sfn ??= new SFNClient({})),
+    s3: () => (s3 ??= new S3Client({})),
     ledger: () => {
       if (!tableName) {
         throw new AwsUsageError('the ledger table is required: --ledger-table NAME or SAFE_REINDEX_LEDGER_TABLE (stack output LedgerTableName)');
@@ -301,9 +309,23 @@ async function follow(runId: string, executionArn: string, aws: Clients, io: Aws
   const outcome = outcomeOf(record, execution, failure)!;
   const summary = summarise(record, { runId, ...outcome }, await stoppedPartitions(ledger, record));
   const receipts = record ? writeReceipts(runsDir, summary, await ledger.listPolls(runId)) : null;
+  const differences = await differencesReceipt(runsDir, summary, aws);
   printOutcome(summary, receipts, io, failure);
+  if (differences) io.out(differences);
   if (summary.status !== 'SUCCEEDED') io.err(summary.error ?? 'RunFailed');
   return summary.status === 'SUCCEEDED' ? 0 : 1;
+}
+
+/**
+ * Full verification's list of differing ids, read from the stack's differences bucket
+ * (`s3://<bucket>/runs/<run id>/differences/`) into `<runs>/<run id>/differences.jsonl`; undefined when
+ * the run listed none.
+ */
+async function differencesReceipt(runsDir: string, summary: RunSummary, aws: Clients): Promise<string | undefined> {
+  const location = differencesLocation(summary);
+  if (!location?.startsWith('s3://')) return undefined;
+  const store = differencesAt(location.slice(0, location.length - `${summary.runId}/differences/`.length), aws.s3);
+  return writeDifferences(runsDir, summary.runId, await store.read(summary.runId));
 }
 
 /** A live partitioned run (its plan recorded): its snapshots and its stalls are per partition. */
@@ -431,13 +453,16 @@ async function report(argv: readonly string[], io: AwsIo): Promise<number> {
     return 1;
   }
   const summary = summarise(record, { runId, ...outcome }, await stoppedPartitions(ledger, record));
-  const receipts = writeReceipts(resolve(str(values.runs) ?? 'runs'), summary, await ledger.listPolls(runId));
+  const runsDir = resolve(str(values.runs) ?? 'runs');
+  const receipts = writeReceipts(runsDir, summary, await ledger.listPolls(runId));
+  const differences = await differencesReceipt(runsDir, summary, aws);
   io.err(`${summary.status}${summary.error ? `: ${summary.error}` : ''}`);
   // What the run changed on its way is in the receipts; said here too, beside the status (stdout keeps the paths).
   for (const line of adjustmentLines(summary)) io.err(line);
   io.out(receipts.json);
   io.out(receipts.markdown);
   io.out(receipts.html);
+  if (differences) io.out(differences);
   return 0;
 }
 

@@ -7,7 +7,8 @@ import type { RunLog } from '../../lambdas/shared/run-context';
 import { shutdownFunctions } from '../lambda/lambda-service';
 import { connectLocalLedger, type LocalLedgerConnection } from '../ledger/ledger';
 import { localLedger, runLocal, type LocalRunResult } from '../pipeline';
-import { adjustmentLines, countersTable, parityLines, partitionLines, summarise, writeReceipts, type RunSummary } from '../receipts';
+import { adjustmentLines, countersTable, differencesLocation, parityLines, partitionLines, summarise, writeDifferences, writeReceipts, type RunSummary } from '../receipts';
+import { fileDifferences } from '../../lambdas/shared/differences';
 import { runAwsCommand } from './aws';
 import { PartitionPollLines, runEventLine, type PartitionPoll } from './poll-lines';
 
@@ -187,6 +188,7 @@ async function runLocalCommand(command: LocalCommand): Promise<number> {
       targetUrl: command.targetUrl,
       ledgerEndpoint,
       signal: controller.signal,
+      differencesDirectory: command.runsDir,
       ...(command.maxTasksPerDomain === undefined ? {} : { maxTasksPerDomain: command.maxTasksPerDomain }),
       log: command.json ? terminalLog(note, note) : terminalLog(say, note),
     });
@@ -197,8 +199,11 @@ async function runLocalCommand(command: LocalCommand): Promise<number> {
     const summary = summarise(result.record, { runId, status: result.status, error: result.error, cause: result.cause }, parts);
     const polls = ledger ? await ledger.listPolls(runId) : [];
     const receipts = result.record ? writeReceipts(command.runsDir, summary, polls) : null;
+    const differences = differencesLocation(summary)
+      ? writeDifferences(command.runsDir, runId, await fileDifferences(command.runsDir).read(runId))
+      : undefined;
     if (command.json) {
-      say(JSON.stringify(finalRecord(summary, receipts)));
+      say(JSON.stringify(finalRecord(summary, receipts && differences ? { ...receipts, differences } : receipts)));
     } else {
       say('');
       for (const line of countersTable(summary)) say(line);
@@ -207,9 +212,9 @@ async function runLocalCommand(command: LocalCommand): Promise<number> {
       if (adjustments.length > 0) for (const line of ['', ...adjustments]) say(line);
       if (summary.parity) for (const line of parityLines(summary.parity)) say(line);
       say('');
-      say(`${summary.status}${summary.error ? `: ${summary.error}` : ''}${summary.dryRun && summary.status === 'SUCCEEDED' ? ' (dry run approved; nothing launched)' : ''}`);
+      say(`${summary.status}${summary.error ? `: ${summary.error}` : ''}${summary.verifyOnly && summary.status === 'SUCCEEDED' ? ' (verified; nothing written)' : summary.dryRun && summary.status === 'SUCCEEDED' ? ' (dry run approved; nothing launched)' : ''}`);
       if (summary.cause) say(summary.cause);
-      if (receipts) say(`receipts: ${receipts.json}\n          ${receipts.markdown}\n          ${receipts.html}`);
+      if (receipts) say(`receipts: ${receipts.json}\n          ${receipts.markdown}\n          ${receipts.html}${differences ? `\n          ${differences}` : ''}`);
     }
     if (result.status !== 'SUCCEEDED') note(`${result.error ?? 'RunFailed'}`);
     return result.status === 'SUCCEEDED' ? 0 : 1;

@@ -1,4 +1,5 @@
-import { dirname } from 'node:path';
+import { dirname, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import type { MetricName, RunLog, RunMetrics } from '../../lambdas/shared/run-context';
 import { TARGET_INDEX_DIMENSION } from '../../lambdas/shared/metrics';
 import { LOCAL_ACCOUNT, LOCAL_REGION, localStateMachineArn, type AssemblyFunction, type CloudAssembly, type TemplateValue } from './cloud-assembly';
@@ -25,10 +26,19 @@ export interface LocalEndpoints {
   readonly maxTasksPerDomain?: number;
   /** Where SAFE_REINDEX_SOURCE_USERNAME / _PASSWORD come from (the local stand-in for the source secret). */
   readonly env?: NodeJS.ProcessEnv;
+  /**
+   * The folder standing for the differences bucket (DIFFERENCES_URL becomes its file:// URL): each run's
+   * differing ids land in `<folder>/<run id>/differences/`, beside the receipts. @default runs/ in the working directory
+   */
+  readonly differencesDirectory?: string;
+  /** VERIFY_INVOCATION_SECONDS: seconds after which one CheckParity invocation starts no new range. @default the handler's */
+  readonly verifyInvocationSeconds?: number;
 }
 
 function resolveValue(assembly: CloudAssembly, name: string, value: TemplateValue, endpoints: LocalEndpoints): string {
   if (typeof value !== 'object') return String(value);
+  // s3://<the differences bucket>/runs/: a local folder instead, the runs folder the receipts go to.
+  if (name === 'DIFFERENCES_URL') return pathToFileURL(`${resolve(endpoints.differencesDirectory ?? 'runs')}/`).href;
   const ref = value['Ref'];
   if (typeof ref === 'string') {
     switch (assembly.resourceTypes[ref]) {
@@ -74,6 +84,7 @@ export function localFunctionEnvironment(assembly: CloudAssembly, fn: AssemblyFu
     AWS_ENDPOINT_URL_DYNAMODB: endpoints.ledgerEndpoint,
     AWS_ENDPOINT_URL_SFN: endpoints.ledgerEndpoint,
     ...(endpoints.snsEndpoint ? { AWS_ENDPOINT_URL_SNS: endpoints.snsEndpoint } : {}),
+    ...(endpoints.verifyInvocationSeconds === undefined ? {} : { VERIFY_INVOCATION_SECONDS: String(endpoints.verifyInvocationSeconds) }),
     // No X-Ray daemon here.
     POWERTOOLS_TRACE_ENABLED: 'false',
     ...credentials,

@@ -13,7 +13,7 @@ import { serverErrors, startFaultProxy, type FaultProxy } from '../../local/faul
 import { expectedCounters, seedWorkedExample, type SeedDoc, type WorkedExampleShape } from '../../local/seed/worked-example';
 import { clientFor } from '../support/client';
 import { defaultTarget, localServers, uniqueIndex } from '../support/servers';
-import { fileLedgerTable } from '../support/e2e-harness';
+import { differencesDirectory, fileLedgerTable } from '../support/e2e-harness';
 
 const servers = localServers();
 const shape: WorkedExampleShape = { missing: 400, targetOlder: 25, equal: 60, targetNewer: 15 };
@@ -52,7 +52,7 @@ async function approvedScenario(prefix: string, input: Record<string, unknown> =
   shared ??= await startFaultProxy({ target: defaultTarget().url });
   const proxy = shared;
   const base = { source: { url: servers.source.url, index }, target: { index }, dateField: 'timestamp', batchSize: 100, ...input };
-  const common = { targetUrl: proxy.url, ledgerEndpoint: servers.ledgerEndpoint, tableName, pollWaitMs: 200, retryIntervalMs: 50 };
+  const common = { targetUrl: proxy.url, ledgerEndpoint: servers.ledgerEndpoint, tableName, pollWaitMs: 200, retryIntervalMs: 50, differencesDirectory };
   const dry = await runLocal({ ...common, input: { ...base, runId: `${index}-dry` } });
   if (dry.status !== 'SUCCEEDED') throw new Error(`dry run failed: ${dry.error}: ${dry.cause}`);
   proxy.resetLog();
@@ -135,7 +135,7 @@ describe('ReindexRun under transient cluster faults', () => {
 
   it('429, 503 and connection resets on the pipeline\'s _search and _mget (pre-flight and parity) are retried: the run succeeds with the exact counters', async () => {
     // Prepare
-    const scenario = await approvedScenario('faults-search', { parity: { countTolerance: 0.0002, sampleSize: 65 } });
+    const scenario = await approvedScenario('faults-search');
     const { proxy } = scenario;
     const rules: Array<{ fired(): number; times: number }> = [];
     const inject = (rule: Parameters<FaultProxy['inject']>[0] & { times: number }) => rules.push({ ...proxy.inject(rule), times: rule.times });
@@ -158,7 +158,11 @@ describe('ReindexRun under transient cluster faults', () => {
     expect(rules.map((r) => r.fired())).toEqual(rules.map((r) => r.times));
     const expected = expectedCounters(shape);
     expect(live.record?.counters).toMatchObject({ ...expected, deleted: 0, noops: 0, failures: 0 });
-    expect(live.record?.parity).toMatchObject({ ok: true, forward: { checked: 65, missing: [] }, reverse: { checked: 65, targetOnly: [] } });
+    expect(live.record?.parity).toMatchObject({
+      ok: true,
+      mode: 'full',
+      verification: { compared: expected.total, classes: { regression: 0, missing: 0, targetOnly: 0 } },
+    });
     expect(launches(proxy)).toBe(1);
   });
 });
@@ -297,8 +301,8 @@ describe('ReindexRun when the task reads a different document set than the pre-f
 
 describe('ReindexRun when the target drifts from the source after the reindex', () => {
   it('target documents deleted on two UTC days and target-only documents added on a third: FAILED ParityFailed naming the days and the ids', async () => {
-    // Prepare: a sample as large as the index, so that every missing and target-only id is sampled.
-    const scenario = await approvedScenario('faults-parity', { parity: { countTolerance: 0.0002, sampleSize: 1000 } });
+    // Prepare: full verification (the default) looks at every document.
+    const scenario = await approvedScenario('faults-parity');
     const { target, index, docs } = scenario;
     const onDay = (day: string) => docs.filter((d) => d.timestamp.startsWith(day));
     const deleted = [...onDay('2026-05-03').slice(0, 5), ...onDay('2026-05-10').slice(0, 3)];
@@ -332,9 +336,10 @@ describe('ReindexRun when the target drifts from the source after the reindex', 
       `3 day(s) drift: 2026-05-03 (source ${day3}, target ${day3 - 5}), 2026-05-10 (source ${day10}, target ${day10 - 3}), ` +
         `2026-05-20 (source ${day20}, target ${day20 + 4})`,
     ]);
-    expect(parts).toHaveLength(4);
-    const missing = /^8 of 500 sampled source ids missing on the target: (.+)$/.exec(parts[2]!);
-    const targetOnly = /^4 of 496 sampled target ids not on the source \(lost dual-write or resurrected delete\): (.+)$/.exec(parts[3]!);
+    expect(parts).toHaveLength(5);
+    const missing = /^full verification confirmed 8 missing on the target: (.+)$/.exec(parts[2]!);
+    const targetOnly = /^4 on the target only \(resurrected delete or lost dual-write\): (.+)$/.exec(parts[3]!);
+    expect(parts[4]).toMatch(new RegExp(`^every differing id is listed in .*/${index}-live/differences/$`));
     expect(missing?.[1]?.split(', ').sort()).toEqual(deleted.map((d) => d.id).sort());
     expect(targetOnly?.[1]?.split(', ').sort()).toEqual(ghosts);
     expect(live.record?.parity).toMatchObject({
@@ -347,7 +352,7 @@ describe('ReindexRun when the target drifts from the source after the reindex', 
     });
     // The reindex itself was clean: the drift came after it.
     expect(live.record?.counters).toMatchObject({ ...expectedCounters(shape), failures: 0 });
-    expect(metrics.emitted.filter((m) => m.name === 'SampleMissing').map((m) => m.value)).toEqual([12]);
+    expect(metrics.emitted.filter((m) => m.name === 'VerifiedDifferences').map((m) => m.value)).toEqual([12]);
     expect(await lockHolder(scenario)).toBeUndefined();
   });
 });

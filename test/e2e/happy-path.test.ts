@@ -40,7 +40,15 @@ describe('ReindexRun end to end on the real local clusters', () => {
       noops: 0,
       failures: 0,
     });
-    expect(live.record?.parity).toMatchObject({ ok: true });
+    // Full verification: every document compared, all equal now but the newer target copies, which stay.
+    expect(live.record?.parity).toMatchObject({
+      ok: true,
+      mode: 'full',
+      verification: {
+        compared: expected.total,
+        classes: { equal: expected.total - shape.targetNewer, targetNewer: shape.targetNewer, regression: 0, missing: 0, targetOnly: 0 },
+      },
+    });
 
     const newer = docs.filter((d) => d.kind === 'targetNewer');
     const { body } = await target.mget({ index, body: { ids: newer.map((d) => d.id) } });

@@ -258,6 +258,42 @@ describe('ledger table', () => {
   });
 });
 
+describe('differences bucket', () => {
+  it('is encrypted, blocks every public access, refuses plain HTTP and is retained', () => {
+    const id = logicalId(s.stack.pipeline.differences as unknown as { node: { defaultChild?: unknown } });
+    const bucket = s.template.findResources('AWS::S3::Bucket')[id]!;
+    expect(bucket.DeletionPolicy).toBe('Retain');
+    expect(bucket.Properties).toMatchObject({
+      BucketEncryption: { ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }] },
+      PublicAccessBlockConfiguration: { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true },
+      OwnershipControls: { Rules: [{ ObjectOwnership: 'BucketOwnerEnforced' }] },
+    });
+    const policies = Object.values(s.template.findResources('AWS::S3::BucketPolicy')).filter(
+      (p) => JSON.stringify((p.Properties as Json).Bucket) === JSON.stringify({ Ref: id }),
+    );
+    const statements = policies.flatMap((p) => ((p.Properties as Json).PolicyDocument as { Statement: Json[] }).Statement);
+    expect(statements).toContainEqual(
+      expect.objectContaining({ Effect: 'Deny', Action: 's3:*', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+    );
+  });
+
+  it('is written by CheckParity only (DIFFERENCES_URL on its runs/ prefix), and no other function may touch it', () => {
+    const id = logicalId(s.stack.pipeline.differences as unknown as { node: { defaultChild?: unknown } });
+    const functions = s.template.findResources('AWS::Lambda::Function');
+    for (const [name, fnId] of Object.entries(fnIds)) {
+      const env = ((functions[fnId]!.Properties as Json).Environment as { Variables: Json }).Variables;
+      const writesDifferences = roleStatements(s.template, roleOf(fnId)).some((st) => JSON.stringify(st.Resource ?? '').includes(id));
+      if (name === 'CheckParity') {
+        expect(env.DIFFERENCES_URL).toEqual({ 'Fn::Join': ['', ['s3://', { Ref: id }, '/runs/']] });
+        expect(grantsAction(roleStatements(s.template, roleOf(fnId)), 's3:PutObject', { 'Fn::Join': ['', [{ 'Fn::GetAtt': [id, 'Arn'] }, '/runs/*']] })).toBe(true);
+      } else {
+        expect(env.DIFFERENCES_URL, name).toBeUndefined();
+        expect(writesDifferences, name).toBe(false);
+      }
+    }
+  });
+});
+
 describe('IAM', () => {
   it('names a resource in every statement; Resource * only for X-Ray and Step Functions log delivery', () => {
     const star = allStatements(s.template).filter(({ statement }) => asArray(statement.Resource).includes('*'));
@@ -311,12 +347,14 @@ describe('IAM', () => {
         ...(statements.some((st) => asArray(st.Action as string[]).includes('secretsmanager:GetSecretValue')) ? (['sourceSecrets'] as const) : []),
         ...(statements.some((st) => asArray(st.Action as string[]).includes('states:DescribeExecution')) ? (['runExecutions'] as const) : []),
         ...(statements.some((st) => asArray(st.Action as string[]).includes('sns:Publish')) ? (['alarmTopic'] as const) : []),
+        ...(statements.some((st) => asArray(st.Action as string[]).some((a) => a.startsWith('s3:Put'))) ? (['differences'] as const) : []),
       ]);
       const used = new Set<HandlerAccess>([
         ...(uses(dir, usesTarget) ? (['target'] as const) : []),
         ...(uses(dir, /deps\.(sourceClient|sourceCredentials)\b/) ? (['sourceSecrets'] as const) : []),
         ...(uses(dir, /deps\.isHolderFinished\b/) ? (['runExecutions'] as const) : []),
         ...(uses(dir, /ALARM_TOPIC_ARN/) ? (['alarmTopic'] as const) : []),
+        ...(uses(dir, /deps\.differences\b/) ? (['differences'] as const) : []),
       ]);
 
       expect([...granted].sort(), dir).toEqual([...used].sort());
@@ -381,6 +419,7 @@ describe('alarms', () => {
       CounterMismatch: ['GreaterThanOrEqualToThreshold', 1],
       Failures: ['GreaterThanOrEqualToThreshold', 1],
       SampleMissing: ['GreaterThanOrEqualToThreshold', 1],
+      VerifiedDifferences: ['GreaterThanOrEqualToThreshold', 1],
       ForeignReindexCancelled: ['GreaterThanOrEqualToThreshold', 1],
       Stalled: ['GreaterThanOrEqualToThreshold', 1],
       ParityDrift: ['GreaterThanThreshold', 0.0002],

@@ -1,3 +1,5 @@
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { startFaultProxy, type FaultProxy, type ProxiedRequest } from '../../local/fault-proxy/fault-proxy';
 import { localLedger } from '../../local/pipeline';
@@ -71,9 +73,12 @@ export async function stopFileProxiedClusters(): Promise<void> {
  */
 export const fileLedgerTable = uniqueIndex('ledger');
 
+/** Where this test process's runs list their differing ids (the local stand-in for the differences bucket). */
+export const differencesDirectory = join(tmpdir(), `safe-reindex-differences-${process.pid}`);
+
 /** The runLocal options every end-to-end test shares: fast waits, its own ledger table. */
 export function runOptions(tableName: string, targetUrl: string = defaultTarget().url) {
-  return { targetUrl, ledgerEndpoint: localServers().ledgerEndpoint, tableName, pollWaitMs: 200, retryIntervalMs: 50 } as const;
+  return { targetUrl, ledgerEndpoint: localServers().ledgerEndpoint, tableName, pollWaitMs: 200, retryIntervalMs: 50, differencesDirectory } as const;
 }
 
 export function ledgerOf(tableName: string): Promise<Ledger> {

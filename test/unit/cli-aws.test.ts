@@ -16,6 +16,7 @@ import {
 } from '@aws-sdk/client-sfn';
 import { ConditionalCheckFailedException, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { approvalTokenKey, getPendingApproval, putPendingApproval } from '../../lambdas/shared/approval-tokens';
@@ -23,6 +24,7 @@ import { failureFromHistory, pollLine } from '../../local/cli/aws-helpers';
 import { runAwsCommand, type AwsIo } from '../../local/cli/aws';
 
 const sfn = mockClient(SFNClient);
+const s3 = mockClient(S3Client);
 const ddb = mockClient(DynamoDBDocumentClient);
 
 const TABLE = 'ledger-table';
@@ -167,6 +169,7 @@ let work: string;
 beforeEach(() => {
   sfn.reset();
   ddb.reset();
+  s3.reset();
   table = new FakeTable();
   table.install();
   work = mkdtempSync(join(tmpdir(), 'safe-reindex-aws-'));
@@ -508,6 +511,48 @@ describe('safe-reindex aws report', () => {
     expect(await runAwsCommand(['report', runId, '--runs', work], t.overrides)).toBe(0);
     const json = JSON.parse(readFileSync(join(work, runId, 'run.json'), 'utf8')) as { status: string; error: string; cause: string };
     expect(json).toMatchObject({ status: 'FAILED', error: 'RecordFailureFailed', cause: 'ledger unavailable' });
+  });
+
+  it('writes differences.jsonl from the differences bucket: every id full verification found different', async () => {
+    const runId = 'calls-2026-05-verify';
+    const prefix = `runs/${runId}/differences/`;
+    const parity = {
+      ok: false,
+      mode: 'full',
+      counts: { sourceCount: 20_000, targetCount: 20_001, difference: 1, drift: 0.00005, tolerance: 0.0002, ok: true },
+      driftingDays: [],
+      verification: {
+        compared: 20_000,
+        classes: { equal: 19_998, targetNewer: 0, sourceNewerByDesign: 0, regression: 1, missing: 1, targetOnly: 2, settled: 0 },
+        firstIds: { regression: ['c-1'], missing: ['c-2'], targetOnly: ['c-3', 'c-4'] },
+        ranges: 4,
+        splits: 0,
+        invocations: 1,
+        differences: `s3://safe-reindex-differences/${prefix}`,
+      },
+    };
+    table.put(runRecord(runId, { status: 'FAILED', error: 'ParityFailed', cause: 'full verification confirmed ...', parity, finishedAt: '2026-06-01T10:01:00.000Z' }));
+    sfn.on(DescribeExecutionCommand).resolves({ executionArn: execArn(runId), status: 'FAILED', error: 'ParityFailed' });
+    sfn.on(GetExecutionHistoryCommand).resolves({ events: [] });
+    const objects: Record<string, string> = {
+      [`${prefix}r0002-0001.jsonl`]: '{"id":"c-1","class":"regression","sourceVersion":9,"targetVersion":5}\n{"id":"c-2","class":"missing","sourceVersion":3,"targetVersion":null}\n',
+      [`${prefix}r0004-0001.jsonl`]: '{"id":"c-3","class":"targetOnly","sourceVersion":null,"targetVersion":2}\n{"id":"c-4","class":"targetOnly","sourceVersion":null,"targetVersion":1}\n',
+    };
+    s3.on(ListObjectsV2Command).callsFake((input: { Bucket: string; Prefix: string }) => ({
+      Contents: input.Bucket === 'safe-reindex-differences' ? Object.keys(objects).filter((k) => k.startsWith(input.Prefix)).map((Key) => ({ Key })) : [],
+      IsTruncated: false,
+    }));
+    // The SDK's response body: a stream with transformToString.
+    s3.on(GetObjectCommand).callsFake((input: { Key: string }) => ({ Body: { transformToString: async () => objects[input.Key]! } }));
+    const t = io(work);
+
+    expect(await runAwsCommand(['report', runId, '--runs', work], t.overrides)).toBe(0);
+
+    const path = join(work, runId, 'differences.jsonl');
+    expect(t.out).toContain(path);
+    const listed = readFileSync(path, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { id: string; class: string });
+    expect(listed.map((d) => `${d.class}:${d.id}`)).toEqual(['regression:c-1', 'missing:c-2', 'targetOnly:c-3', 'targetOnly:c-4']);
+    expect(readFileSync(join(work, runId, 'receipt.md'), 'utf8')).toContain(`every differing id: s3://safe-reindex-differences/${prefix}`);
   });
 
   it('refuses a run that is still running (exit 1) and an unknown run (exit 2)', async () => {

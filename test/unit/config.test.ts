@@ -31,7 +31,8 @@ describe('parseRunConfig', () => {
       dateField: null,
       batchSize: 1000,
       requestsPerSecond: null,
-      parity: { countTolerance: 0.0002, sampleSize: 65 },
+      parity: { mode: 'full', countTolerance: 0.0002, sampleSize: 65, concurrency: 4 },
+      verifyOnly: false,
       guards: { dryRunMaxAgeHours: 24, stallMinutes: 15, allowBrokenVersioning: false, tombstoneRetention: '24h', acceptResurrectedDeletes: false },
     });
   });
