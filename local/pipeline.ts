@@ -53,6 +53,8 @@ export interface LocalRunOptions {
   readonly differencesDirectory?: string;
   /** Seconds after which one CheckParity invocation starts no new range; @default the handler's (480) */
   readonly verifyInvocationSeconds?: number;
+  /** Documents above which a verification range is halved or sliced; @default the handler's (200,000) */
+  readonly verifyRangeDocs?: number;
 }
 
 export interface LocalRunResult {
@@ -127,6 +129,7 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
       ...(options.maxTasksPerDomain === undefined ? {} : { maxTasksPerDomain: options.maxTasksPerDomain }),
       ...(options.differencesDirectory === undefined ? {} : { differencesDirectory: options.differencesDirectory }),
       ...(options.verifyInvocationSeconds === undefined ? {} : { verifyInvocationSeconds: options.verifyInvocationSeconds }),
+      ...(options.verifyRangeDocs === undefined ? {} : { verifyRangeDocs: options.verifyRangeDocs }),
     },
     { log: options.log ?? silent, ...(options.metrics ? { metrics: options.metrics } : {}) },
   );

@@ -100,7 +100,7 @@ async function startVerification(deps: RunDeps, config: RunConfig, source: Clien
     startedAt: deps.now().toISOString(),
     counts: compareCounts(sourceCensus?.count ?? 0, targetCensus?.count ?? 0, config.parity.countTolerance),
     driftingDays: histogramDrift(sourceCensus?.days ?? [], targetCensus?.days ?? [], config.parity.countTolerance),
-    queue: planRanges(config.dateField, sourceCensus?.days ?? [], targetCensus?.days ?? [], DEFAULT_RANGE_DOCS),
+    queue: planRanges(config.dateField, sourceCensus?.days ?? [], targetCensus?.days ?? [], deps.verifyRangeDocs ?? DEFAULT_RANGE_DOCS),
     inFlight: [],
     verifiedRanges: 0,
     splits: 0,
@@ -141,7 +141,7 @@ async function verifyRanges(
       dateField: config.dateField,
       runQuery: config.source.query,
       pageSize: VERIFY_PAGE_SIZE,
-      rangeDocs: DEFAULT_RANGE_DOCS,
+      rangeDocs: deps.verifyRangeDocs ?? DEFAULT_RANGE_DOCS,
       write: async (chunk, differences) => {
         if (!deps.differences) throw new Error('full verification found differences but this deployment names no DIFFERENCES_URL to list them in');
         await deps.differences.write(runId, range.id, chunk, differences);
@@ -150,7 +150,7 @@ async function verifyRanges(
       .then((outcome) => {
         progress.inFlight = progress.inFlight.filter((r) => r.id !== range.id);
         if (outcome.kind === 'split') {
-          progress.queue.unshift(...outcome.halves);
+          progress.queue.unshift(...outcome.parts);
           progress.splits += 1;
         } else {
           progress.verifiedRanges += 1;

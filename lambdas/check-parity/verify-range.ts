@@ -10,6 +10,7 @@ import {
   isDifference,
   keepFirstIds,
   rangeQuery,
+  sliceRange,
   splitRange,
   type ClassCounts,
   type Difference,
@@ -37,7 +38,8 @@ export interface VerifyOptions {
 }
 
 export type RangeOutcome =
-  | { readonly kind: 'split'; readonly halves: readonly [VerificationRange, VerificationRange] }
+  /** Too dense to read as one: its halves by date, or its slices by `_id`, take its place. */
+  | { readonly kind: 'split'; readonly parts: readonly VerificationRange[] }
   | {
       readonly kind: 'verified';
       readonly counts: ClassCounts;
@@ -54,13 +56,16 @@ export type RangeOutcome =
  */
 export async function verifyRange(range: VerificationRange, clients: VerifyClients, options: VerifyOptions): Promise<RangeOutcome> {
   const query = rangeQuery(range, options.dateField, options.runQuery);
-  const halves = splitRange(range);
-  if (halves) {
+  if (!range.slice) {
     const [onSource, onTarget] = await Promise.all([
       countOf(clients.source, clients.sourceIndex, query),
       countOf(clients.target, clients.targetIndex, query),
     ]);
-    if (Math.max(onSource, onTarget) > options.rangeDocs) return { kind: 'split', halves };
+    const docs = Math.max(onSource, onTarget);
+    if (docs > options.rangeDocs) {
+      const parts = splitRange(range) ?? sliceRange(range, docs, options.rangeDocs);
+      if (parts) return { kind: 'split', parts };
+    }
   }
 
   let counts = emptyCounts();
@@ -96,7 +101,7 @@ export async function verifyRange(range: VerificationRange, clients: VerifyClien
     otherIndex: string,
     judge: (version: number, otherVersion: number | null) => 'candidate' | keyof ClassCounts | null,
   ): Promise<void> => {
-    for await (const page of idPages(from, fromIndex, query, options.pageSize)) {
+    for await (const page of idPages(from, fromIndex, query, options.pageSize, range.slice)) {
       const found = await versionsOf(other, otherIndex, page.map((d) => d.id));
       const tally: Partial<ClassCounts> = {};
       for (const d of page) {

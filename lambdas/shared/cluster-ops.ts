@@ -192,17 +192,24 @@ export async function countOf(client: Client, index: string, query: Query): Prom
 
 /**
  * Every id and version matching `query`, in pages of `size`: one scroll in `_doc` order (no sort key, so
- * nothing loads `_id` fielddata), no `_source`. One consistent snapshot of the index per call; the
+ * nothing loads `_id` fielddata), no `_source`; with `slice`, that slice of them (by `_id`, as the scroll
+ * slices by default: its terms are hashed, no fielddata either). One consistent snapshot of the index per call; the
  * scroll is cleared however the loop ends. Nothing when the index does not exist.
  */
-export async function* idPages(client: Client, index: string, query: Query, size: number): AsyncGenerator<VersionedId[]> {
+export async function* idPages(
+  client: Client,
+  index: string,
+  query: Query,
+  size: number,
+  slice?: { readonly id: number; readonly max: number },
+): AsyncGenerator<VersionedId[]> {
   type Page = { _scroll_id?: string; hits: { hits: Array<{ _id: string; _version: number }> } };
   let page: Page;
   try {
     const { body } = await client.search({
       index,
       scroll: '5m',
-      body: { size, version: true, _source: false, sort: ['_doc'], query: query ?? { match_all: {} } },
+      body: { size, version: true, _source: false, sort: ['_doc'], query: query ?? { match_all: {} }, ...(slice ? { slice: { id: slice.id, max: slice.max } } : {}) },
     });
     page = body as Page;
   } catch (err) {

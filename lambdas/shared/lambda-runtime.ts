@@ -176,6 +176,7 @@ export async function createRunDeps(): Promise<RunDeps> {
     now: () => new Date(),
     ...(process.env.DIFFERENCES_URL ? { differences: differencesAt(process.env.DIFFERENCES_URL, s3Client) } : {}),
     ...(process.env.VERIFY_INVOCATION_SECONDS ? { verifyInvocationSeconds: Number(process.env.VERIFY_INVOCATION_SECONDS) } : {}),
+    ...(process.env.VERIFY_RANGE_DOCS ? { verifyRangeDocs: Number(process.env.VERIFY_RANGE_DOCS) } : {}),
   };
 }
 

@@ -108,6 +108,8 @@ export interface RunDeps {
   readonly differences?: DifferencesStore;
   /** Full verification: no new range is started after this many seconds of one invocation (env VERIFY_INVOCATION_SECONDS). @default 480 */
   readonly verifyInvocationSeconds?: number;
+  /** Full verification: a range holding more than this on either cluster is halved or sliced (env VERIFY_RANGE_DOCS). @default 200,000 */
+  readonly verifyRangeDocs?: number;
 }
 
 export async function loadRun(deps: RunDeps, runId: string): Promise<RunRecord & { config: RunConfig }> {

@@ -107,10 +107,21 @@ export function confirm(mode: Mode, confirmations: readonly Confirmation[]): { c
  * One range of the verification: dated documents in `[gte, lt)` (epoch milliseconds; an absent bound is
  * open), the documents without the date field, or, without a date field, every document.
  */
-export type VerificationRange =
+export type VerificationRange = (
   | { readonly id: string; readonly kind: 'range'; readonly gte?: number; readonly lt?: number }
   | { readonly id: string; readonly kind: 'missing-date' }
-  | { readonly id: string; readonly kind: 'all' };
+  | { readonly id: string; readonly kind: 'all' }
+) & {
+  /**
+   * One slice of a range that cannot be split by date: the scroll's `slice` (by `_id`, which no update
+   * changes), on each cluster separately. Each cluster's slices partition its own documents, and every
+   * lookup goes by id, so the two clusters' slices need not match.
+   */
+  readonly slice?: { readonly id: number; readonly max: number };
+};
+
+/** The most slices of one range (`index.max_slices_per_scroll`'s default). */
+export const MAX_SLICES = 1024;
 
 /** Documents per range aimed at: a page-by-page pass over 200,000 ids takes seconds, well inside one invocation. */
 export const DEFAULT_RANGE_DOCS = 200_000;
@@ -163,16 +174,26 @@ export function planRanges(
 
 /**
  * The two halves of a range too dense to read as one, or undefined when it cannot be split by date: a
- * range open at either end, of one millisecond, or not a date range. Such a range is read whole: memory
- * still holds a page at a time, only the time to read it grows.
+ * range open at either end, of one millisecond, not a date range, or a slice. {@link sliceRange} cuts
+ * those instead.
  */
 export function splitRange(range: VerificationRange): [VerificationRange, VerificationRange] | undefined {
-  if (range.kind !== 'range' || range.gte === undefined || range.lt === undefined || range.lt - range.gte < 2) return undefined;
+  if (range.slice || range.kind !== 'range' || range.gte === undefined || range.lt === undefined || range.lt - range.gte < 2) return undefined;
   const middle = range.gte + Math.floor((range.lt - range.gte) / 2);
   return [
     { id: `${range.id}a`, kind: 'range', gte: range.gte, lt: middle },
     { id: `${range.id}b`, kind: 'range', gte: middle, lt: range.lt },
   ];
+}
+
+/**
+ * A range that cannot be halved by date, holding `docs` on its denser cluster, as slices of about
+ * `rangeDocs` each (at most {@link MAX_SLICES}); undefined when it is small enough or already a slice.
+ */
+export function sliceRange(range: VerificationRange, docs: number, rangeDocs: number = DEFAULT_RANGE_DOCS): VerificationRange[] | undefined {
+  if (range.slice || docs <= rangeDocs) return undefined;
+  const max = Math.min(MAX_SLICES, Math.ceil(docs / rangeDocs));
+  return Array.from({ length: max }, (_, id) => ({ ...range, id: `${range.id}s${id}`, slice: { id, max } }));
 }
 
 function rangeId(n: number): string {
@@ -201,10 +222,11 @@ export function rangeQuery(range: VerificationRange, dateField: string | null, r
 
 /** A range as a person reads it: `2026-03-04T00:00:00.000Z → 2026-03-05T00:00:00.000Z`. */
 export function describeRange(range: VerificationRange): string {
-  if (range.kind === 'all') return 'every document';
-  if (range.kind === 'missing-date') return 'documents without the date field';
+  const slice = range.slice ? `, slice ${range.slice.id + 1} of ${range.slice.max}` : '';
+  if (range.kind === 'all') return `every document${slice}`;
+  if (range.kind === 'missing-date') return `documents without the date field${slice}`;
   const at = (ms: number | undefined, open: string) => (ms === undefined ? open : new Date(ms).toISOString());
-  return `${at(range.gte, 'before')} → ${at(range.lt, 'after')}`;
+  return `${at(range.gte, 'before')} → ${at(range.lt, 'after')}${slice}`;
 }
 
 // --- the verdict ----------------------------------------------------------------------------------

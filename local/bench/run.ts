@@ -2,6 +2,7 @@ import { Client } from '@opensearch-project/opensearch';
 import { measureBundles } from './bundles';
 import { fullGc, HeapSampler } from './heap';
 import { figureThroughput } from './throughput';
+import { figureVerification } from './verification';
 import { simulateRun, workedExampleModel, type SimulationResult, type WaitPolicy } from './orchestration';
 import { partitionedHistoryFigure } from './partitioned-orchestration';
 import { startLocalCluster, type LocalCluster } from '../clusters/cluster';
@@ -19,7 +20,8 @@ import type { RunLog } from '../../lambdas/shared/run-context';
  * (Elasticsearch 7.10.2, OpenSearch, dynalite) and printed, each beside its goal. Nothing is asserted.
  * Progress goes to stderr, results to stdout; every server is stopped at the end.
  * `npm run bench -- throughput` runs only figure 7 (throughput, projection and 7c with the source behind a
- * delaying fault proxy; local/bench/throughput.ts).
+ * delaying fault proxy; local/bench/throughput.ts); `npm run bench -- verification` only figure 8 (full
+ * verification against the reindex it checks; local/bench/verification.ts).
  */
 
 const say = (line: string) => process.stderr.write(`${line}\n`);
@@ -423,7 +425,9 @@ function figureBundles(): void {
 
 async function main(): Promise<void> {
   const only = process.argv[2];
-  if (process.argv.length > 3 || (only !== undefined && only !== 'throughput')) throw new Error(`usage: npm run bench [-- throughput]`);
+  if (process.argv.length > 3 || (only !== undefined && only !== 'throughput' && only !== 'verification')) {
+    throw new Error(`usage: npm run bench [-- throughput | verification]`);
+  }
   fullGc();
   const moduleBaseline = process.memoryUsage().heapUsed;
   const started: Array<{ stop(): Promise<void> }> = [];
@@ -458,8 +462,16 @@ async function main(): Promise<void> {
       for (const line of figure.lines) out(line);
       rows.push(...figure.rows);
     };
+    const verification = async () => {
+      const figure = await figureVerification({ ...sv, ledgerEndpoint: ledger.endpoint, tableName: common.tableName, stamp, say });
+      section = 6.5;
+      for (const line of figure.lines) out(line);
+      rows.push(...figure.rows);
+    };
     if (only === 'throughput') {
       await throughput();
+    } else if (only === 'verification') {
+      await verification();
     } else {
       say(`\nSeeding ${INDEX_BIG} (${n(BIG)}), ${INDEX_SMALL} (${n(SMALL)}) and the worked example at 1/1000 (${INDEX_WORKED}); the orchestration simulation runs meanwhile...`);
       const seeding = (async () => {
@@ -488,6 +500,7 @@ async function main(): Promise<void> {
       const printAbort = await figureAbort(sv, common);
       const natural = await figureOverhead(sv, common);
       await throughput({ index: INDEX_BIG, docs: BIG });
+      await verification();
       printAbort(natural);
       printOrchestration();
       section = 2.5;

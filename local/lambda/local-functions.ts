@@ -33,6 +33,8 @@ export interface LocalEndpoints {
   readonly differencesDirectory?: string;
   /** VERIFY_INVOCATION_SECONDS: seconds after which one CheckParity invocation starts no new range. @default the handler's */
   readonly verifyInvocationSeconds?: number;
+  /** VERIFY_RANGE_DOCS: documents above which a verification range is halved or sliced. @default the handler's */
+  readonly verifyRangeDocs?: number;
 }
 
 function resolveValue(assembly: CloudAssembly, name: string, value: TemplateValue, endpoints: LocalEndpoints): string {
@@ -85,6 +87,7 @@ export function localFunctionEnvironment(assembly: CloudAssembly, fn: AssemblyFu
     AWS_ENDPOINT_URL_SFN: endpoints.ledgerEndpoint,
     ...(endpoints.snsEndpoint ? { AWS_ENDPOINT_URL_SNS: endpoints.snsEndpoint } : {}),
     ...(endpoints.verifyInvocationSeconds === undefined ? {} : { VERIFY_INVOCATION_SECONDS: String(endpoints.verifyInvocationSeconds) }),
+    ...(endpoints.verifyRangeDocs === undefined ? {} : { VERIFY_RANGE_DOCS: String(endpoints.verifyRangeDocs) }),
     // No X-Ray daemon here.
     POWERTOOLS_TRACE_ENABLED: 'false',
     ...credentials,

@@ -87,6 +87,11 @@ function differencesOf(runId: string): Array<{ id: string; class: string }> {
     .map((line) => JSON.parse(line) as { id: string; class: string });
 }
 
+/** Ranges of at most 2,000 documents, one started per invocation: the dense-index paths at a test's size. */
+function denseOptions() {
+  return { ...runOptions(fileLedgerTable, proxies.target.url), verifyInvocationSeconds: 0, verifyRangeDocs: 2_000 };
+}
+
 function verifyInput(runId: string, extra: Record<string, unknown> = {}) {
   return {
     runId,
@@ -110,12 +115,9 @@ afterAll(stopFileProxiedClusters);
 describe('full verification, verify only: every document of the index pair, nothing written', () => {
   it('fails ParityFailed naming every regressed, missing and target-only document among 20,000, and lists them all', async () => {
     const runId = `${index}-verify-merge`;
-    // One range per invocation: the state machine's loop back to CheckParity carries the verification on.
-    const result = await runLocal({
-      ...runOptions(fileLedgerTable, proxies.target.url),
-      verifyInvocationSeconds: 0,
-      input: verifyInput(runId, { parity: { concurrency: 1 } }),
-    });
+    // One range per invocation, and ranges of at most 2,000 documents (each 4,000-document day is halved):
+    // the state machine's loop back to CheckParity carries the verification on.
+    const result = await runLocal({ ...denseOptions(), input: verifyInput(runId, { parity: { concurrency: 1 } }) });
 
     expect([result.status, result.error]).toEqual(['FAILED', 'ParityFailed']);
     for (const id of allTampered()) expect(result.cause).toContain(id);
@@ -132,7 +134,8 @@ describe('full verification, verify only: every document of the index pair, noth
       targetOnly: 4,
       settled: 0,
     });
-    expect(verification.invocations as number).toBeGreaterThanOrEqual(4);
+    expect(verification.splits as number).toBeGreaterThanOrEqual(5);
+    expect(verification.invocations as number).toBeGreaterThanOrEqual((verification.ranges as number) + (verification.splits as number));
     expect(result.execution.stateTransitions).toBeGreaterThan(8);
     const listed = differencesOf(runId);
     expect(listed.map((d) => `${d.class}:${d.id}`).sort()).toEqual(
@@ -146,6 +149,19 @@ describe('full verification, verify only: every document of the index pair, noth
     expect(proxies.source.writeRequests()).toEqual([]);
     expect(proxies.target.writeRequests()).toEqual([]);
     expect(proxies.target.requests().some((r) => r.path.includes('_refresh'))).toBe(false);
+  });
+
+  it('without a date field, the index is sliced by _id on each cluster and still every difference is found', async () => {
+    const runId = `${index}-verify-sliced`;
+    const { dateField: _none, ...input } = verifyInput(runId);
+    const result = await runLocal({ ...denseOptions(), input });
+
+    expect([result.status, result.error]).toEqual(['FAILED', 'ParityFailed']);
+    const verification = (result.record?.parity as { verification: { classes: Record<string, number>; ranges: number } }).verification;
+    // 20,000 documents in slices of about 2,000: ten slices of the one range.
+    expect(verification.ranges).toBe(10);
+    expect(verification.classes).toMatchObject({ regression: 3, missing: 3, targetOnly: 4 });
+    expect(differencesOf(runId).map((d) => d.id).sort()).toEqual(allTampered().sort());
   });
 
   it('the sample mode finds at most a few of them: what full verification exists for', async () => {

@@ -7,8 +7,10 @@ import {
   emptyFirstIds,
   FIRST_IDS,
   keepFirstIds,
+  MAX_SLICES,
   planRanges,
   rangeQuery,
+  sliceRange,
   splitRange,
   verificationProblem,
   type VerificationRange,
@@ -112,6 +114,26 @@ describe('splitRange', () => {
     expect(splitRange({ id: 'x', kind: 'range', gte: 8 })).toBeUndefined();
     expect(splitRange({ id: 'x', kind: 'missing-date' })).toBeUndefined();
     expect(splitRange({ id: 'x', kind: 'all' })).toBeUndefined();
+  });
+});
+
+describe('sliceRange', () => {
+  it('cuts a range that cannot be halved into slices of about the range size, at most 1,024', () => {
+    const undated: VerificationRange = { id: 'r0007', kind: 'missing-date' };
+    expect(sliceRange(undated, 450_000, 200_000)).toEqual([
+      { id: 'r0007s0', kind: 'missing-date', slice: { id: 0, max: 3 } },
+      { id: 'r0007s1', kind: 'missing-date', slice: { id: 1, max: 3 } },
+      { id: 'r0007s2', kind: 'missing-date', slice: { id: 2, max: 3 } },
+    ]);
+    expect(sliceRange({ id: 'r1', kind: 'all' }, 10_000_000_000, 200_000)).toHaveLength(MAX_SLICES);
+  });
+
+  it('leaves a small range and a slice alone, and a slice is never halved again', () => {
+    expect(sliceRange({ id: 'r1', kind: 'all' }, 200_000, 200_000)).toBeUndefined();
+    const slice: VerificationRange = { id: 'r1s0', kind: 'range', gte: 0, lt: 1_000, slice: { id: 0, max: 2 } };
+    expect(sliceRange(slice, 1_000_000, 200_000)).toBeUndefined();
+    expect(splitRange(slice)).toBeUndefined();
+    expect(describeRange(slice)).toBe('1970-01-01T00:00:00.000Z → 1970-01-01T00:00:01.000Z, slice 1 of 2');
   });
 });
 
