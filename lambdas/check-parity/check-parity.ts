@@ -16,26 +16,8 @@ import {
 } from '../shared/parity';
 import { sampleSeed } from '../preflight/preflight';
 import { loadRun, type RunDeps, type StateInvocation } from '../shared/run-context';
-import {
-  addCounts,
-  comparedCount,
-  DEFAULT_RANGE_DOCS,
-  DIFFERENCE_CLASSES,
-  emptyCounts,
-  emptyFirstIds,
-  keepFirstIds,
-  planRanges,
-  verificationProblem,
-  type ClassCounts,
-  type FirstIds,
-  type VerificationRange,
-} from '../shared/verification';
-import { verifyRange } from './verify-range';
-
-/** Ids per page of full verification: a page of ids and versions is a few hundred KB. */
-export const VERIFY_PAGE_SIZE = 5_000;
-/** No range is started after this long in one invocation (the Lambda allows 900 s; a range takes seconds). */
-export const DEFAULT_VERIFY_INVOCATION_SECONDS = 480;
+import { comparedCount, verificationProblem } from '../shared/verification';
+import { rangesLeft, resumeRanges, startRanges, verifyRangesInTurn, type RangeProgress } from '../shared/verify-ranges';
 
 /** What the state machine's loop reads: `done` false sends it back to CheckParity. */
 export interface ParityStep {
@@ -43,18 +25,10 @@ export interface ParityStep {
   readonly done: boolean;
 }
 
-/** Full verification between invocations, on the run record. */
-interface VerificationProgress {
-  readonly startedAt: string;
+/** Full verification between invocations, on the run record: the counts and days found first, the ranges' progress. */
+interface VerificationProgress extends RangeProgress {
   readonly counts: CountComparison;
   readonly driftingDays: DayDrift[];
-  queue: VerificationRange[];
-  inFlight: VerificationRange[];
-  verifiedRanges: number;
-  splits: number;
-  invocations: number;
-  classes: ClassCounts;
-  firstIds: FirstIds;
 }
 
 /**
@@ -74,18 +48,28 @@ export async function checkParity({ state }: StateInvocation, deps: RunDeps): Pr
     return { ok: true, done: true };
   }
 
-  let progress = record.verification as unknown as VerificationProgress | undefined;
-  if (!progress) {
+  const recorded = record.verification as unknown as VerificationProgress | undefined;
+  let progress: VerificationProgress;
+  if (recorded) {
+    progress = resumeRanges(recorded);
+  } else {
     if (!config.verifyOnly) await refresh(deps.target, targetIndex);
     progress = await startVerification(deps, config, source, targetIndex);
-  } else {
-    // Ranges an invocation that died had started are verified again from their start.
-    progress.queue = [...progress.inFlight, ...progress.queue];
-    progress.inFlight = [];
   }
-  progress.invocations += 1;
-  await verifyRanges(deps, config, source, runId, targetIndex, progress);
-  if (progress.queue.length > 0 || progress.inFlight.length > 0) return { ok: true, done: false };
+  await verifyRangesInTurn({
+    deps,
+    config,
+    source,
+    targetIndex,
+    progress,
+    confirm: true,
+    save: (verification) => deps.ledger.updateRun(runId, { verification }),
+    write: async (rangeId, chunk, differences) => {
+      if (!deps.differences) throw new Error('full verification found differences but this deployment names no DIFFERENCES_URL to list them in');
+      await deps.differences.write(runId, rangeId, chunk, differences);
+    },
+  });
+  if (rangesLeft(progress)) return { ok: true, done: false };
   await concludeVerification(deps, config, runId, targetIndex, progress);
   return { ok: true, done: true };
 }
@@ -97,94 +81,10 @@ async function startVerification(deps: RunDeps, config: RunConfig, source: Clien
     censusOf(deps.target, targetIndex, config.dateField, query),
   ]);
   return {
-    startedAt: deps.now().toISOString(),
+    ...startRanges(deps, config.dateField, sourceCensus?.days ?? [], targetCensus?.days ?? []),
     counts: compareCounts(sourceCensus?.count ?? 0, targetCensus?.count ?? 0, config.parity.countTolerance),
     driftingDays: histogramDrift(sourceCensus?.days ?? [], targetCensus?.days ?? [], config.parity.countTolerance),
-    queue: planRanges(config.dateField, sourceCensus?.days ?? [], targetCensus?.days ?? [], deps.verifyRangeDocs ?? DEFAULT_RANGE_DOCS),
-    inFlight: [],
-    verifiedRanges: 0,
-    splits: 0,
-    invocations: 0,
-    classes: emptyCounts(),
-    firstIds: emptyFirstIds(),
   };
-}
-
-/**
- * Verifies ranges `parity.concurrency` at a time until none is left or the invocation's time is up (the
- * first ones always start, so every invocation makes progress). The progress is written after each range,
- * one write at a time, so a later invocation resumes from the last range finished.
- */
-async function verifyRanges(
-  deps: RunDeps,
-  config: RunConfig,
-  source: Client,
-  runId: string,
-  targetIndex: string,
-  progress: VerificationProgress,
-): Promise<void> {
-  const startedMs = deps.now().getTime();
-  const budgetMs = (deps.verifyInvocationSeconds ?? DEFAULT_VERIFY_INVOCATION_SECONDS) * 1000;
-  // A run recorded before parity.concurrency existed verifies at the default.
-  const concurrency = config.parity.concurrency ?? 4;
-  const clients = { source, sourceIndex: config.source.index, target: deps.target, targetIndex };
-  let writes: Promise<unknown> = deps.ledger.updateRun(runId, { verification: snapshot(progress) });
-  let failure: unknown;
-  let started = 0;
-  const running = new Set<Promise<void>>();
-
-  const start = (range: VerificationRange): void => {
-    progress.inFlight.push(range);
-    started += 1;
-    const work = verifyRange(range, clients, {
-      mode: config.mode,
-      dateField: config.dateField,
-      runQuery: config.source.query,
-      pageSize: VERIFY_PAGE_SIZE,
-      rangeDocs: deps.verifyRangeDocs ?? DEFAULT_RANGE_DOCS,
-      write: async (chunk, differences) => {
-        if (!deps.differences) throw new Error('full verification found differences but this deployment names no DIFFERENCES_URL to list them in');
-        await deps.differences.write(runId, range.id, chunk, differences);
-      },
-    })
-      .then((outcome) => {
-        progress.inFlight = progress.inFlight.filter((r) => r.id !== range.id);
-        if (outcome.kind === 'split') {
-          progress.queue.unshift(...outcome.parts);
-          progress.splits += 1;
-        } else {
-          progress.verifiedRanges += 1;
-          progress.classes = addCounts(progress.classes, outcome.counts);
-          progress.firstIds = keepFirstIds(
-            progress.firstIds,
-            DIFFERENCE_CLASSES.flatMap((c) => outcome.firstIds[c].map((id) => ({ id, class: c, sourceVersion: null, targetVersion: null }))),
-          );
-        }
-        const state = snapshot(progress);
-        writes = writes.then(() => deps.ledger.updateRun(runId, { verification: state }));
-        return writes.then(() => undefined);
-      })
-      .catch((err: unknown) => {
-        failure ??= err;
-      })
-      .finally(() => running.delete(work));
-    running.add(work);
-  };
-
-  for (;;) {
-    const inTime = deps.now().getTime() - startedMs < budgetMs;
-    while (failure === undefined && running.size < concurrency && progress.queue.length > 0 && (inTime || started < concurrency)) {
-      start(progress.queue.shift()!);
-    }
-    if (running.size === 0) break;
-    await Promise.race(running);
-  }
-  await writes;
-  if (failure !== undefined) throw failure;
-}
-
-function snapshot(progress: VerificationProgress): JsonObject {
-  return structuredClone(progress) as unknown as JsonObject;
 }
 
 async function concludeVerification(deps: RunDeps, config: RunConfig, runId: string, targetIndex: string, progress: VerificationProgress): Promise<void> {

@@ -107,6 +107,12 @@ export const ExecutionInputSchema = z.strictObject({
    * writes nothing to either cluster, so it takes no lock and needs no dry run.
    */
   verifyOnly: z.boolean().default(false),
+  /**
+   * The dry run's prediction: `sample` (the default) extrapolates `parity.sampleSize` target documents
+   * with a 95% interval; `full` compares every document of the scope on both clusters, as full
+   * verification does, and predicts exactly as of the dry run. A live run does not probe in full.
+   */
+  probe: z.enum(['sample', 'full']).default('sample'),
   guards: z
     .strictObject({
       dryRunMaxAgeHours: z.number().positive().max(720).default(24),
@@ -195,6 +201,14 @@ export function parseRunConfig(input: unknown, target: TargetContext): RunConfig
     throw new InvalidInputError(`${field} ${messageOf(issue, input)}`, field);
   }
   const config = parsed.data;
+  if (config.verifyOnly) {
+    const raw = input as Record<string, unknown>;
+    for (const field of ['dryRun', 'approvedFingerprint', 'partitions', 'maxConcurrency'] as const) {
+      if (raw[field] !== undefined) {
+        throw new InvalidInputError(`${field} is for a reindex: a verifyOnly run reads both clusters and writes nothing`, field);
+      }
+    }
+  }
   if (sameCluster(config.source.url, target.endpoint) && config.source.index === config.target.index) {
     throw new InvalidInputError(
       `target.index "${config.target.index}" is the source index on the same cluster: a reindex into itself`,
@@ -203,14 +217,6 @@ export function parseRunConfig(input: unknown, target: TargetContext): RunConfig
   }
   if (config.maxConcurrency !== undefined && config.maxConcurrency > 1 && !isPartitioned(config)) {
     throw new InvalidInputError('maxConcurrency needs partitions (a number above 1, or "auto")', 'maxConcurrency');
-  }
-  if (config.verifyOnly) {
-    const raw = input as Record<string, unknown>;
-    for (const field of ['dryRun', 'approvedFingerprint', 'partitions', 'maxConcurrency'] as const) {
-      if (raw[field] !== undefined) {
-        throw new InvalidInputError(`${field} is for a reindex: a verifyOnly run reads both clusters and writes nothing`, field);
-      }
-    }
   }
   if (config.approvedFingerprint !== undefined && config.dryRun) {
     throw new InvalidInputError('approvedFingerprint is for a live run (dryRun false): it names the dry run it launches', 'approvedFingerprint');

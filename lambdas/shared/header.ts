@@ -117,6 +117,38 @@ function modeSettings(sent: SentSettings): string {
   ].join(', ');
 }
 
+/**
+ * The header with its probe block (the `probe:` line and the unlabelled, `predicted` and `examples`
+ * lines under it) replaced by `lines`: the dry run's exact prediction takes the sample's place.
+ */
+export function withProbeLines(header: readonly string[], lines: readonly string[]): string[] {
+  const start = header.findIndex((l) => l.startsWith('probe:'));
+  if (start < 0) return [...header, ...lines];
+  let end = start + 1;
+  while (end < header.length && /^(predicted:|examples:| )/.test(header[end]!)) end += 1;
+  return [...header.slice(0, start), ...lines, ...header.slice(end)];
+}
+
+/** The probe block of an exact prediction: every document of the run's scope compared, as of when. */
+export function exactProbeLines(exact: {
+  readonly compared: number;
+  readonly targetOnly: number;
+  readonly predicted: { readonly created: number; readonly updated: number; readonly versionConflicts: number };
+  readonly counts: { readonly equal: number; readonly sourceNewer: number; readonly targetNewer: number };
+  readonly at: string;
+}): string[] {
+  const { predicted: p, counts: c } = exact;
+  return [
+    line(
+      'probe',
+      `full: every document compared by id and version: ${thousands(exact.compared)} source documents, ${thousands(c.equal)} equal on the target, ` +
+        `${thousands(c.sourceNewer)} source newer, ${thousands(c.targetNewer)} target newer; ${thousands(exact.targetOnly)} target only`,
+    ),
+    line('predicted', `${thousands(p.created + p.updated + p.versionConflicts)} = ${thousands(p.created)} created + ${thousands(p.updated)} updated + ${thousands(p.versionConflicts)} version_conflicts`),
+    line('', `exact as of this dry run (${exact.at}): dual-write keeps moving it`),
+  ];
+}
+
 function probeLines(probe: ProbeResult | null): string[] {
   if (probe === null) return [line('probe', 'not run (empty target)')];
   const { counts, predicted } = probe;

@@ -158,6 +158,8 @@ export interface RunRecord {
   readonly parity?: JsonObject;
   /** Full verification in progress: the counts and days found first, the ranges left, the classes so far. */
   readonly verification?: JsonObject;
+  /** A dry run's exact prediction (`probe: "full"`) in progress: the ranges left, the classes so far. */
+  readonly exactProbe?: JsonObject;
   /** Error name without its `Error` suffix, as in the Fail state (`TargetNotEmpty`). */
   readonly error?: string;
   readonly cause?: string;

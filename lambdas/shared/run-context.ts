@@ -15,6 +15,8 @@ export interface RunRef {
   readonly requestHash: string;
   /** A verify-only run (no reindex; dryRun is true too): the state machine goes straight to CheckParity. */
   readonly verifyOnly?: boolean;
+  /** A dry run with `probe: "full"`: PredictEveryDocument runs before its approval is recorded. */
+  readonly probeFull?: boolean;
 }
 
 export interface PollCursor {

@@ -26,6 +26,7 @@ export async function validateInput(
     fingerprint: fingerprintOf({ endpoint: deps.targetEndpoint }, hash, config.parity.mode),
     requestHash: hash,
     verifyOnly: config.verifyOnly,
+    probeFull: config.probe === 'full' && config.dryRun && !config.verifyOnly,
   };
   try {
     await deps.ledger.createRun({

@@ -47,6 +47,8 @@ export const HANDLER_SETTINGS: Readonly<Record<string, HandlerSettings>> = {
   reconcile: { timeout: Duration.minutes(5), access: ['target'] },
   // Writes the list of differing ids full verification confirmed (DIFFERENCES_URL, the differences bucket).
   'check-parity': { timeout: Duration.minutes(15), memorySize: 512, access: ['target', 'sourceSecrets', 'differences'] },
+  // A dry run's exact prediction (probe "full"): every document, as full verification reads them.
+  'predict-every-document': { timeout: Duration.minutes(15), memorySize: 512, access: ['target', 'sourceSecrets'] },
   'finish-run': { timeout: Duration.minutes(2), access: ['target'] },
   'record-failure': { timeout: Duration.minutes(5), access: ['target'] },
   // Partitioned runs: the states of one partition inside the Map, and the run's reconciliation.

@@ -1,4 +1,4 @@
-import { DEFAULT_VERIFY_INVOCATION_SECONDS } from '../../lambdas/check-parity/check-parity';
+import { DEFAULT_VERIFY_INVOCATION_SECONDS } from '../../lambdas/shared/verify-ranges';
 
 /**
  * Full verification's rate with the source 150 ms away, as figure 8 of `npm run bench` measured it

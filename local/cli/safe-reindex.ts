@@ -120,6 +120,12 @@ export function terminalLog(out: (line: string) => void, err: (line: string) => 
         out('');
         return;
       }
+      // probe "full": the exact prediction, in place of the sample's lines above (the receipts carry the whole header).
+      if (message === 'exact prediction done' && Array.isArray(fields.prediction)) {
+        for (const line of fields.prediction as string[]) out(line);
+        out('');
+        return;
+      }
       if (message === 'poll' && typeof fields.partitionId === 'string') {
         linesOf(fields.runId).poll(fields as unknown as PartitionPoll);
         return;

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { createHash } from 'node:crypto';
 import {
   buildCanonicalRequest,
   credentialReference,
@@ -84,6 +85,15 @@ describe('fingerprint', () => {
     const a = fingerprint(buildCanonicalRequest(config()), target);
     const b = fingerprint(buildCanonicalRequest(config(extra)), target);
     expect(b).not.toBe(a);
+  });
+
+  it('covers the parity mode: sample changes it; full, the default, leaves it as it was before the mode existed', () => {
+    const req = buildCanonicalRequest(config());
+    const before = createHash('sha256').update(stableJson({ target: 'https://search-calls.eu-west-1.es.amazonaws.com', request: requestHash(req) })).digest('hex');
+
+    expect(fingerprint(req, target, 'full')).toBe(before);
+    expect(fingerprint(req, target)).toBe(before);
+    expect(fingerprint(req, target, 'sample')).not.toBe(before);
   });
 
   it('changes with the target endpoint but not with its letter case or trailing slash', () => {

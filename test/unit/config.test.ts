@@ -20,6 +20,31 @@ function invalid(input: unknown): InvalidInputError {
   throw new Error('expected InvalidInput');
 }
 
+describe('parseRunConfig: parity and verifyOnly', () => {
+  it('defaults to full verification, 4 ranges at a time; a mode it does not know is refused by name', () => {
+    expect(parseRunConfig(valid, target).parity).toMatchObject({ mode: 'full', concurrency: 4 });
+    expect(parseRunConfig({ ...valid, parity: { mode: 'sample' } }, target).parity.mode).toBe('sample');
+    const err = invalid({ ...valid, parity: { mode: 'exact' } });
+    expect(err.field).toBe('parity.mode');
+    expect(invalid({ ...valid, parity: { concurrency: 0 } }).field).toBe('parity.concurrency');
+  });
+
+  it('a verifyOnly run refuses what only a reindex takes, naming the field', () => {
+    expect(parseRunConfig({ ...valid, verifyOnly: true }, target).verifyOnly).toBe(true);
+    for (const [field, value] of [
+      ['dryRun', false],
+      ['dryRun', true],
+      ['approvedFingerprint', 'a'.repeat(64)],
+      ['partitions', 4],
+      ['maxConcurrency', 2],
+    ] as const) {
+      const err = invalid({ ...valid, dateField: 'timestamp', verifyOnly: true, [field]: value });
+      expect(err.field).toBe(field);
+      expect(err.message).toContain('a verifyOnly run reads both clusters and writes nothing');
+    }
+  });
+});
+
 describe('parseRunConfig', () => {
   it('applies the defaults of docs/design.md: a forgotten dryRun never launches anything', () => {
     expect(parseRunConfig(valid, target)).toEqual({

@@ -99,6 +99,14 @@ describe('renderHeader', () => {
     expect(updated.high - updated.low).toBeGreaterThan(1_000);
   });
 
+  it('says which parity check the run ends with: full verification of every document, or the sample', () => {
+    const full = renderHeader(dryRunHeader({ parity: { mode: 'full', sampleSize: 65, concurrency: 4 } }));
+    const sampled = renderHeader(dryRunHeader({ parity: { mode: 'sample', sampleSize: 65, concurrency: 4 } }));
+
+    expect(full.find((l) => l.startsWith('parity:'))).toMatch(/^parity: +full verification: every document's id and version compared on both clusters, both ways \(4 ranges at a time\)/);
+    expect(sampled.find((l) => l.startsWith('parity:'))).toMatch(/^parity: +sample: 65 source ids looked up on the target and 65 target ids on the source \(not every document\)$/);
+  });
+
   it('shows five examples', () => {
     const lines = renderHeader(dryRunHeader());
 

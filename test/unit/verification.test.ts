@@ -15,6 +15,8 @@ import {
   verificationProblem,
   type VerificationRange,
 } from '../../lambdas/shared/verification';
+import { exactPrediction } from '../../lambdas/predict-every-document/predict-every-document';
+import { withProbeLines } from '../../lambdas/shared/header';
 
 const day = (d: string) => Date.parse(`${d}T00:00:00.000Z`);
 
@@ -174,5 +176,39 @@ describe('verificationProblem', () => {
       'full verification confirmed 12 missing on the target: m0, m1, m2, m3, m4, m5, m6, m7, m8, m9 and 2 more; ' +
         '1 on the target only (resurrected delete or lost dual-write): t1',
     );
+  });
+});
+
+describe('exactPrediction (probe "full")', () => {
+  const classes = { ...emptyCounts(), equal: 60, targetNewer: 15, regression: 25, missing: 400, targetOnly: 3 };
+
+  it('merge: missing documents are created, older target copies updated, the rest conflict', () => {
+    expect(exactPrediction('merge', classes)).toEqual({ created: 400, updated: 25, versionConflicts: 75 });
+  });
+
+  it('create-only never updates: an existing copy conflicts whatever its version', () => {
+    expect(exactPrediction('create-only', { ...classes, regression: 0, sourceNewerByDesign: 25 })).toEqual({ created: 400, updated: 0, versionConflicts: 100 });
+  });
+});
+
+describe('withProbeLines', () => {
+  it('replaces the sample\'s probe block and leaves the rest of the header as it was', () => {
+    const header = [
+      'target coverage:      5 days',
+      'probe:                65 sampled: ...',
+      'predicted:            84,987 = ...',
+      '                      95% interval: ...',
+      'examples:             a: ...',
+      '                      b: ...',
+      'tombstones:           index.gc_deletes 60s',
+      'fingerprint:          f',
+    ];
+    expect(withProbeLines(header, ['probe:                full', 'predicted:            exact'])).toEqual([
+      'target coverage:      5 days',
+      'probe:                full',
+      'predicted:            exact',
+      'tombstones:           index.gc_deletes 60s',
+      'fingerprint:          f',
+    ]);
   });
 });

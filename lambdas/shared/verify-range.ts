@@ -1,6 +1,6 @@
 import type { Client } from '@opensearch-project/opensearch';
-import { countOf, idPages, versionsOf } from '../shared/cluster-ops';
-import type { Mode } from '../shared/config';
+import { countOf, idPages, versionsOf } from './cluster-ops';
+import type { Mode } from './config';
 import {
   addCounts,
   classify,
@@ -14,9 +14,10 @@ import {
   splitRange,
   type ClassCounts,
   type Difference,
+  type DocumentClass,
   type FirstIds,
   type VerificationRange,
-} from '../shared/verification';
+} from './verification';
 
 export interface VerifyClients {
   readonly source: Client;
@@ -35,6 +36,11 @@ export interface VerifyOptions {
   readonly rangeDocs: number;
   /** Writes one chunk of confirmed differences (chunks numbered from 1 within the range). */
   readonly write: (chunk: number, differences: readonly Difference[]) => Promise<void>;
+  /**
+   * Look every difference up again before it counts (full verification: dual-write keeps writing). Off
+   * for the dry run's exact prediction, which counts what it sees as of the dry run. @default true
+   */
+  readonly confirm?: boolean;
 }
 
 export type RangeOutcome =
@@ -68,6 +74,7 @@ export async function verifyRange(range: VerificationRange, clients: VerifyClien
     }
   }
 
+  const confirming = options.confirm ?? true;
   let counts = emptyCounts();
   let firstIds = emptyFirstIds();
   let candidates: string[] = [];
@@ -99,15 +106,16 @@ export async function verifyRange(range: VerificationRange, clients: VerifyClien
     fromIndex: string,
     other: Client,
     otherIndex: string,
-    judge: (version: number, otherVersion: number | null) => 'candidate' | keyof ClassCounts | null,
+    judge: (version: number, otherVersion: number | null) => DocumentClass | null,
   ): Promise<void> => {
     for await (const page of idPages(from, fromIndex, query, options.pageSize, range.slice)) {
       const found = await versionsOf(other, otherIndex, page.map((d) => d.id));
       const tally: Partial<ClassCounts> = {};
       for (const d of page) {
         const verdict = judge(d.version, found.get(d.id) ?? null);
-        if (verdict === 'candidate') candidates.push(d.id);
-        else if (verdict !== null) tally[verdict] = (tally[verdict] ?? 0) + 1;
+        if (verdict === null) continue;
+        if (isDifference(verdict) && confirming) candidates.push(d.id);
+        else tally[verdict] = (tally[verdict] ?? 0) + 1;
       }
       counts = addCounts(counts, tally);
       peakIds = Math.max(peakIds, page.length + candidates.length);
@@ -116,12 +124,11 @@ export async function verifyRange(range: VerificationRange, clients: VerifyClien
     await flush();
   };
 
-  await pass(clients.source, clients.sourceIndex, clients.target, clients.targetIndex, (sourceVersion, targetVersion) => {
-    const c = classify(options.mode, sourceVersion, targetVersion);
-    return c === undefined ? null : isDifference(c) ? 'candidate' : c;
-  });
+  await pass(clients.source, clients.sourceIndex, clients.target, clients.targetIndex, (sourceVersion, targetVersion) =>
+    classify(options.mode, sourceVersion, targetVersion) ?? null,
+  );
   await pass(clients.target, clients.targetIndex, clients.source, clients.sourceIndex, (_targetVersion, sourceVersion) =>
-    sourceVersion === null ? 'candidate' : null,
+    sourceVersion === null ? 'targetOnly' : null,
   );
   return { kind: 'verified', counts, firstIds, peakIds };
 }
