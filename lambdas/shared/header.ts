@@ -88,7 +88,7 @@ export function renderHeader(input: HeaderInput): string[] {
 /** `https://user:pass@host:9200` → `https://host:9200`; text that is not a URL loses anything up to an `@`. */
 function parityText(parity: NonNullable<HeaderInput['parity']>): string {
   return parity.mode === 'full'
-    ? `full verification: every document's id and version compared on both clusters, both ways (${parity.concurrency} ranges at a time), differences confirmed by a second lookup`
+    ? `full verification: every document's id and version on both clusters, both ways, differences looked up twice`
     : `sample: ${thousands(parity.sampleSize)} source ids looked up on the target and ${thousands(parity.sampleSize)} target ids on the source (not every document)`;
 }
 

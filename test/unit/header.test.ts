@@ -103,7 +103,7 @@ describe('renderHeader', () => {
     const full = renderHeader(dryRunHeader({ parity: { mode: 'full', sampleSize: 65, concurrency: 4 } }));
     const sampled = renderHeader(dryRunHeader({ parity: { mode: 'sample', sampleSize: 65, concurrency: 4 } }));
 
-    expect(full.find((l) => l.startsWith('parity:'))).toMatch(/^parity: +full verification: every document's id and version compared on both clusters, both ways \(4 ranges at a time\)/);
+    expect(full.find((l) => l.startsWith('parity:'))).toMatch(/^parity: +full verification: every document's id and version on both clusters, both ways, differences looked up twice$/);
     expect(sampled.find((l) => l.startsWith('parity:'))).toMatch(/^parity: +sample: 65 source ids looked up on the target and 65 target ids on the source \(not every document\)$/);
   });
 

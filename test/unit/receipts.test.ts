@@ -7,11 +7,13 @@ import {
   adjustmentLines,
   breakdownSvg,
   countersTable,
+  differencesLocation,
   fromLaunch,
   parityLines,
   partitionLines,
   partitionMarkdownTable,
   summarise,
+  writeDifferences,
   writeReceipts,
 } from '../../local/receipts';
 import type { RunRecord } from '../../lambdas/shared/ledger';
@@ -272,6 +274,49 @@ describe('receipts: concurrency, throttle and stalls (the run says so)', () => {
 
       const plain = readFileSync(writeReceipts(dir, summarise(record, outcome), []).markdown, 'utf8');
       expect(plain).not.toContain(ADJUSTMENTS_HEADING);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('receipts of a verified run', () => {
+  const parity = {
+    ok: false,
+    mode: 'full',
+    counts: { sourceCount: 20_000, targetCount: 19_999, difference: -1, drift: 0.00005, tolerance: 0.0002, ok: true },
+    driftingDays: [],
+    verification: {
+      compared: 20_000,
+      classes: { equal: 19_990, targetNewer: 4, sourceNewerByDesign: 0, regression: 3, missing: 3, targetOnly: 4, settled: 2 },
+      firstIds: { regression: ['r1', 'r2', 'r3'], missing: ['m1', 'm2', 'm3'], targetOnly: ['t1', 't2', 't3', 't4'] },
+      ranges: 12,
+      splits: 5,
+      invocations: 17,
+      differences: 's3://bucket/runs/calls-verify/differences/',
+    },
+  };
+  const verified = { ...record, runId: 'calls-verify', dryRun: true, status: 'FAILED', config: { verifyOnly: true }, parity } as unknown as RunRecord;
+  const outcome = { runId: 'calls-verify', status: 'FAILED' as const, error: 'ParityFailed', cause: 'full verification confirmed ...' };
+
+  it('shows the classes, the ranges and where every differing id is listed, and calls a verify-only run so', () => {
+    const summary = summarise(verified, outcome);
+    expect(summary.verifyOnly).toBe(true);
+    expect(parityLines(summary.parity)).toEqual([
+      'parity: FAILED (full verification: every document)',
+      '  counts   source 20,000, target 19,999, drift 0.0050% (tolerance 0.0200%)',
+      '  days     no drifting day',
+      '  compared 20,000 source documents by id and version on the target, and every target document on the source',
+      '  classes  19,990 equal, 4 newer on the target (kept), 3 regressed, 3 missing, 4 on the target only (2 different at first look, equal on the confirming lookup)',
+      '  ranges   12 verified (5 split for density) in 17 invocation(s)',
+      '  listed   every differing id: s3://bucket/runs/calls-verify/differences/',
+    ]);
+    const dir = mkdtempSync(join(tmpdir(), 'receipts-'));
+    try {
+      expect(readFileSync(writeReceipts(dir, summary, []).markdown, 'utf8')).toContain('(verify only)');
+      expect(differencesLocation(summary)).toBe('s3://bucket/runs/calls-verify/differences/');
+      const path = writeDifferences(dir, 'calls-verify', [{ id: 'm1', class: 'missing', sourceVersion: 3, targetVersion: null }]);
+      expect(readFileSync(path, 'utf8')).toBe('{"id":"m1","class":"missing","sourceVersion":3,"targetVersion":null}\n');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
