@@ -348,7 +348,7 @@ function printOutcome(summary: RunSummary, receipts: Receipts | null, io: AwsIo,
   io.out('');
   io.out(
     `${summary.status}${summary.error ? `: ${summary.error}` : ''}` +
-      `${summary.dryRun && summary.status === 'SUCCEEDED' ? ' (dry run approved; nothing launched)' : ''}`,
+      `${summary.verifyOnly && summary.status === 'SUCCEEDED' ? ' (verified; nothing written)' : summary.dryRun && summary.status === 'SUCCEEDED' ? ' (dry run approved; nothing launched)' : ''}`,
   );
   if (summary.cause) io.out(summary.cause);
   if (failure?.state && summary.status !== 'SUCCEEDED') io.out(`failed in state ${failure.state}${failure.stateError ? ` (${failure.stateError})` : ''}`);
