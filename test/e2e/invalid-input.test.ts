@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { runLocal } from '../../local/pipeline';
-import { described, ledgerItems, ledgerOf, proxiedClusters, runOptions, type ProxiedClusters } from '../support/e2e-harness';
+import { described, fileLedgerTable, ledgerItems, ledgerOf, proxiedClusters, runOptions, type ProxiedClusters } from '../support/e2e-harness';
 import { rest } from '../support/tasks-rest';
 import { defaultTarget, localServers, uniqueIndex } from '../support/servers';
 
@@ -102,9 +102,15 @@ function escapeRegExp(text: string): string {
 }
 
 describe('malformed input is refused before anything is read or written', () => {
+  // One table for every refused input: each case finds it empty and must leave it empty, so a case that
+  // wrote anything fails there; and one table keeps the functions' execution environments warm across
+  // the cases, as one deployed stack's table does (a table per case cold-started them every time).
+  const refusedTable = uniqueIndex('ledger-invalid');
+
   it.each(cases)('$name: InvalidInput naming $field, no request to either cluster, nothing in the ledger', async ({ field, input, cause }) => {
     // Prepare
-    const tableName = uniqueIndex('ledger-invalid');
+    const tableName = refusedTable;
+    expect(await ledgerItems(tableName)).toEqual([]);
     const runId = uniqueIndex('invalid');
     const bad = input(validInput(runId));
 
@@ -122,7 +128,7 @@ describe('malformed input is refused before anything is read or written', () => 
 
   it('credentials in the source url never appear in the cause', async () => {
     // Prepare
-    const tableName = uniqueIndex('ledger-invalid');
+    const tableName = refusedTable;
     const bad = withSource(validInput(uniqueIndex('invalid')), { url: clusters.source.url.replace('http://', 'http://elastic:s3cret-pw@') });
 
     // Act
@@ -136,7 +142,7 @@ describe('malformed input is refused before anything is read or written', () => 
 
   it('valid input does reach the clusters (the proxies see it), and its runId cannot be used again', async () => {
     // Prepare
-    const tableName = uniqueIndex('ledger-invalid');
+    const tableName = fileLedgerTable;
     const runId = uniqueIndex('valid');
     const input = { ...validInput(runId), source: { url: clusters.source.url, index: uniqueIndex('no-such-index') }, dryRun: true };
 
@@ -172,7 +178,7 @@ describe('an alias target', () => {
     });
     expect(aliased.status).toBe(200);
     expect((await rest(localServers().source.url, 'PUT', `/${alias}`, { settings: { number_of_shards: 1, number_of_replicas: 0 } })).status).toBe(200);
-    const tableName = uniqueIndex('ledger-invalid');
+    const tableName = fileLedgerTable;
     const input = { ...validInput(`${alias}-live`), source: { url: clusters.source.url, index: alias }, target: { index: alias } };
 
     // Act
