@@ -157,8 +157,7 @@ describe('partitioned ReindexRun on the real local clusters', () => {
     ['a partitioned run', { partitions: 3, maxConcurrency: 1 }, 'LaunchPartitionFunctionArn'],
   ])('%s launches what rail 1 approved even when the approval item is gone by launch time (expired and deleted during a slot wait)', async (_, extra, launchState) => {
     const index = uniqueIndex('calls-late-launch');
-    // Its own table: the test deletes every approval in it.
-    const tableName = uniqueIndex('ledger-late');
+    const tableName = fileLedgerTable;
     await seedWithEdges(index);
     const options = runOptions(tableName);
     const input = { source: { url: localServers().source.url, index }, target: { index }, dateField: 'timestamp', ...extra };
@@ -171,7 +170,8 @@ describe('partitioned ReindexRun on the real local clusters', () => {
       input: { ...input, runId: `${index}-live`, dryRun: false },
       beforeState: async (key) => {
         if (key !== launchState || deleted > 0) return;
-        const approvals = (await ledgerItems(tableName)).filter((item) => String(item.pk).startsWith('DRYRUN#'));
+        // Every approval this dry run recorded (the approvals of the file's other runs stay).
+        const approvals = (await ledgerItems(tableName)).filter((item) => String(item.pk).startsWith('DRYRUN#') && item.runId === `${index}-dry`);
         for (const item of approvals) await ledger.client.send(new DeleteCommand({ TableName: tableName, Key: { pk: item.pk, sk: item.sk } }));
         deleted = approvals.length;
       },
