@@ -28,11 +28,18 @@ interface Fixture {
   options(input: unknown, executionName: string, extra?: Partial<MonthlyBackfillLocalOptions>): MonthlyBackfillLocalOptions;
 }
 
-/** Unique index names (`bf-<label>-<pid>-…-calls-2026-0N`) and a ledger table of their own. */
+/**
+ * The ledger table of this file: every backfill of the file writes to it, as every execution of a deployed
+ * stack writes to its one table, so the functions' warm execution environments serve the file's runs (a
+ * table per test cold-started them every time). Each test reads only the runs of its own index names.
+ */
+const fileTable = uniqueIndex('ledger-bf');
+
+/** Unique index names (`bf-<label>-<pid>-…-calls-2026-0N`) on the file's ledger table. */
 function fixture(label: string): Fixture {
   const prefix = uniqueIndex(`bf-${label}`);
   const template = `${prefix}-calls-{yyyy}-{MM}`;
-  const tableName = uniqueIndex('ledger-bf');
+  const tableName = fileTable;
   const index = (month: string) => `${prefix}-calls-${month}`;
   return {
     template,
