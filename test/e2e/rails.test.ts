@@ -30,6 +30,7 @@ import { defaultTarget, localServers } from '../support/servers';
 const servers = localServers();
 const shape: WorkedExampleShape = { missing: 150, targetOlder: 10, equal: 30, targetNewer: 10 };
 
+/** Every run reaches the target through the file's proxy (faults only where a test injects them): one target URL, one set of warm function environments for the file. */
 let clusters: FileProxiedClusters | undefined;
 const startedTasks: string[] = [];
 
@@ -235,7 +236,8 @@ describe('foreign reindex tasks writing into the target', () => {
   it('a foreign reindex started mid-run is cancelled, recorded and alarmed on; the run still succeeds with exact counters', async () => {
     // Prepare
     const { index, docs, tableName } = await seeded('rails-foreign-mid');
-    const options = runOptions(tableName);
+    clusters = await fileProxiedClusters();
+    const options = runOptions(tableName, clusters.target.url);
     const base = { source: { url: servers.source.url, index }, target: { index }, dateField: 'timestamp', batchSize: 100 };
     const dry = await runLocal({ ...options, input: { ...base, runId: `${index}-dry` } });
     expect(dry.status).toBe('SUCCEEDED');
@@ -270,7 +272,8 @@ describe('modes', () => {
   it('create-only creates exactly the missing documents and leaves every existing target document as it was', async () => {
     // Prepare
     const { index, docs, tableName } = await seeded('rails-create-only');
-    const options = runOptions(tableName);
+    clusters = await fileProxiedClusters();
+    const options = runOptions(tableName, clusters.target.url);
     const base = { source: { url: servers.source.url, index }, target: { index }, mode: 'create-only', dateField: 'timestamp', batchSize: 100 };
     const dry = await runLocal({ ...options, input: { ...base, runId: `${index}-dry` } });
     expect(dry.status).toBe('SUCCEEDED');
@@ -300,7 +303,8 @@ describe('modes', () => {
     // Prepare
     const emptyTarget: WorkedExampleShape = { missing: 200, targetOlder: 0, equal: 0, targetNewer: 0 };
     const { index, tableName } = await seeded('rails-overwrite', emptyTarget);
-    const options = runOptions(tableName);
+    clusters = await fileProxiedClusters();
+    const options = runOptions(tableName, clusters.target.url);
     const base = { source: { url: servers.source.url, index }, target: { index }, mode: 'overwrite', dateField: 'timestamp', batchSize: 100 };
     const dry = await runLocal({ ...options, input: { ...base, runId: `${index}-dry` } });
     expect(dry.status).toBe('SUCCEEDED');

@@ -1,9 +1,17 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, describe, expect, it } from 'vitest';
-import { startFaultProxy, type FaultProxy } from '../../local/fault-proxy/fault-proxy';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { runLocal } from '../../local/pipeline';
 import { seedWorkedExample, type SeedDoc, type WorkedExampleShape } from '../../local/seed/worked-example';
-import { described, fileLedgerTable, finishedTask, ledgerOf, runOptions } from '../support/e2e-harness';
+import {
+  described,
+  fileLedgerTable,
+  fileProxiedClusters,
+  finishedTask,
+  ledgerOf,
+  runOptions,
+  stopFileProxiedClusters,
+  type FileProxiedClusters,
+} from '../support/e2e-harness';
 import { defaultTarget, localServers, uniqueIndex } from '../support/servers';
 import { awaitCompletion, launchReindex, pollTask, rest } from '../support/tasks-rest';
 import { clientFor } from '../support/client';
@@ -22,10 +30,17 @@ const shape: WorkedExampleShape = { missing: 900, targetOlder: 0, equal: 100, ta
 const throttle = { batchSize: 50, requestsPerSecond: 100 };
 const SHORT = '1s';
 
-const proxies: FaultProxy[] = [];
-afterAll(async () => {
-  await Promise.all(proxies.map((p) => p.stop()));
+/** Every run reaches the target through the file's proxy (the last test makes it refuse a settings update): one target URL, one set of warm function environments for the file. */
+let clusters: FileProxiedClusters | undefined;
+afterEach(() => {
+  clusters?.reset();
 });
+afterAll(stopFileProxiedClusters);
+
+async function proxiedTargetUrl(): Promise<string> {
+  clusters = await fileProxiedClusters();
+  return clusters.target.url;
+}
 
 async function seededWithShortRetention(prefix: string): Promise<{ index: string; docs: SeedDoc[] }> {
   const index = uniqueIndex(prefix);
@@ -114,7 +129,7 @@ describe('tombstone retention during a live run with dual-write deletes', () => 
   it('the live run keeps every deleted document deleted, keeps the application writes, SUCCEEDS, and gives the index its setting back', async () => {
     // Prepare
     const { index, docs } = await seededWithShortRetention('tombstones-live');
-    const options = runOptions(fileLedgerTable);
+    const options = runOptions(fileLedgerTable, await proxiedTargetUrl());
     const input = { source: { url: servers.source.url, index }, target: { index }, dateField: 'timestamp', ...throttle };
     const dry = await runLocal({ ...options, input: { ...input, runId: `${index}-dry` } });
     expect(dry.status).toBe('SUCCEEDED');
@@ -150,7 +165,7 @@ describe('tombstone retention during a live run with dual-write deletes', () => 
   it('a failed live run and an aborted one both give the index its setting back', async () => {
     // Prepare
     const { index } = await seededWithShortRetention('tombstones-ends');
-    const options = runOptions(fileLedgerTable);
+    const options = runOptions(fileLedgerTable, await proxiedTargetUrl());
     const input = { source: { url: servers.source.url, index }, target: { index }, dateField: 'timestamp', ...throttle };
     expect((await runLocal({ ...options, input: { ...input, runId: `${index}-dry` } })).status).toBe('SUCCEEDED');
     const seen: Array<string | undefined> = [];
@@ -191,8 +206,8 @@ describe('tombstone retention during a live run with dual-write deletes', () => 
   it('a target that refuses the settings update fails TombstoneRetentionUnavailable and launches nothing; acceptResurrectedDeletes runs anyway', async () => {
     // Prepare: the target through a proxy that answers the settings update as a cluster without the permission does
     const { index } = await seededWithShortRetention('tombstones-refused');
-    const proxy = await startFaultProxy({ target: defaultTarget().url });
-    proxies.push(proxy);
+    clusters = await fileProxiedClusters();
+    const proxy = clusters.target;
     proxy.inject({
       method: 'PUT',
       path: `/${index}/_settings`,
