@@ -182,6 +182,38 @@ describe('partitioned ReindexRun on the real local clusters', () => {
     expect(pick(live.record?.counters)).toMatchObject({ total: expectedCounters(shape).total + extras, failures: 0 });
   });
 
+  it('two partitioned runs started together on one target never run more reindex tasks than maxTasksPerDomain', async () => {
+    const a = uniqueIndex('calls-sem-a');
+    const b = uniqueIndex('calls-sem-b');
+    const tableName = fileLedgerTable;
+    await Promise.all([seedWithEdges(a), seedWithEdges(b)]);
+    const options = { ...runOptions(tableName), maxTasksPerDomain: 2 };
+    const input = (index: string) => ({
+      source: { url: localServers().source.url, index },
+      target: { index },
+      dateField: 'timestamp',
+      batchSize: 20,
+      requestsPerSecond: 100,
+      partitions: 4,
+      maxConcurrency: 2,
+    });
+    for (const index of [a, b]) {
+      const dry = await runLocal({ ...options, input: { ...input(index), runId: `${index}-dry` } });
+      expect([dry.status, dry.error]).toEqual(['SUCCEEDED', null]);
+    }
+
+    const sampling = sampleLiveTasks([a, b]);
+    const live = (index: string) => runLocal({ ...options, input: { ...input(index), runId: `${index}-live`, dryRun: false } });
+    const [runA, runB] = await Promise.all([live(a), live(b)]);
+    const maxSeen = await sampling.stop();
+    expect([runA.status, runA.error, runA.cause]).toEqual(['SUCCEEDED', null, null]);
+    expect([runB.status, runB.error, runB.cause]).toEqual(['SUCCEEDED', null, null]);
+    // Four partition tasks were wanted at once (two runs × maxConcurrency 2): the domain's two slots bound them.
+    // (With maxTasksPerDomain 4 the same runs are seen at 4.)
+    expect(maxSeen).toBe(2);
+    for (const run of [runA, runB]) expect(pick(run.record?.counters)).toMatchObject({ total: expectedCounters(shape).total + extras, failures: 0 });
+  });
+
   it('a partition whose task is cancelled from outside is rerun alone; the others keep their one task and the target ends exact', async () => {
     const index = uniqueIndex('calls-retry');
     const tableName = fileLedgerTable;
@@ -228,6 +260,37 @@ describe('partitioned ReindexRun on the real local clusters', () => {
     // The rerun of p02 meets the documents its first task wrote (same versions): conflicts, not new copies.
     expect(live.record?.counters).toMatchObject({ total: expected.total + extras, failures: 0 });
     expect(live.record?.parity).toMatchObject({ ok: true });
+  });
+
+  it('single-task runs take a task slot of the target domain too: with maxTasksPerDomain 1, a partitioned run and two single-task runs run one task at a time', async () => {
+    const [parted, whole1, whole2] = [uniqueIndex('calls-sem-p'), uniqueIndex('calls-sem-s1'), uniqueIndex('calls-sem-s2')];
+    const tableName = fileLedgerTable;
+    await Promise.all([parted, whole1, whole2].map(seedWithEdges));
+    const options = { ...runOptions(tableName), maxTasksPerDomain: 1 };
+    const input = (index: string) => ({
+      source: { url: localServers().source.url, index },
+      target: { index },
+      dateField: 'timestamp',
+      batchSize: 20,
+      requestsPerSecond: 200,
+      ...(index === parted ? { partitions: 3, maxConcurrency: 1 } : {}),
+    });
+    for (const index of [parted, whole1, whole2]) {
+      const dry = await runLocal({ ...options, input: { ...input(index), runId: `${index}-dry` } });
+      expect([dry.status, dry.error]).toEqual(['SUCCEEDED', null]);
+    }
+
+    const sampling = sampleLiveTasks([parted, whole1, whole2]);
+    const runs = await Promise.all([parted, whole1, whole2].map((index) => runLocal({ ...options, input: { ...input(index), runId: `${index}-live`, dryRun: false } })));
+    const maxSeen = await sampling.stop();
+
+    for (const run of runs) {
+      expect([run.status, run.error, run.cause]).toEqual(['SUCCEEDED', null, null]);
+      expect(pick(run.record?.counters)).toMatchObject({ total: expectedCounters(shape).total + extras, failures: 0 });
+    }
+    expect(maxSeen).toBe(1);
+    const held = await heldSlots(tableName);
+    expect(held).toEqual([]);
   });
 
   it('a stopped single-task run cancels its task and frees its slot of the target domain', async () => {
@@ -296,70 +359,5 @@ describe('partitioned ReindexRun on the real local clusters', () => {
     }
     const slots = await heldSlots(tableName);
     expect(slots).toEqual([]);
-  });
-
-  // The two tests below run with their own MAX_TASKS_PER_DOMAIN, i.e. their own function environments, and
-  // several runs at once: they come last, so that they do not push the other tests' warm environments out.
-  it('two partitioned runs started together on one target never run more reindex tasks than maxTasksPerDomain', async () => {
-    const a = uniqueIndex('calls-sem-a');
-    const b = uniqueIndex('calls-sem-b');
-    const tableName = fileLedgerTable;
-    await Promise.all([seedWithEdges(a), seedWithEdges(b)]);
-    const options = { ...runOptions(tableName), maxTasksPerDomain: 2 };
-    const input = (index: string) => ({
-      source: { url: localServers().source.url, index },
-      target: { index },
-      dateField: 'timestamp',
-      batchSize: 20,
-      requestsPerSecond: 100,
-      partitions: 4,
-      maxConcurrency: 2,
-    });
-    for (const index of [a, b]) {
-      const dry = await runLocal({ ...options, input: { ...input(index), runId: `${index}-dry` } });
-      expect([dry.status, dry.error]).toEqual(['SUCCEEDED', null]);
-    }
-
-    const sampling = sampleLiveTasks([a, b]);
-    const live = (index: string) => runLocal({ ...options, input: { ...input(index), runId: `${index}-live`, dryRun: false } });
-    const [runA, runB] = await Promise.all([live(a), live(b)]);
-    const maxSeen = await sampling.stop();
-    expect([runA.status, runA.error, runA.cause]).toEqual(['SUCCEEDED', null, null]);
-    expect([runB.status, runB.error, runB.cause]).toEqual(['SUCCEEDED', null, null]);
-    // Four partition tasks were wanted at once (two runs × maxConcurrency 2): the domain's two slots bound them.
-    // (With maxTasksPerDomain 4 the same runs are seen at 4.)
-    expect(maxSeen).toBe(2);
-    for (const run of [runA, runB]) expect(pick(run.record?.counters)).toMatchObject({ total: expectedCounters(shape).total + extras, failures: 0 });
-  });
-
-  it('single-task runs take a task slot of the target domain too: with maxTasksPerDomain 1, a partitioned run and two single-task runs run one task at a time', async () => {
-    const [parted, whole1, whole2] = [uniqueIndex('calls-sem-p'), uniqueIndex('calls-sem-s1'), uniqueIndex('calls-sem-s2')];
-    const tableName = fileLedgerTable;
-    await Promise.all([parted, whole1, whole2].map(seedWithEdges));
-    const options = { ...runOptions(tableName), maxTasksPerDomain: 1 };
-    const input = (index: string) => ({
-      source: { url: localServers().source.url, index },
-      target: { index },
-      dateField: 'timestamp',
-      batchSize: 20,
-      requestsPerSecond: 200,
-      ...(index === parted ? { partitions: 3, maxConcurrency: 1 } : {}),
-    });
-    for (const index of [parted, whole1, whole2]) {
-      const dry = await runLocal({ ...options, input: { ...input(index), runId: `${index}-dry` } });
-      expect([dry.status, dry.error]).toEqual(['SUCCEEDED', null]);
-    }
-
-    const sampling = sampleLiveTasks([parted, whole1, whole2]);
-    const runs = await Promise.all([parted, whole1, whole2].map((index) => runLocal({ ...options, input: { ...input(index), runId: `${index}-live`, dryRun: false } })));
-    const maxSeen = await sampling.stop();
-
-    for (const run of runs) {
-      expect([run.status, run.error, run.cause]).toEqual(['SUCCEEDED', null, null]);
-      expect(pick(run.record?.counters)).toMatchObject({ total: expectedCounters(shape).total + extras, failures: 0 });
-    }
-    expect(maxSeen).toBe(1);
-    const held = await heldSlots(tableName);
-    expect(held).toEqual([]);
   });
 });
