@@ -28,8 +28,17 @@ export class HeapSampler {
   private current: { key: string; base: number; peak: number } | undefined;
   private timer: NodeJS.Timeout | undefined;
 
+  /**
+   * `live`: each sample comes after a full GC (every `intervalMs`, 20 by default), so the peak is the
+   * most the state's logic held at once, not the garbage V8 let pile up on a roomy heap.
+   */
+  constructor(private readonly options: { live?: boolean; intervalMs?: number } = {}) {}
+
   start(): void {
-    this.timer ??= setInterval(() => this.sample(), 2);
+    this.timer ??= setInterval(() => {
+      if (this.options.live) gc();
+      this.sample();
+    }, this.options.intervalMs ?? (this.options.live ? 20 : 2));
   }
 
   /** For runLocal's `beforeState`. */

@@ -1,8 +1,9 @@
 import { DEFAULT_VERIFY_INVOCATION_SECONDS } from '../../lambdas/shared/verify-ranges';
 
 /**
- * Full verification's rate with the source 150 ms away, as figure 8 of `npm run bench` measured it
- * (documents compared per second, both ways, confirmations included).
+ * Full verification's rate in the simulations, documents compared per second (both ways): below what
+ * figure 8 of `npm run bench` measures with the source 150 ms away (about 31,000 on 2 cores), so the
+ * simulated verification lasts longer, and loops more, than a measured one.
  */
 export const MODELLED_VERIFY_DOCS_PER_SECOND = 20_000;
 
