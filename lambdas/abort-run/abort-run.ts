@@ -1,4 +1,5 @@
-import { cancelTask } from '../shared/cluster-ops';
+import { parseOpaqueId } from '../shared/canonical-request';
+import { cancelTask, reindexTasksInto } from '../shared/cluster-ops';
 import type { RunDeps } from '../shared/run-context';
 import { restoreTombstones } from '../shared/tombstones';
 
@@ -27,6 +28,23 @@ export function endedExecution(event: ExecutionStatusChange): EndedExecution | u
 }
 
 /**
+ * A stop can land between a launch and the write of its task id: the task runs, and no ledger item names
+ * it. Every reindex task still writing into the run's target index under the run's own tag (`X-Opaque-Id`
+ * `<run id>/...`, a partition's `<run id>.<partition>/...`) is cancelled, while the run still holds the
+ * index's lock (so the tasks are its own: no other live run writes there).
+ */
+export async function cancelUnrecordedTasks(deps: RunDeps, targetIndex: string, runId: string): Promise<string[]> {
+  if ((await deps.ledger.getLock(targetIndex))?.runId !== runId) return [];
+  const own = (await reindexTasksInto(deps.target, targetIndex)).filter((t) => {
+    const tag = parseOpaqueId(t.opaqueId)?.runId;
+    return tag === runId || (tag !== undefined && tag.startsWith(`${runId}.`) && /^p\d+$/.test(tag.slice(runId.length + 1)));
+  });
+  for (const task of own) await cancelTask(deps.target, task.taskId);
+  if (own.length > 0) deps.log.warn('cancelled reindex tasks the ledger did not name yet', { runId, tasks: own.map((t) => t.taskId) });
+  return own.map((t) => t.taskId);
+}
+
+/**
  * An execution that ended without succeeding (console Stop, a timeout, a failure, Ctrl-C of the local
  * runner) must not orphan its reindex: cancel the task, restore the target's tombstone retention,
  * release the lock, and mark the run ABORTED
@@ -51,6 +69,8 @@ export async function abortRun(ended: EndedExecution, deps: RunDeps): Promise<{ 
     cause: `the execution ended ${ended.status}${taskId ? `; its reindex task ${taskId} was cancelled` : ''}`,
   });
   if (!record.dryRun) {
+    // After the run is marked ended: a launch that answers later sees it ended and cancels its own task.
+    await cancelUnrecordedTasks(deps, record.targetIndex, runId);
     await restoreTombstones(deps, record.targetIndex, runId);
     await deps.ledger.releaseLock(record.targetIndex, runId);
   }

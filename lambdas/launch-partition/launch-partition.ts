@@ -1,5 +1,6 @@
 import { hashOfSentRequest, opaqueId, parseOpaqueId } from '../shared/canonical-request';
-import { reindexTasksInto } from '../shared/cluster-ops';
+import { cancelTask, reindexTasksInto } from '../shared/cluster-ops';
+import { RunAlreadyFinishedError } from '../shared/ledger';
 import type { RunConfig } from '../shared/config';
 import { getPartition, partitionRequest, partitionTag, updatePartition } from '../shared/partitioned-run';
 import { call } from '../shared/search-client';
@@ -56,7 +57,15 @@ export async function launchPartition(
     },
     now,
   );
-  await deps.ledger.updateRun(runId, { status: 'RUNNING' }).catch(() => undefined);
+  try {
+    await deps.ledger.updateRun(runId, { status: 'RUNNING' });
+  } catch (err) {
+    // Stopped while this launch was on its way: the cleanup may not have seen the task yet.
+    if (!(err instanceof RunAlreadyFinishedError)) throw err;
+    await cancelTask(deps.target, taskId);
+    deps.log.warn('the run ended while this partition launched: its task is cancelled', { runId, partitionId, taskId });
+    throw err;
+  }
   deps.log.info('partition launched', { runId, partitionId, taskId, attempt: part.attempts + 1 });
   return { taskId };
 }

@@ -1,6 +1,7 @@
 import { hashOfSentRequest, opaqueId, parseOpaqueId, type CanonicalRequest } from '../shared/canonical-request';
 import { cancelTask, reindexTasksInto } from '../shared/cluster-ops';
 import type { RunConfig } from '../shared/config';
+import { RunAlreadyFinishedError } from '../shared/ledger';
 import { call } from '../shared/search-client';
 import { approvedRequest, loadRun, type RunDeps, type StateInvocation } from '../shared/run-context';
 
@@ -67,10 +68,16 @@ export async function launchReindex(
     await cancelTask(deps.target, taskId);
     return { taskId: kept.taskId };
   }
-  await deps.ledger.updateRun(runId, {
-    status: 'RUNNING',
-    launch: { at: deps.now().toISOString(), sentRequestHash: sentHash, taskId },
-  });
+  try {
+    await deps.ledger.updateRun(runId, {
+      status: 'RUNNING',
+      launch: { at: deps.now().toISOString(), sentRequestHash: sentHash, taskId },
+    });
+  } catch (err) {
+    // Stopped while this launch was on its way: the cleanup may not have seen the task yet.
+    if (err instanceof RunAlreadyFinishedError) await cancelTask(deps.target, taskId);
+    throw err;
+  }
   deps.log.info('reindex launched', { runId, taskId, sentRequestHash: sentHash });
   return { taskId };
 }

@@ -58,6 +58,7 @@ describe('parseRunConfig', () => {
       requestsPerSecond: null,
       parity: { mode: 'full', countTolerance: 0.0002, sampleSize: 65, concurrency: 4 },
       verifyOnly: false,
+      probe: 'sample',
       guards: { dryRunMaxAgeHours: 24, stallMinutes: 15, allowBrokenVersioning: false, tombstoneRetention: '24h', acceptResurrectedDeletes: false },
     });
   });
