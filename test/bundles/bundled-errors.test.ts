@@ -124,6 +124,7 @@ describe('bundled functions report their errors by name', () => {
       { fn: 'PollTask', via: down, event: { state: { ...state, launch: { taskId: 'nodeX:424242' }, poll } }, errorType: 'TransientCluster' },
       { fn: 'Reconcile', via: up, event: { state: { ...state, launch: { taskId: 'nodeX:424242' } } }, errorType: 'TaskLost' },
       { fn: 'CheckParity', via: down, event: { state }, errorType: 'TransientCluster' },
+      { fn: 'PredictEveryDocument', via: down, event: { state }, errorType: 'TransientCluster' },
       { fn: 'RecordApproval', via: missingTable, event: { state }, errorType: 'ResourceNotFoundException' },
       { fn: 'FinishRun', via: missingTable, event: { state }, errorType: 'ResourceNotFoundException' },
       { fn: 'RecordFailure', via: down, event: { state: { ...state, failure } }, errorType: 'TransientCluster' },
