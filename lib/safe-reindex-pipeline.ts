@@ -288,7 +288,7 @@ export class SafeReindexPipeline extends Construct {
       alarmTopic: this.alarmTopic,
       stateMachines: { ReindexRun: this.reindexRun, MonthlyBackfill: this.monthlyBackfill },
       parityDriftTolerance: tolerance,
-      partitionPollLogGroup: this.handlers.fn('PollPartition').logGroup,
+      pollLogGroup: this.handlers.fn('PollTask').logGroup,
     });
 
     if (props.monthlySchedule) {

@@ -3,7 +3,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { causeMessage } from '../lambdas/record-failure/record-failure';
+import { causeMessage } from '../lambdas/shared/errors';
+import { listPartitions, WHOLE_INDEX_PARTITION_ID, type PartitionItem } from '../lambdas/shared/partitioned-run';
 import { createLedgerTable, Ledger, type JsonObject, type RunRecord } from '../lambdas/shared/ledger';
 import type { MetricName, RunLog, RunMetrics } from '../lambdas/shared/run-context';
 import { ensureCloudAssembly, type CloudAssembly } from './lambda/cloud-assembly';
@@ -63,6 +64,10 @@ export interface LocalRunResult {
   readonly error: string | null;
   readonly cause: string | null;
   readonly record: RunRecord | undefined;
+  /** The run's reindex tasks as the ledger holds them: one item per partition (a run without partitions: one, `all`). */
+  readonly tasks: readonly PartitionItem[];
+  /** The id of the last task launched, when the run has one task (no partitions). */
+  readonly taskId: string | undefined;
   /** The execution's output when it SUCCEEDED (what `startExecution.sync:2` hands a parent as `Output`). */
   readonly output?: unknown;
   readonly executionArn: string;
@@ -185,8 +190,11 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
   }
   const record = runId ? await ledger.getRun(runId) : undefined;
   const ownRecord = record && record.executionArn === executionArn ? record : undefined;
+  const tasks = ownRecord && !ownRecord.dryRun ? await listPartitions(ledger, ownRecord.runId) : [];
   return {
     runId,
+    tasks,
+    taskId: tasks.length === 1 && tasks[0]!.partitionId === WHOLE_INDEX_PARTITION_ID ? tasks[0]!.taskIds.at(-1) : undefined,
     status: result.status === 'SUCCEEDED' ? 'SUCCEEDED' : result.status === 'ABORTED' ? 'ABORTED' : 'FAILED',
     error: result.status === 'SUCCEEDED' ? null : result.status === 'ABORTED' ? 'Aborted' : (result.error ?? 'RunFailed'),
     cause: result.status === 'SUCCEEDED' ? null : (ownRecord?.cause ?? (causeMessage(result.cause) || null)),

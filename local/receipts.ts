@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path';
 import type { PollSnapshot, RunRecord } from '../lambdas/shared/ledger';
 import type { Difference } from '../lambdas/shared/verification';
 import { thousands, type Counters } from '../lambdas/shared/counters';
-import { sumCounters, type PartitionItem } from '../lambdas/shared/partitioned-run';
+import { sumCounters, WHOLE_INDEX_PARTITION_ID, type PartitionItem } from '../lambdas/shared/partitioned-run';
 import type { RunConcurrency, RunThrottle } from '../lambdas/shared/partition-states';
 import { isPartitioned, type RunConfig } from '../lambdas/shared/config';
 
@@ -55,7 +55,7 @@ export interface ConcurrencySummary {
   readonly changes: RunConcurrency['changes'];
 }
 
-/** No counter change for `guards.stallMinutes`, as PollTask / PollPartition recorded it (older records: `at` and `processed` only). */
+/** No counter change for `guards.stallMinutes`, as PollTask recorded it (older records: `at` and `processed` only). */
 export interface StallSummary {
   /** When the stall was reported. */
   readonly at: string;
@@ -76,6 +76,8 @@ export interface PartitionSummary {
   readonly status: string;
   readonly attempts: number;
   readonly taskIds: readonly string[];
+  /** When its current (last) task was launched. */
+  readonly launchedAt?: string;
   readonly counters?: Counters;
   /** Each failed attempt: its error name and cause. */
   readonly errors?: ReadonlyArray<{ readonly attempt: number; readonly error: string; readonly cause?: string }>;
@@ -103,6 +105,7 @@ export function partitionSummaries(items: readonly PartitionItem[]): PartitionSu
     status: p.status,
     attempts: p.attempts,
     taskIds: [...p.taskIds],
+    ...(p.launchedAt ? { launchedAt: p.launchedAt } : {}),
     ...(p.counters ? { counters: pickCounters(p.counters) } : {}),
     ...(p.errors.length ? { errors: p.errors } : {}),
     ...(p.stall ? { stall: p.stall } : {}),
@@ -115,7 +118,8 @@ function pickCounters(c: Counters): Counters {
 
 /**
  * `partitions`: the ledger's partition items, used when the run record holds no partition summaries
- * (the run ended before ReconcileRun).
+ * (the run ended before ReconcileRun). A run without partitions ran one whole-index task: its task is
+ * shown as the run's, with no partition table.
  */
 export function summarise(
   record: RunRecord | undefined,
@@ -123,6 +127,8 @@ export function summarise(
   partitions?: readonly PartitionItem[],
 ): RunSummary {
   const counters = record?.counters as (Counters & { arithmetic?: string }) | undefined;
+  const tasks = record?.partitions ? (record.partitions as unknown as PartitionSummary[]) : partitions?.length ? partitionSummaries(partitions) : undefined;
+  const whole = tasks?.length === 1 && tasks[0]!.id === WHOLE_INDEX_PARTITION_ID ? tasks[0] : undefined;
   return {
     runId: outcome.runId,
     status: outcome.status,
@@ -151,23 +157,19 @@ export function summarise(
     arithmetic: counters?.arithmetic ?? null,
     parity: record?.parity ?? null,
     foreignTasks: record?.foreignTasks ?? [],
-    taskId: record?.taskId ?? null,
-    launchedAt: ((record?.launch as { at?: string } | undefined)?.at) ?? null,
-    ...(record?.partitions
-      ? { partitions: record.partitions as unknown as PartitionSummary[] }
-      : partitions?.length
-        ? { partitions: partitionSummaries(partitions) }
-        : {}),
-    ...runAdjustments(record, partitions),
+    taskId: whole?.taskIds.at(-1) ?? null,
+    launchedAt: whole?.launchedAt ?? null,
+    ...(tasks && !whole ? { partitions: tasks } : {}),
+    ...runAdjustments(record),
   };
 }
 
 /** What the run changed or noticed on its way, from its record: concurrency (partitioned runs), rethrottles, the last stall. */
-export function runAdjustments(record: RunRecord | undefined, partitions: readonly PartitionItem[] | undefined): Pick<RunSummary, 'concurrency' | 'throttle' | 'stall'> {
+export function runAdjustments(record: RunRecord | undefined): Pick<RunSummary, 'concurrency' | 'throttle' | 'stall'> {
   if (!record) return {};
   const config = record.config as Partial<Pick<RunConfig, 'maxConcurrency' | 'partitions'>>;
-  // A live partitioned run that got as far as its plan (a dry run launches nothing: no concurrency to speak of).
-  const partitioned = !record.dryRun && (record.partitions !== undefined || (partitions?.length ?? 0) > 0 || (record.plan !== undefined && isPartitioned(config)));
+  // A live partitioned run (a dry run launches nothing: no concurrency to speak of).
+  const partitioned = !record.dryRun && isPartitioned(config);
   const lowered = record.concurrency as RunConcurrency | undefined;
   const max = lowered?.changes[0]?.from ?? config.maxConcurrency ?? lowered?.current ?? 1;
   const throttle = record.throttle as RunThrottle | undefined;
@@ -188,9 +190,13 @@ export function stallsOf(s: Adjustments): StallSummary[] {
   return own.length > 0 ? own : s.stall ? [s.stall] : [];
 }
 
+/** A partition as the receipts name it: none for the one task of a run without partitions. */
+const shownPartition = (id: string | null | undefined): string | undefined => (id && id !== WHOLE_INDEX_PARTITION_ID ? id : undefined);
+
 /** `no counter change on task n:5 (p02) since …Z, 4,000 of 16,400 processed` (and when it was reported, unless `reported: false`). */
 export function stallText(st: Omit<StallSummary, 'at'> & { readonly at?: string }, options: { reported?: boolean } = {}): string {
-  const where = [st.taskId ? `task ${st.taskId}` : 'the task', st.partitionId ? `(${st.partitionId})` : ''].filter(Boolean).join(' ');
+  const partition = shownPartition(st.partitionId);
+  const where = [st.taskId ? `task ${st.taskId}` : 'the task', partition ? `(${partition})` : ''].filter(Boolean).join(' ');
   const count = `${thousands(st.processed)}${st.total ? ` of ${thousands(st.total)}` : ''} processed`;
   const reported = options.reported !== false && st.at ? `, reported ${isoSeconds(st.at)}` : '';
   return `no counter change on ${where}${st.since ? ` since ${isoSeconds(st.since)}` : ''}${reported}, ${count}`;
@@ -201,9 +207,10 @@ export function concurrencyChangeText(ch: Omit<RunConcurrency['changes'][number]
   return `${ch.from} -> ${ch.to}  ${ch.partitionId}  ${ch.reason}`;
 }
 
-/** One rethrottle: `task n:9  p01  unthrottled -> 250 docs/s  <reason>` (no partition for a single-task run). */
+/** One rethrottle: `task n:9  p01  unthrottled -> 250 docs/s  <reason>` (no partition for a run without partitions). */
 export function throttleChangeText(ch: Omit<RunThrottle['changes'][number], 'at'>): string {
-  return `task ${ch.taskId}${ch.partitionId ? `  ${ch.partitionId}` : ''}  ${rate(ch.from)} -> ${rate(ch.to)}  ${ch.reason}`;
+  const partition = shownPartition(ch.partitionId);
+  return `task ${ch.taskId}${partition ? `  ${partition}` : ''}  ${rate(ch.from)} -> ${rate(ch.to)}  ${ch.reason}`;
 }
 
 /**
@@ -254,7 +261,7 @@ export function adjustmentMarkdown(s: Adjustments): string[] {
   if (t.length > 0) {
     out.push(`Rethrottled ${times(t.length)} because the target rejected writes.`, '');
     out.push('| at (UTC) | task | partition | from | to | reason |', '|---|---|---|---:|---:|---|');
-    for (const ch of t) out.push(`| ${isoSeconds(ch.at)} | \`${ch.taskId}\` | ${ch.partitionId ?? '—'} | ${rate(ch.from)} | ${rate(ch.to)} | ${mdCell(ch.reason)} |`);
+    for (const ch of t) out.push(`| ${isoSeconds(ch.at)} | \`${ch.taskId}\` | ${shownPartition(ch.partitionId) ?? '—'} | ${rate(ch.from)} | ${rate(ch.to)} | ${mdCell(ch.reason)} |`);
     out.push('');
   }
   const stalls = stallsOf(s);
@@ -290,7 +297,7 @@ function adjustmentHtml(s: Adjustments): string {
       '<table class="changes"><thead><tr><th>at (UTC)</th><th>task</th><th>partition</th><th>from</th><th>to</th><th>reason</th></tr></thead><tbody>',
       ...t.map(
         (ch) =>
-          `<tr><td>${escapeHtml(isoSeconds(ch.at))}</td><td><code>${escapeHtml(ch.taskId)}</code></td><td>${escapeHtml(ch.partitionId ?? '—')}</td>` +
+          `<tr><td>${escapeHtml(isoSeconds(ch.at))}</td><td><code>${escapeHtml(ch.taskId)}</code></td><td>${escapeHtml(shownPartition(ch.partitionId) ?? '—')}</td>` +
           `<td class="n">${escapeHtml(rate(ch.from))}</td><td class="n">${escapeHtml(rate(ch.to))}</td><td>${escapeHtml(ch.reason)}</td></tr>`,
       ),
       '</tbody></table>',

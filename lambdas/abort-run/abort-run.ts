@@ -1,5 +1,7 @@
 import { parseOpaqueId } from '../shared/canonical-request';
 import { cancelTask, reindexTasksInto } from '../shared/cluster-ops';
+import { isRunTag, listPartitions } from '../shared/partitioned-run';
+import { releaseRunTaskSlots } from '../shared/partition-states';
 import type { RunDeps } from '../shared/run-context';
 import { restoreTombstones } from '../shared/tombstones';
 
@@ -35,10 +37,7 @@ export function endedExecution(event: ExecutionStatusChange): EndedExecution | u
  */
 export async function cancelUnrecordedTasks(deps: RunDeps, targetIndex: string, runId: string): Promise<string[]> {
   if ((await deps.ledger.getLock(targetIndex))?.runId !== runId) return [];
-  const own = (await reindexTasksInto(deps.target, targetIndex)).filter((t) => {
-    const tag = parseOpaqueId(t.opaqueId)?.runId;
-    return tag === runId || (tag !== undefined && tag.startsWith(`${runId}.`) && /^p\d+$/.test(tag.slice(runId.length + 1)));
-  });
+  const own = (await reindexTasksInto(deps.target, targetIndex)).filter((t) => isRunTag(runId, parseOpaqueId(t.opaqueId)?.runId));
   for (const task of own) await cancelTask(deps.target, task.taskId);
   if (own.length > 0) deps.log.warn('cancelled reindex tasks the ledger did not name yet', { runId, tasks: own.map((t) => t.taskId) });
   return own.map((t) => t.taskId);
@@ -56,18 +55,18 @@ export async function abortRun(ended: EndedExecution, deps: RunDeps): Promise<{ 
   const record = await deps.ledger.getRun(runId);
   if (!record) return { status: 'UNKNOWN', cancelledTask: null };
   if (record.executionArn && record.executionArn !== ended.executionArn) return { status: 'NOT_THIS_EXECUTION', cancelledTask: null };
-  const taskId = record.taskId ?? null;
-  if (taskId) await cancelTask(deps.target, taskId);
+  const taskIds: string[] = [];
   if (!record.dryRun) {
-    const { stopPartitions, releaseRunTaskSlots } = await import('../shared/partition-states');
-    if (record.plan) await stopPartitions(deps, runId);
-    else await releaseRunTaskSlots(deps, runId);
+    for (const part of await listPartitions(deps.ledger, runId)) {
+      if (!part.taskId) continue;
+      await cancelTask(deps.target, part.taskId);
+      taskIds.push(part.taskId);
+    }
+    await releaseRunTaskSlots(deps, runId);
   }
-  const kept = await deps.ledger.finishRun(runId, {
-    status: 'ABORTED',
-    error: 'Aborted',
-    cause: `the execution ended ${ended.status}${taskId ? `; its reindex task ${taskId} was cancelled` : ''}`,
-  });
+  const taskId = taskIds[0] ?? null;
+  const cancelled = taskIds.length === 0 ? '' : taskIds.length === 1 ? `; its reindex task ${taskId} was cancelled` : `; its reindex tasks ${taskIds.join(', ')} were cancelled`;
+  const kept = await deps.ledger.finishRun(runId, { status: 'ABORTED', error: 'Aborted', cause: `the execution ended ${ended.status}${cancelled}` });
   if (!record.dryRun) {
     // After the run is marked ended: a launch that answers later sees it ended and cancels its own task.
     await cancelUnrecordedTasks(deps, record.targetIndex, runId);

@@ -1,6 +1,6 @@
 import { isPartitioned, type RunConfig } from '../shared/config';
-import { planFingerprint, putPartitions } from '../shared/partitioned-run';
-import type { RecordedPlan } from '../preflight/preflight';
+import { planFingerprint, putPartitions, WHOLE_INDEX_MAX_ATTEMPTS, WHOLE_INDEX_PARTITION_ID } from '../shared/partitioned-run';
+import type { RecordedPlan } from '../shared/partitions';
 import type { PartitionRef } from '../shared/run-context';
 import { DryRunRequiredError } from '../shared/errors';
 import { loadRun, type RunDeps, type StateInvocation } from '../shared/run-context';
@@ -9,12 +9,14 @@ import type { JsonObject } from '../shared/ledger';
 
 /**
  * Step 6, rail 1: a live run launches only what a dry run approved, recently enough; then (step 6a) the
- * target keeps delete tombstones for the run.
+ * target keeps delete tombstones for the run. Its answer is the run's plan of tasks, each run by one
+ * iteration of the same Map: the approved partitions, or, for a run without `partitions`, one partition
+ * holding every document of the run's scope (the approved request unchanged).
  */
 export async function checkApproval(
   { state }: StateInvocation,
   deps: RunDeps,
-): Promise<{ approvedBy: string; partitioned: boolean; partitions: PartitionRef[]; maxConcurrency: number }> {
+): Promise<{ approvedBy: string; partitions: PartitionRef[]; maxConcurrency: number }> {
   const { runId, fingerprint, requestHash } = state.run;
   const record = await loadRun(deps, runId);
   const config = record.config as unknown as RunConfig;
@@ -64,7 +66,17 @@ export async function checkApproval(
     approvedBy: { runId: lookup.approval.runId, approvedAt: lookup.approval.approvedAt, fingerprint: approvedFingerprint, canonicalRequest: lookup.approval.canonicalRequest },
   });
   deps.log.info('approval found', { runId, approvedBy: lookup.approval.runId });
-  if (!isPartitioned(config)) return { approvedBy: lookup.approval.runId, partitioned: false, partitions: [], maxConcurrency: 1 };
+  if (!isPartitioned(config)) {
+    const sourceCount = (record.baselines as { sourceCount?: number } | undefined)?.sourceCount ?? 0;
+    const query = (lookup.approval.canonicalRequest as { body?: { source?: { query?: Record<string, unknown> } } }).body?.source?.query ?? null;
+    await putPartitions(
+      deps.ledger,
+      runId,
+      [{ id: WHOLE_INDEX_PARTITION_ID, kind: 'all', query, expected: sourceCount, maxAttempts: WHOLE_INDEX_MAX_ATTEMPTS }],
+      deps.now(),
+    );
+    return { approvedBy: lookup.approval.runId, partitions: [{ id: WHOLE_INDEX_PARTITION_ID, kind: 'all' }], maxConcurrency: 1 };
+  }
 
   // The live run launches the approved plan, with the expected counts of its own pre-flight.
   if (!approved) throw new DryRunRequiredError(`the approval for fingerprint ${fingerprint} holds no partition plan: run a new dry run`);
@@ -74,7 +86,6 @@ export async function checkApproval(
   await putPartitions(deps.ledger, runId, partitions, deps.now());
   return {
     approvedBy: lookup.approval.runId,
-    partitioned: true,
     partitions: partitions.map((p) => ({ id: p.id, kind: p.kind, ...(p.start ? { start: p.start } : {}), ...(p.end ? { end: p.end } : {}) })),
     maxConcurrency: config.maxConcurrency ?? 1,
   };

@@ -11,10 +11,10 @@ import {
   histogramDrift,
   parityVerdict,
   reverseSample,
+  sampleSeed,
   type CountComparison,
   type DayDrift,
 } from '../shared/parity';
-import { sampleSeed } from '../preflight/preflight';
 import { loadRun, type RunDeps, type StateInvocation } from '../shared/run-context';
 import { comparedCount, verificationProblem } from '../shared/verification';
 import { rangesLeft, resumeRanges, startRanges, verifyRangesInTurn, type RangeProgress } from '../shared/verify-ranges';

@@ -2,8 +2,10 @@ import { hashOfSentRequest, opaqueId, parseOpaqueId, type CanonicalRequest } fro
 import { cancelTask, reindexTasksInto } from '../shared/cluster-ops';
 import type { RunConfig } from '../shared/config';
 import { RunAlreadyFinishedError } from '../shared/ledger';
+import { getPartition, partitionRequest, partitionTag, recordPartitionTask } from '../shared/partitioned-run';
 import { call } from '../shared/search-client';
 import { approvedRequest, loadRun, type RunDeps, type StateInvocation } from '../shared/run-context';
+import { partitionOf } from '../shared/partition-states';
 
 /** The bytes a launch sends. Production uses `sendApprovedRequest`; tests pass a faulty builder to prove rail 2. */
 export interface SentRequest {
@@ -30,9 +32,11 @@ export const sendApprovedRequest: RequestBuilder = (approved, credentials) => {
 };
 
 /**
- * Step 7: launch exactly the approved request, tagged `X-Opaque-Id: <run id>/<hash of what is sent>`,
- * and record the task id before anything else. A retried launch finds the task already recorded (or
- * already running under this run's tag) and starts nothing.
+ * Launches exactly the approved request of this iteration's partition (the whole index: the approved
+ * request itself; a partition: with `source.query` = its query), tagged
+ * `X-Opaque-Id: <run tag>/<hash of what is sent>`, and records the task id on the partition before
+ * anything else. Idempotent per attempt: a recorded task, or a running one carrying the partition's tag,
+ * is kept; a launch that lost the race to record its task cancels it.
  */
 export async function launchReindex(
   { state }: StateInvocation,
@@ -40,44 +44,52 @@ export async function launchReindex(
   buildRequest: RequestBuilder = sendApprovedRequest,
 ): Promise<{ taskId: string }> {
   const { runId, targetIndex } = state.run;
-  const recorded = await deps.ledger.getTaskId(runId);
-  if (recorded) return { taskId: recorded };
-
-  const running = (await reindexTasksInto(deps.target, targetIndex)).find((t) => parseOpaqueId(t.opaqueId)?.runId === runId);
+  const partitionId = partitionOf(state);
+  const part = await getPartition(deps.ledger, runId, partitionId);
+  if (part.taskId) return { taskId: part.taskId };
+  const tag = partitionTag(runId, partitionId);
+  const running = (await reindexTasksInto(deps.target, targetIndex)).find((t) => parseOpaqueId(t.opaqueId)?.runId === tag);
+  const record = await loadRun(deps, runId);
+  const config = record.config as unknown as RunConfig;
+  let taskId: string;
+  let sentHash: string | undefined;
   if (running) {
-    const kept = await deps.ledger.recordTaskId(runId, running.taskId);
-    deps.log.warn('adopted a task this run had already launched', { runId, taskId: kept.taskId });
-    return { taskId: kept.taskId };
+    taskId = running.taskId;
+    deps.log.warn('adopted a task this run had already launched', { runId, partitionId, taskId });
+  } else {
+    const request = partitionRequest(await approvedRequest(deps, runId), part.query);
+    const sent = buildRequest(request, await deps.sourceCredentials(config));
+    sentHash = hashOfSentRequest(sent, deps.credentialReference(config));
+    const { body } = await call('launch _reindex', () =>
+      deps.target.transport.request(
+        { method: sent.method, path: sent.path, querystring: sent.params, body: sent.bodyBytes },
+        { headers: { 'X-Opaque-Id': opaqueId(tag, sentHash!), 'content-type': 'application/json' } },
+      ),
+    );
+    taskId = (body as { task: string }).task;
   }
-
-  const config = (await loadRun(deps, runId)).config as unknown as RunConfig;
-  const approved = await approvedRequest(deps, runId);
-
-  const sent = buildRequest(approved, await deps.sourceCredentials(config));
-  const sentHash = hashOfSentRequest(sent, deps.credentialReference(config));
-  const { body } = await call('launch _reindex', () =>
-    deps.target.transport.request(
-      { method: sent.method, path: sent.path, querystring: sent.params, body: sent.bodyBytes },
-      { headers: { 'X-Opaque-Id': opaqueId(runId, sentHash), 'content-type': 'application/json' } },
-    ),
+  const now = deps.now();
+  const kept = await recordPartitionTask(
+    deps.ledger,
+    runId,
+    partitionId,
+    { taskId, taskIds: [...part.taskIds, taskId], attempts: part.attempts + 1, launchedAt: now.toISOString(), ...(sentHash ? { sentRequestHash: sentHash } : {}) },
+    now,
   );
-  const taskId = (body as { task: string }).task;
-  const kept = await deps.ledger.recordTaskId(runId, taskId);
-  if (kept.taskId !== taskId) {
+  if (!kept.recorded) {
     // Another attempt of this step won the race: ours is a duplicate.
-    await cancelTask(deps.target, taskId);
+    if (kept.taskId !== taskId) await cancelTask(deps.target, taskId);
     return { taskId: kept.taskId };
   }
   try {
-    await deps.ledger.updateRun(runId, {
-      status: 'RUNNING',
-      launch: { at: deps.now().toISOString(), sentRequestHash: sentHash, taskId },
-    });
+    await deps.ledger.updateRun(runId, { status: 'RUNNING' });
   } catch (err) {
     // Stopped while this launch was on its way: the cleanup may not have seen the task yet.
-    if (err instanceof RunAlreadyFinishedError) await cancelTask(deps.target, taskId);
+    if (!(err instanceof RunAlreadyFinishedError)) throw err;
+    await cancelTask(deps.target, taskId);
+    deps.log.warn('the run ended while this task launched: it is cancelled', { runId, partitionId, taskId });
     throw err;
   }
-  deps.log.info('reindex launched', { runId, taskId, sentRequestHash: sentHash });
+  deps.log.info('reindex launched', { runId, partitionId, taskId, attempt: part.attempts + 1, ...(sentHash ? { sentRequestHash: sentHash } : {}) });
   return { taskId };
 }

@@ -2,92 +2,80 @@ import { parseOpaqueId } from '../shared/canonical-request';
 import { cancelTask, getTask } from '../shared/cluster-ops';
 import type { RunConfig } from '../shared/config';
 import { outcomeFromTaskAnswer, processed } from '../shared/counters';
+import { HeaderCheckFailedError, TaskLostError } from '../shared/errors';
+import { getPartition, isRunTag, partitionTag, updatePartition, WHOLE_INDEX_PARTITION_ID } from '../shared/partitioned-run';
+import { totalProblem } from '../shared/task-identity';
+import { cancelForeignTasks } from '../shared/foreign-tasks';
+import { nextPoll } from '../shared/poll-cursor';
+import { loadRun, type PollState, type RunDeps, type StateInvocation } from '../shared/run-context';
+import { easeRejections, partitionOf, retriesBulkOf, taskRate } from '../shared/partition-states';
+import { reportPartitionPoll } from '../shared/partition-progress';
 import { checkStall, reportStall } from '../shared/stall';
 import { longPollFor } from '../shared/adaptive-wait';
-import { HeaderCheckFailedError, TaskLostError } from '../shared/errors';
-import { totalProblem } from '../shared/task-identity';
-import { loadRun, type PollState, type RunDeps, type StateInvocation } from '../shared/run-context';
-import { nextPoll } from './poll-cursor';
-import { easeRejections, retriesBulkOf, taskRate } from '../shared/partition-states';
-import { cancelForeignTasks } from '../shared/foreign-tasks';
 import { extendTombstoneRetention } from '../shared/tombstones';
 
-export { nextPoll };
+const RERUN = 'Rerun the same input under a new run id: the approval still holds while young enough, and merge mode makes the rerun safe.';
 
 /**
- * Step 9, one turn of the poll loop: read the task (long-polling near the predicted end), record the
- * counter snapshot and metrics, cancel any foreign reindex writing into the target, report stalls.
- * A 404 means the outcome is unknown, never that the task is done.
+ * One turn of a task's poll loop (long-polling near the predicted end): the snapshot (with its partition
+ * id) and the counters on the partition, the run's totals as metrics and the `poll` log line, rail 2's
+ * total check after the first batch, the target's rejections eased, tombstone retention extended, every
+ * other reindex writing into the target cancelled (a foreign one, or a duplicate of this partition's
+ * task), stalls reported. A 404 means the outcome is unknown, never that the task is done.
  */
 export async function pollTask({ state }: StateInvocation, deps: RunDeps): Promise<PollState> {
   const { runId, targetIndex } = state.run;
+  const partitionId = partitionOf(state);
   const taskId = state.launch!.taskId;
   const poll = state.poll!;
-  const record = await loadRun(deps, runId);
-  const config = record.config as unknown as RunConfig;
-
+  const config = (await loadRun(deps, runId)).config as unknown as RunConfig;
+  const part = await getPartition(deps.ledger, runId, partitionId);
+  const tag = partitionTag(runId, partitionId);
+  const where = partitionId === WHOLE_INDEX_PARTITION_ID ? `task ${taskId}` : `partition ${partitionId}: task ${taskId}`;
   // Never longer than the ceiling: the invocation must end well inside its Lambda and Task timeouts.
   const task = await getTask(deps.target, taskId, longPollFor(poll.longPollSeconds));
   if (!task) {
-    throw new TaskLostError(
-      `task ${taskId} is neither running nor stored in .tasks (a node restart drops running tasks): its outcome is unknown. ` +
-        `Rerun the same input under a new run id: the approval still holds while young enough, and merge mode makes the rerun safe.`,
-    );
+    throw new TaskLostError(`${where} is neither running nor stored in .tasks (a node restart drops running tasks): its outcome is unknown. ${RERUN}`);
   }
   // Task numbers start again after a node restart: the old id may now name another task.
-  if (parseOpaqueId(task.task.headers?.['X-Opaque-Id'])?.runId !== runId) {
+  if (parseOpaqueId(task.task.headers?.['X-Opaque-Id'])?.runId !== tag) {
     throw new TaskLostError(
-      `task id ${taskId} now names another task (${JSON.stringify(task.task.description ?? '')}): the node restarted and ` +
-        `this run's task is gone. Rerun the same input under a new run id: the approval still holds while young enough, ` +
-        `and merge mode makes the rerun safe.`,
+      `${where}: the id now names another task (${JSON.stringify(task.task.description ?? '')}): the node restarted and this run's task is gone. ${RERUN}`,
     );
   }
   const outcome = outcomeFromTaskAnswer(task);
   const counters = outcome.counters;
   const now = deps.now();
-  await deps.ledger.appendPoll(runId, {
-    at: now.toISOString(),
-    taskId,
-    completed: outcome.completed,
-    ...counters,
-  });
-  deps.metrics.emit(targetIndex, {
-    Created: counters.created,
-    Updated: counters.updated,
-    VersionConflicts: counters.versionConflicts,
-    Failures: counters.failures,
-  });
-  deps.log.info('poll', { runId, taskId, completed: outcome.completed, ...counters });
-
-  // The target's rejections: the reindex resends rejected bulks itself (retries.bulk grows); a slower task helps it.
+  await deps.ledger.appendPoll(runId, { at: now.toISOString(), partitionId, taskId, completed: outcome.completed, ...counters });
+  // The target's rejections: the reindex resends rejected bulks itself (retries.bulk grows); fewer or slower tasks help it.
   const retriesBulk = retriesBulkOf(task);
-  const seenBulk = record.retriesBulk ?? 0;
+  const seenBulk = part.retriesBulk ?? 0;
+  await updatePartition(deps.ledger, runId, partitionId, { counters, ...(retriesBulk > seenBulk ? { retriesBulk } : {}) }, now);
   if (retriesBulk > seenBulk && !outcome.completed) {
-    await deps.ledger.updateRun(runId, { retriesBulk });
     await easeRejections(deps, {
       runId,
-      partitionId: null,
+      partitionId,
       taskId,
       reason: `task ${taskId}: retries.bulk grew from ${seenBulk} to ${retriesBulk} (the target rejected writes)`,
       ...taskRate(task, now, poll.cursor.launchedAtMs),
     });
   }
-
   if (!outcome.completed) {
     await extendTombstoneRetention(deps, { runId, targetIndex, retention: config.guards.tombstoneRetention }, now.getTime() - poll.cursor.launchedAtMs);
   }
-
+  await reportPartitionPoll(deps, { runId, targetIndex, partitionId, taskId, partition: part, completed: outcome.completed, counters });
   if (!poll.cursor.totalChecked && counters.total > 0 && !outcome.completed) {
-    const sourceBaseline = (record.baselines as { sourceCount: number } | undefined)?.sourceCount ?? 0;
-    const problem = totalProblem(counters.total, sourceBaseline, config.parity.countTolerance);
+    const problem = totalProblem(counters.total, part.expected, config.parity.countTolerance);
     if (problem) {
       await cancelTask(deps.target, taskId);
-      throw new HeaderCheckFailedError(`task ${taskId} was cancelled after its first batch: ${problem}`);
+      throw new HeaderCheckFailedError(`${where} was cancelled after its first batch: ${problem}`);
     }
   }
-
-  await cancelForeignTasks(deps, runId, targetIndex, (t) => t.taskId === taskId);
-
+  // Another partition's task of this run is its own iteration's; anything else writing into the target goes.
+  await cancelForeignTasks(deps, runId, targetIndex, (t) => {
+    const other = parseOpaqueId(t.opaqueId)?.runId;
+    return t.taskId === taskId || (other !== tag && isRunTag(runId, other));
+  });
   const next = nextPoll({
     completed: outcome.completed,
     processed: processed(counters),
@@ -96,7 +84,8 @@ export async function pollTask({ state }: StateInvocation, deps: RunDeps): Promi
     cursor: { ...poll.cursor, totalChecked: poll.cursor.totalChecked || counters.total > 0 },
     stallMinutes: config.guards.stallMinutes,
   });
+  // No counter change for guards.stallMinutes: reported once per stall.
   const check = checkStall({ completed: outcome.completed, before: poll.cursor, next: next.cursor, nowMs: now.getTime(), stallMinutes: config.guards.stallMinutes });
-  if (check.report) await reportStall(deps, { runId, targetIndex, taskId, stall: check.stall!, now });
+  if (check.report) await reportStall(deps, { runId, targetIndex, taskId, partitionId, stall: check.stall!, now });
   return { ...next, cursor: check.cursor };
 }

@@ -1,8 +1,8 @@
-import { createHash } from 'node:crypto';
 import type { CanonicalRequest } from '../shared/canonical-request';
 import { censusOf, reindexTasksInto, resolveIndex, sampleIds, versionsOf, type IndexCensus } from '../shared/cluster-ops';
 import { isPartitioned, type RunConfig } from '../shared/config';
-import { expectedCounts, planKey, planPartitions, type PartitionKey, type PartitionPlan } from '../shared/partitions';
+import { expectedCounts, planKey, planPartitions, type PartitionKey, type PartitionPlan, type RecordedPlan } from '../shared/partitions';
+import { sampleSeed } from '../shared/parity';
 import { planFingerprint } from '../shared/partitioned-run';
 import { coverageOf } from '../shared/coverage';
 import { thousands } from '../shared/counters';
@@ -30,11 +30,6 @@ export interface Baselines {
   readonly targetVersion: string;
   readonly targetExists: boolean;
   readonly at: string;
-}
-
-/** A seed derived from the fingerprint: the dry run and the live run it approves sample the same ids. */
-export function sampleSeed(fingerprint: string, salt: string): number {
-  return createHash('sha256').update(`${salt}:${fingerprint}`).digest().readUInt32BE(0) % 2_147_483_647;
 }
 
 /**
@@ -169,14 +164,6 @@ function approvalStatus(dryRun: boolean, approval: Approval | undefined, found: 
   const validUntil = new Date(Date.parse(approval.approvedAt) + maxAgeHours * 3_600_000).toISOString();
   const base = { dryRunId: approval.runId, approvedAt: approval.approvedAt, validUntil };
   return found ? { kind: 'approved', ...base } : { kind: 'expired', ...base };
-}
-
-/** A partitioned run's plan as recorded: each partition's key (fingerprinted through the approval) and its expected count. */
-export interface RecordedPlan {
-  readonly requested: PartitionPlan['requested'];
-  readonly single: boolean;
-  readonly partitions: ReadonlyArray<PartitionKey & { readonly expected: number }>;
-  readonly notes: readonly string[];
 }
 
 /**

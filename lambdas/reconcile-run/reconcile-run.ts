@@ -1,11 +1,14 @@
 import { reconcile as reconcileCounters } from '../shared/counters';
 import type { RunConfig } from '../shared/config';
-import { CounterMismatchError, ReindexFailedError } from '../shared/errors';
+import { CounterMismatchError, ReindexFailedError, taskFailureError } from '../shared/errors';
 import type { JsonObject } from '../shared/ledger';
-import { listPartitions, sumCounters, type PartitionItem } from '../shared/partitioned-run';
+import { listPartitions, sumCounters, WHOLE_INDEX_PARTITION_ID, type PartitionItem } from '../shared/partitioned-run';
 import { loadRun, type RunDeps, type StateInvocation } from '../shared/run-context';
 
-/** After the Map: every partition reconciled, and the sum of their totals is the source baseline. */
+/**
+ * After the Map: every task reconciled, and the sum of their totals is the source baseline. A task that
+ * failed for good ends the run with its own error (the whole index: its own message too).
+ */
 export async function reconcileRun({ state }: StateInvocation, deps: RunDeps): Promise<{ total: number }> {
   const { runId, targetIndex } = state.run;
   const record = await loadRun(deps, runId);
@@ -16,8 +19,13 @@ export async function reconcileRun({ state }: StateInvocation, deps: RunDeps): P
   const failed = parts.filter((p) => p.status !== 'SUCCEEDED');
   const sourceBaseline = (record.baselines as { sourceCount: number } | undefined)?.sourceCount ?? 0;
   const verdict = reconcileCounters({ counters: sum, failures: [], sourceBaseline, tolerance: config.parity.countTolerance });
+  const firstFailures = parts.flatMap((p) => p.firstFailures ?? []).slice(0, 10);
+  const lastErrorOf = (p: PartitionItem) => p.errors[p.errors.length - 1];
+  const mismatched = !verdict.ok && verdict.error === 'CounterMismatch';
+  // The run's counters are those of its tasks' results: a task lost or cancelled before its end has none.
+  const reconciled = parts.every((p) => p.counters?.arithmetic !== undefined);
   await deps.ledger.updateRun(runId, {
-    counters: { ...sum, arithmetic: verdict.arithmetic, firstFailures: [] } as JsonObject,
+    ...(reconciled ? { counters: { ...sum, arithmetic: verdict.arithmetic, firstFailures } as JsonObject } : {}),
     partitions: summary,
   });
   deps.metrics.emit(targetIndex, {
@@ -25,16 +33,19 @@ export async function reconcileRun({ state }: StateInvocation, deps: RunDeps): P
     Updated: sum.updated,
     VersionConflicts: sum.versionConflicts,
     Failures: sum.failures,
-    CounterMismatch: verdict.ok || verdict.error !== 'CounterMismatch' ? 0 : 1,
+    CounterMismatch: mismatched || failed.some((p) => lastErrorOf(p)?.error === 'CounterMismatch') ? 1 : 0,
   });
   if (failed.length > 0) {
     const first = failed[0]!;
-    const last = first.errors[first.errors.length - 1];
-    const message = `${failed.length} of ${parts.length} partition(s) did not reconcile: ${failed.map((p) => `${p.partitionId} ${p.status}`).join(', ')}; ${first.partitionId}: ${last?.cause ?? 'no attempt recorded'}`;
-    throw last?.error === 'CounterMismatch' ? new CounterMismatchError(message) : new ReindexFailedError(message);
+    const last = lastErrorOf(first);
+    const message =
+      parts.length === 1 && first.partitionId === WHOLE_INDEX_PARTITION_ID
+        ? (last?.cause ?? 'the task did not reconcile: no attempt recorded')
+        : `${failed.length} of ${parts.length} partition(s) did not reconcile: ${failed.map((p) => `${p.partitionId} ${p.status}`).join(', ')}; ${first.partitionId}: ${last?.cause ?? 'no attempt recorded'}`;
+    throw taskFailureError(last?.error ?? 'ReindexFailed', message);
   }
   if (!verdict.ok) {
-    const message = `sum of ${parts.length} partitions: ${verdict.cause} (${verdict.arithmetic})`;
+    const message = `${parts.length === 1 ? '' : `sum of ${parts.length} partitions: `}${verdict.cause} (${verdict.arithmetic})`;
     throw verdict.error === 'CounterMismatch' ? new CounterMismatchError(message) : new ReindexFailedError(message);
   }
   deps.log.info('partitions reconcile', { runId, partitions: parts.length, arithmetic: verdict.arithmetic });
@@ -52,6 +63,7 @@ function partitionSummary(p: PartitionItem): JsonObject {
       status: p.status,
       attempts: p.attempts,
       taskIds: p.taskIds,
+      launchedAt: p.launchedAt,
       counters: p.counters,
       errors: p.errors.length ? p.errors : undefined,
       stall: p.stall,

@@ -1,21 +1,12 @@
 import { cancelTask } from '../shared/cluster-ops';
-import { RUN_ERROR_NAMES } from '../shared/errors';
+import { RUN_ERROR_NAMES, causeMessage } from '../shared/errors';
+import { listPartitions } from '../shared/partitioned-run';
+import { releaseRunTaskSlots } from '../shared/partition-states';
 import type { RunDeps, StateInvocation } from '../shared/run-context';
 import { restoreTombstones } from '../shared/tombstones';
 
 /** Transient errors that outlived their retries end the run as the cluster being unreachable. */
 const FINAL_NAME: Record<string, string> = { TransientCluster: 'ClusterUnreachable' };
-
-/** The message inside a Lambda error's Cause (`{"errorType","errorMessage","trace"}`), or the Cause itself. */
-export function causeMessage(cause: string | undefined): string {
-  if (!cause) return '';
-  try {
-    const parsed = JSON.parse(cause) as { errorMessage?: string };
-    return typeof parsed.errorMessage === 'string' ? parsed.errorMessage : cause;
-  } catch {
-    return cause;
-  }
-}
 
 /**
  * Every failure after validation: cancel this run's task if it may still run (no reindex is left
@@ -27,14 +18,17 @@ export async function recordFailure({ state }: StateInvocation, deps: RunDeps): 
   const raw = state.failure?.Error ?? 'RunFailed';
   const error = FINAL_NAME[raw] ?? raw;
   const cause = causeMessage(state.failure?.Cause) || error;
-  const taskId = state.launch?.taskId ?? (await deps.ledger.getTaskId(runId));
   let cancelError: unknown;
-  if (taskId) await cancelTask(deps.target, taskId).catch((err: unknown) => (cancelError = err));
+  let taskId: string | undefined;
   if (!dryRun) {
-    // A single-task run holds a domain task slot too; a cancel that failed keeps its slot, as it keeps the lock.
-    const { stopPartitions, releaseRunTaskSlots } = await import('../shared/partition-states');
-    if ((await deps.ledger.getRun(runId))?.plan) await stopPartitions(deps, runId).catch((err: unknown) => (cancelError = err));
-    else if (!cancelError) await releaseRunTaskSlots(deps, runId);
+    for (const part of await listPartitions(deps.ledger, runId)) {
+      if (!part.taskId) continue;
+      taskId = part.taskId;
+      cancelError = await cancelTask(deps.target, part.taskId).then(() => undefined, (err: unknown) => err);
+      if (cancelError) break;
+    }
+    // A cancel that failed keeps the run's task slots, as it keeps the lock.
+    if (!cancelError) await releaseRunTaskSlots(deps, runId);
   }
   const kept = await deps.ledger.finishRun(runId, {
     status: 'FAILED',

@@ -1,13 +1,8 @@
-import { runSlotDomain } from '../shared/partitioned-run';
 import { type RunDeps, type StateInvocation } from '../shared/run-context';
-import { slotsOf, partitionOf } from '../shared/partition-states';
+import { partitionOf, releaseTaskSlots } from '../shared/partition-states';
 
-/** Frees this partition's domain slot and run-level slot (idempotent). */
+/** Frees this iteration's domain slot and run-level slot (idempotent). */
 export async function releaseTaskSlot({ state }: StateInvocation, deps: RunDeps): Promise<{ released: true }> {
-  const { runId } = state.run;
-  const partitionId = partitionOf(state);
-  const slots = slotsOf(deps);
-  await slots.releaseTaskSlot({ domain: deps.targetEndpoint, runId, partitionId });
-  await slots.releaseTaskSlot({ domain: runSlotDomain(deps.targetEndpoint, runId), runId, partitionId });
+  await releaseTaskSlots(deps, state.run.runId, partitionOf(state));
   return { released: true };
 }

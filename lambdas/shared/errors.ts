@@ -102,3 +102,40 @@ export class TransientClusterError extends SafeReindexError {
   override readonly name = 'TransientCluster';
   override readonly transient = true;
 }
+
+/**
+ * The error a reindex task's failure ends its run with, by the name its attempt recorded: a task that
+ * cannot be checked or reconciled ends the run as it did inside its iteration (`TaskLost`,
+ * `HeaderCheckFailed`, `CounterMismatch`, ...); a name no task step throws (a Lambda timeout, a
+ * transient error that outlived its retries) ends it as `ReindexFailed`, or `ClusterUnreachable`.
+ */
+export function taskFailureError(name: string, message: string): SafeReindexError {
+  switch (name) {
+    case 'HeaderCheckFailed':
+      return new HeaderCheckFailedError(message);
+    case 'TaskLost':
+      return new TaskLostError(message);
+    case 'CounterMismatch':
+      return new CounterMismatchError(message);
+    case 'DryRunRequired':
+      return new DryRunRequiredError(message);
+    case 'TombstoneRetentionUnavailable':
+      return new TombstoneRetentionUnavailableError(message);
+    case 'ClusterUnreachable':
+    case 'TransientCluster':
+      return new ClusterUnreachableError(message);
+    default:
+      return new ReindexFailedError(message);
+  }
+}
+
+/** The message inside a Lambda error's Cause (`{"errorType","errorMessage","trace"}`), or the Cause itself. */
+export function causeMessage(cause: string | undefined): string {
+  if (!cause) return '';
+  try {
+    const parsed = JSON.parse(cause) as { errorMessage?: string };
+    return typeof parsed.errorMessage === 'string' ? parsed.errorMessage : cause;
+  } catch {
+    return cause;
+  }
+}

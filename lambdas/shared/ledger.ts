@@ -153,7 +153,6 @@ export interface RunRecord {
   readonly executionArn?: string;
   readonly baselines?: JsonObject;
   readonly probe?: JsonObject;
-  readonly taskId?: string;
   readonly counters?: JsonObject;
   readonly parity?: JsonObject;
   /** Full verification in progress: the counts and days found first, the ranges left, the classes so far. */
@@ -186,14 +185,14 @@ export interface RunRecord {
 }
 
 /** What `createRun` takes: `updatedAt` defaults to `startedAt`, `status` to `VALIDATED`. */
-export type NewRun = Omit<RunRecord, 'updatedAt' | 'status' | 'taskId' | 'finishedAt'> & {
+export type NewRun = Omit<RunRecord, 'updatedAt' | 'status' | 'finishedAt'> & {
   readonly status?: RunStatus;
   readonly updatedAt?: string;
 };
 
-/** Attributes `updateRun` may change. A terminal status goes through `finishRun`; the task id through `recordTaskId`. */
+/** Attributes `updateRun` may change. A terminal status goes through `finishRun`; a task's id is recorded on its partition. */
 export type RunPatch = Partial<
-  Omit<RunRecord, 'runId' | 'targetIndex' | 'dryRun' | 'startedAt' | 'updatedAt' | 'finishedAt' | 'taskId' | 'status'>
+  Omit<RunRecord, 'runId' | 'targetIndex' | 'dryRun' | 'startedAt' | 'updatedAt' | 'finishedAt' | 'status'>
 > & { readonly status?: Exclude<RunStatus, TerminalStatus> };
 
 export interface FinishRun {
@@ -504,7 +503,7 @@ export class Ledger {
       throw new LedgerError(`updateRun cannot set the terminal status ${patch.status}: use finishRun`);
     }
     const attributes = prune({ ...patch, updatedAt: this.clock().toISOString() }) as Record<string, unknown>;
-    for (const key of [...KEY_ATTRIBUTES, 'runId', 'targetIndex', 'dryRun', 'startedAt', 'finishedAt', 'taskId']) {
+    for (const key of [...KEY_ATTRIBUTES, 'runId', 'targetIndex', 'dryRun', 'startedAt', 'finishedAt']) {
       if (key in attributes && key !== 'updatedAt') throw new LedgerError(`updateRun cannot change ${key}`);
     }
     assertNoSecrets(attributes);
@@ -536,38 +535,6 @@ export class Ledger {
       if (!current) throw new RunNotFoundError(runId, { cause: err });
       throw new RunAlreadyFinishedError(runId, current.status);
     }
-  }
-
-  /**
-   * Records the reindex task id unless one is recorded already. Returns the task id kept and whether
-   * this call wrote it: `recorded: false` with a different id means another launch won, and the caller's
-   * task is a duplicate to cancel. Throws {@link RunNotFoundError} without a record.
-   */
-  async recordTaskId(runId: string, taskId: string): Promise<{ taskId: string; recorded: boolean }> {
-    try {
-      await this.client.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: ledgerKeys.run(runId),
-          UpdateExpression: 'SET #taskId = :taskId, #updatedAt = :now',
-          ConditionExpression: 'attribute_exists(#pk) AND attribute_not_exists(#taskId)',
-          ExpressionAttributeNames: { '#pk': LEDGER_PARTITION_KEY, '#taskId': 'taskId', '#updatedAt': 'updatedAt' },
-          ExpressionAttributeValues: { ':taskId': taskId, ':now': this.clock().toISOString() },
-        }),
-      );
-      return { taskId, recorded: true };
-    } catch (err) {
-      if (!isConditionFailure(err)) throw err;
-      const current = await this.getRun(runId);
-      if (!current) throw new RunNotFoundError(runId, { cause: err });
-      if (current.taskId === undefined) throw new LedgerError(`task id of run ${runId} neither recorded nor present`, { cause: err });
-      return { taskId: current.taskId, recorded: false };
-    }
-  }
-
-  /** The recorded task id, if any: a retried launch checks it first and launches nothing when present. */
-  async getTaskId(runId: string): Promise<string | undefined> {
-    return (await this.getRun(runId))?.taskId;
   }
 
   /** Appends a foreign reindex task (cancelled, recorded, alarmed on) to the run's `foreignTasks`. */

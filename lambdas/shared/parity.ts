@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Mode } from './config';
 import type { DayCount } from './coverage';
 import { thousands } from './counters';
@@ -160,4 +161,9 @@ function countsByDay(days: readonly DayCount[]): Map<string, number> {
   const counts = new Map<string, number>();
   for (const d of days) counts.set(d.day, (counts.get(d.day) ?? 0) + d.count);
   return counts;
+}
+
+/** A seed derived from the fingerprint: the dry run and the live run it approves sample the same ids. */
+export function sampleSeed(fingerprint: string, salt: string): number {
+  return createHash('sha256').update(`${salt}:${fingerprint}`).digest().readUInt32BE(0) % 2_147_483_647;
 }

@@ -1,8 +1,8 @@
 /** Helpers the partition states share: the slots, the iteration's partition, the approved request, the stop path. */
-import { cancelTask, rethrottleTask, type TaskView } from './cluster-ops';
+import { rethrottleTask, type TaskView } from './cluster-ops';
 import { outcomeFromTaskAnswer, processed } from './counters';
 import type { RunConfig } from './config';
-import { listPartitions, runSlotDomain } from './partitioned-run';
+import { runSlotDomain } from './partitioned-run';
 import { TaskSlots } from './task-slots';
 import { loadRun, type RunDeps, type StateInvocation } from './run-context';
 
@@ -127,19 +127,19 @@ export function slotsOf(deps: RunDeps): TaskSlots {
 }
 
 export function partitionOf(state: StateInvocation['state']): string {
-  if (!state.partition) throw new Error('a partition state ran without $.partition');
+  if (!state.partition) throw new Error('a task state ran without $.partition');
   return state.partition.id;
 }
 
 
-/** Failure and abort paths of a partitioned run: cancel every partition task that may run, release every slot. */
-export async function stopPartitions(deps: RunDeps, runId: string): Promise<void> {
-  const parts = await listPartitions(deps.ledger, runId);
-  for (const p of parts) if (p.taskId) await cancelTask(deps.target, p.taskId);
-  await releaseRunTaskSlots(deps, runId);
+/** Frees one iteration's domain slot and run-level slot (idempotent). */
+export async function releaseTaskSlots(deps: RunDeps, runId: string, partitionId: string): Promise<void> {
+  const slots = slotsOf(deps);
+  await slots.releaseTaskSlot({ domain: deps.targetEndpoint, runId, partitionId });
+  await slots.releaseTaskSlot({ domain: runSlotDomain(deps.targetEndpoint, runId), runId, partitionId });
 }
 
-/** Every task slot the run holds, of the target domain and of the run itself (a single-task run holds one too). */
+/** Every task slot the run holds, of the target domain and of the run itself. */
 export async function releaseRunTaskSlots(deps: RunDeps, runId: string): Promise<void> {
   const slots = slotsOf(deps);
   await slots.releaseAllTaskSlots({ domain: deps.targetEndpoint, runId });

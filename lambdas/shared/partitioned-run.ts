@@ -7,7 +7,7 @@ import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { createHash } from 'node:crypto';
 import { requestHash, stableJson, type CanonicalRequest } from './canonical-request';
 import { ZERO_COUNTERS, type Counters } from './counters';
-import { LEDGER_PARTITION_KEY, LEDGER_SORT_KEY, assertNoSecrets, queryAllItems, type Ledger } from './ledger';
+import { LEDGER_PARTITION_KEY, LEDGER_SORT_KEY, assertNoSecrets, isConditionFailure, queryAllItems, type Ledger } from './ledger';
 import type { PartitionKey, PartitionsRequest, SourceQuery } from './partitions';
 
 export const PARTITION_STATUSES = ['PENDING', 'RUNNING', 'RETRYING', 'SUCCEEDED', 'FAILED'] as const;
@@ -15,6 +15,14 @@ export type PartitionStatus = (typeof PARTITION_STATUSES)[number];
 
 /** Attempts of one partition (first run included) before it is left FAILED and the run fails. */
 export const PARTITION_MAX_ATTEMPTS = 3;
+
+/**
+ * The one partition of a run without `partitions`: every document of its scope, the approved request
+ * unchanged, tagged with the run id alone (`X-Opaque-Id: <runId>/<hash>`). It gets one attempt: a lost
+ * or failed whole-index task ends the run with its own error, and the operator decides the rerun.
+ */
+export const WHOLE_INDEX_PARTITION_ID = 'all';
+export const WHOLE_INDEX_MAX_ATTEMPTS = 1;
 
 /** `RUN#<runId> / PART#<pid>` without its keys. */
 export interface PartitionItem {
@@ -28,6 +36,8 @@ export interface PartitionItem {
   readonly expected: number;
   readonly status: PartitionStatus;
   readonly attempts: number;
+  /** Attempts before it is left FAILED: {@link PARTITION_MAX_ATTEMPTS}, or 1 for the whole-index partition. */
+  readonly maxAttempts?: number;
   /** The task of the current attempt. */
   readonly taskId?: string;
   /** Every task launched for this partition, in order. */
@@ -35,6 +45,8 @@ export interface PartitionItem {
   readonly launchedAt?: string;
   readonly sentRequestHash?: string;
   readonly counters?: Counters & { readonly arithmetic?: string };
+  /** The first failures the finished task reported (as reconciled). */
+  readonly firstFailures?: readonly unknown[];
   /** The highest `retries.bulk` seen on this partition's task (the target rejecting writes). */
   readonly retriesBulk?: number;
   /** The last stall PollPartition reported on this partition's task (no counter change for `guards.stallMinutes`). */
@@ -67,9 +79,14 @@ export function partitionRequest(approved: CanonicalRequest, query: SourceQuery 
   return { ...approved, body: { ...approved.body, source: query === null ? source : { ...source, query } } };
 }
 
-/** The run id a partition's task carries in `X-Opaque-Id` (`<runId>.<pid>/<hash>`; run ids allow '.'). */
+/** The run id a partition's task carries in `X-Opaque-Id` (`<runId>.<pid>/<hash>`, the whole index `<runId>/<hash>`; run ids allow '.'). */
 export function partitionTag(runId: string, partitionId: string): string {
-  return `${runId}.${partitionId}`;
+  return partitionId === WHOLE_INDEX_PARTITION_ID ? runId : `${runId}.${partitionId}`;
+}
+
+/** Whether an `X-Opaque-Id` run tag is one of this run's tasks (the whole index, or one of its partitions). */
+export function isRunTag(runId: string, tag: string | undefined): boolean {
+  return tag === runId || (tag !== undefined && tag.startsWith(`${runId}.`) && /^p\d+$/.test(tag.slice(runId.length + 1)));
 }
 
 /** The run-level slots of a run: the target endpoint with a per-run path (its own domain key). */
@@ -107,7 +124,7 @@ function strip(item: Item): PartitionItem {
 export async function putPartitions(
   ledger: Ledger,
   runId: string,
-  partitions: ReadonlyArray<PartitionKey & { expected: number }>,
+  partitions: ReadonlyArray<PartitionKey & { expected: number; maxAttempts?: number }>,
   now: Date,
 ): Promise<void> {
   for (const p of partitions) {
@@ -122,6 +139,7 @@ export async function putPartitions(
         expected: p.expected,
         status: 'PENDING',
         attempts: 0,
+        maxAttempts: p.maxAttempts ?? PARTITION_MAX_ATTEMPTS,
         taskIds: [],
         errors: [],
         updatedAt: now.toISOString(),
@@ -194,4 +212,46 @@ export async function updatePartition(
       ExpressionAttributeValues: values,
     }),
   );
+}
+
+/**
+ * Records the task of a partition's attempt unless one is recorded already (a retried launch, or a
+ * second launch racing this one): the task that stays recorded is returned, and a caller whose own task
+ * lost the race cancels it.
+ */
+export async function recordPartitionTask(
+  ledger: Ledger,
+  runId: string,
+  partitionId: string,
+  launch: { taskId: string; taskIds: readonly string[]; attempts: number; launchedAt: string; sentRequestHash?: string },
+  now: Date,
+): Promise<{ taskId: string; recorded: boolean }> {
+  const { taskId, ...rest } = launch;
+  const attributes = JSON.parse(JSON.stringify({ taskId, ...rest, status: 'RUNNING', updatedAt: now.toISOString() })) as Record<string, unknown>;
+  assertNoSecrets(attributes);
+  const names: Record<string, string> = {};
+  const values: Record<string, unknown> = {};
+  const sets = Object.entries(attributes).map(([key, value], i) => {
+    names[`#a${i}`] = key;
+    values[`:a${i}`] = value;
+    return `#a${i} = :a${i}`;
+  });
+  try {
+    await ledger.client.send(
+      new UpdateCommand({
+        TableName: ledger.tableName,
+        Key: partitionKeys.item(runId, partitionId),
+        UpdateExpression: `SET ${sets.join(', ')}`,
+        ConditionExpression: 'attribute_exists(#pk) AND attribute_not_exists(#task)',
+        ExpressionAttributeNames: { ...names, '#pk': LEDGER_PARTITION_KEY, '#task': 'taskId' },
+        ExpressionAttributeValues: values,
+      }),
+    );
+    return { taskId, recorded: true };
+  } catch (err) {
+    if (!isConditionFailure(err)) throw err;
+    const current = await getPartition(ledger, runId, partitionId);
+    if (!current.taskId) throw new Error(`partition ${partitionId} of run ${runId}: task id neither recorded nor present`, { cause: err });
+    return { taskId: current.taskId, recorded: false };
+  }
 }

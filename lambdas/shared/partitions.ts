@@ -342,3 +342,11 @@ function requestOf(value: unknown, limits: PartitionLimits): PartitionsRequest {
   }
   return value;
 }
+
+/** A partitioned run's plan as recorded: each partition's key (fingerprinted through the approval) and its expected count. */
+export interface RecordedPlan {
+  readonly requested: PartitionPlan['requested'];
+  readonly single: boolean;
+  readonly partitions: ReadonlyArray<PartitionKey & { readonly expected: number }>;
+  readonly notes: readonly string[];
+}

@@ -40,25 +40,21 @@ export const HANDLER_SETTINGS: Readonly<Record<string, HandlerSettings>> = {
   'record-approval': { timeout: Duration.minutes(2) },
   // Raises the target's index.gc_deletes for the run (and FinishRun restores it).
   'check-approval': { timeout: Duration.minutes(2), access: ['target'] },
-  'launch-reindex': { timeout: Duration.minutes(5), access: ['target', 'sourceSecrets'] },
-  'check-header': { timeout: Duration.minutes(5), access: ['target'] },
-  // Long-polls _tasks near the predicted end: the whole Lambda maximum.
-  'poll-task': { timeout: Duration.minutes(15), memorySize: 512, access: ['target'] },
-  reconcile: { timeout: Duration.minutes(5), access: ['target'] },
   // Writes the list of differing ids full verification confirmed (DIFFERENCES_URL, the differences bucket).
   'check-parity': { timeout: Duration.minutes(15), memorySize: 512, access: ['target', 'sourceSecrets', 'differences'] },
   // A dry run's exact prediction (probe "full"): every document, as full verification reads them.
   'predict-every-document': { timeout: Duration.minutes(15), memorySize: 512, access: ['target', 'sourceSecrets'] },
   'finish-run': { timeout: Duration.minutes(2), access: ['target'] },
   'record-failure': { timeout: Duration.minutes(5), access: ['target'] },
-  // Partitioned runs: the states of one partition inside the Map, and the run's reconciliation.
+  // The states of one reindex task inside the Map (the whole index, or one partition), and the run's reconciliation.
   'acquire-task-slot': { timeout: Duration.minutes(2), access: ['runExecutions'] },
-  'launch-partition': { timeout: Duration.minutes(5), access: ['target', 'sourceSecrets'] },
-  'check-partition-header': { timeout: Duration.minutes(5), access: ['target'] },
-  'poll-partition': { timeout: Duration.minutes(15), memorySize: 512, access: ['target'] },
-  'reconcile-partition': { timeout: Duration.minutes(5), access: ['target'] },
+  'launch-reindex': { timeout: Duration.minutes(5), access: ['target', 'sourceSecrets'] },
+  'check-header': { timeout: Duration.minutes(5), access: ['target'] },
+  // Long-polls _tasks near the predicted end: the whole Lambda maximum.
+  'poll-task': { timeout: Duration.minutes(15), memorySize: 512, access: ['target'] },
+  'reconcile-task': { timeout: Duration.minutes(5), access: ['target'] },
   'release-task-slot': { timeout: Duration.minutes(2) },
-  'partition-failed': { timeout: Duration.minutes(5), access: ['target'] },
+  'record-task-failure': { timeout: Duration.minutes(5), access: ['target'] },
   'reconcile-run': { timeout: Duration.minutes(2) },
   'abort-run': { timeout: Duration.minutes(5), access: ['target'] },
   // MonthlyBackfill's planner: reads the ledger (runs by target index) only.

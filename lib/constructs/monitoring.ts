@@ -94,18 +94,18 @@ export interface MonitoringProps {
    */
   readonly dashboardName?: string;
   /**
-   * The PollPartition function's log group: the dashboard's partition tables query its `poll` lines
-   * (Logs Insights) for each partition's and each partitioned run's latest progress and breakdown.
-   * @default - no partition tables
+   * The PollTask function's log group: the dashboard's task tables query its `poll` lines (Logs
+   * Insights) for each run's and each of its tasks' latest progress and breakdown.
+   * @default - no task tables
    */
-  readonly partitionPollLogGroup?: logs.ILogGroup;
+  readonly pollLogGroup?: logs.ILogGroup;
 }
 
 /**
- * Logs Insights over PollPartition's `poll` lines (lambdas/shared/partition-progress.ts): the latest
- * progress and breakdown of each partitioned run (`run.*`, the sums the metrics carry too).
+ * Logs Insights over PollTask's `poll` lines (lambdas/shared/partition-progress.ts): the latest
+ * progress and breakdown of each run over all its tasks (`run.*`, the sums the metrics carry too).
  */
-export const PARTITIONED_RUNS_QUERY: readonly string[] = [
+export const RUNS_QUERY: readonly string[] = [
   'filter message = "poll" and ispresent(run.total)',
   'stats latest(targetIndex) as index, latest(run.percent) as percent, latest(run.processed) as processed, latest(run.total) as total, ' +
     'latest(run.created) as created, latest(run.updated) as updated, latest(run.versionConflicts) as version_conflicts, latest(run.failures) as failures, ' +
@@ -115,8 +115,8 @@ export const PARTITIONED_RUNS_QUERY: readonly string[] = [
   'limit 50',
 ];
 
-/** The same lines, per partition: its attempt and task, progress (processed of its task's total) and breakdown. */
-export const PARTITIONS_QUERY: readonly string[] = [
+/** The same lines, per task (its partition; `all` for a run without partitions): attempt, task, progress (processed of its total) and breakdown. */
+export const TASKS_QUERY: readonly string[] = [
   'filter message = "poll" and ispresent(partitionId)',
   'fields concat(runId, " ", partitionId) as run_partition',
   'stats latest(targetIndex) as index, latest(attempt) as attempt, latest(taskId) as task, latest(completed) as task_done, latest(percent) as percent, ' +
@@ -214,27 +214,27 @@ export class Monitoring extends Construct {
             period,
           }),
         ],
-        // Per partition from the log lines, not a Partition metric dimension: up to 33 partitions x 4
+        // Per task from the log lines, not a Partition metric dimension: up to 33 partitions x 4
         // metrics would be new custom metrics for every index, while the lines are logged anyway.
-        ...(props.partitionPollLogGroup
+        ...(props.pollLogGroup
           ? [
               [
                 new cloudwatch.LogQueryWidget({
-                  title: 'Partitioned runs: progress and breakdown over all partitions (latest poll)',
+                  title: 'Runs: progress and breakdown over all their tasks (latest poll)',
                   width: 24,
                   height: 5,
-                  logGroupNames: [props.partitionPollLogGroup.logGroupName],
-                  queryLines: [...PARTITIONED_RUNS_QUERY],
+                  logGroupNames: [props.pollLogGroup.logGroupName],
+                  queryLines: [...RUNS_QUERY],
                   view: cloudwatch.LogQueryVisualizationType.TABLE,
                 }),
               ],
               [
                 new cloudwatch.LogQueryWidget({
-                  title: 'Partitions: progress and breakdown of each (latest poll of its task)',
+                  title: 'Reindex tasks: progress and breakdown of each (latest poll; a run without partitions has one, all)',
                   width: 24,
                   height: 9,
-                  logGroupNames: [props.partitionPollLogGroup.logGroupName],
-                  queryLines: [...PARTITIONS_QUERY],
+                  logGroupNames: [props.pollLogGroup.logGroupName],
+                  queryLines: [...TASKS_QUERY],
                   view: cloudwatch.LogQueryVisualizationType.TABLE,
                 }),
               ],

@@ -7,11 +7,14 @@ import { checkHeader } from '../../lambdas/check-header/check-header';
 import { finishRun } from '../../lambdas/finish-run/finish-run';
 import { pollTask } from '../../lambdas/poll-task/poll-task';
 import { recordFailure } from '../../lambdas/record-failure/record-failure';
-import { reconcile } from '../../lambdas/reconcile/reconcile';
+import { reconcileTask } from '../../lambdas/reconcile-task/reconcile-task';
+import { reconcileRun } from '../../lambdas/reconcile-run/reconcile-run';
+import { recordTaskFailure } from '../../lambdas/record-task-failure/record-task-failure';
 import { releaseTaskSlot } from '../../lambdas/release-task-slot/release-task-slot';
 import { validateInput } from '../../lambdas/validate-input/validate-input';
 import { opaqueId } from '../../lambdas/shared/canonical-request';
-import type { Ledger } from '../../lambdas/shared/ledger';
+import { putPartitions, recordPartitionTask, WHOLE_INDEX_MAX_ATTEMPTS, WHOLE_INDEX_PARTITION_ID } from '../../lambdas/shared/partitioned-run';
+import type { JsonObject, Ledger } from '../../lambdas/shared/ledger';
 import type { PollState, RunDeps, StateInvocation } from '../../lambdas/shared/run-context';
 import { collectingMetrics, localLedger, REINDEX_RUN_ASL } from '../pipeline';
 import { createSimulatedClock, runStateMachine, type SimulatedClock } from '../runner/run-state-machine';
@@ -21,12 +24,14 @@ import { modelledIndexSettings } from './modelled-settings';
  * Figure 2: what the poll loop costs over a whole reindex, on a simulated clock.
  *
  * Real: the ASL file, the runner (aws-local-stepfunctions, AWS's history-event rules), and the handlers
- * ValidateInput, AcquireLock, CheckHeader, PollTask (adaptive wait via nextPoll, ledger snapshot per
- * poll, foreign-task listing, stall check), Reconcile and FinishRun, writing to the real local ledger.
+ * ValidateInput, AcquireLock, AcquireTaskSlot, CheckHeader, PollTask (adaptive wait via nextPoll, ledger
+ * snapshot per poll, foreign-task listing, stall check), ReconcileTask, ReleaseTaskSlot, ReconcileRun and
+ * FinishRun, writing to the real local ledger: the run's one whole-index task in the Map, as it runs.
  * Modelled: the reindex task itself (a progress model answering `_tasks/{id}`, `_tasks?actions=*reindex`
  * and long-polls on the simulated clock) and four stubs that need real clusters or a dry run:
- * Preflight (writes the source baseline), CheckApproval, LaunchReindex (records the task id and launch
- * time as the real one does, sends nothing), CheckParity (full verification modelled: `modelledCheckParity`).
+ * Preflight (writes the source baseline), CheckApproval (writes the whole-index plan as the real one
+ * does), LaunchReindex (records the task id and launch time as the real one does, sends nothing),
+ * CheckParity (full verification modelled: `modelledCheckParity`).
  */
 
 /** Worked example of docs/design.md: 84,986,805 = 70,798,760 created + 634,962 updated + 13,553,083 conflicts, 5 h. */
@@ -202,7 +207,7 @@ export async function simulateRun(options: {
 
   const definition = JSON.parse(readFileSync(REINDEX_RUN_ASL, 'utf8')) as object;
   const lambdas: Record<string, (payload: unknown) => Promise<unknown>> = {
-    // The partitioned path's states are not taken here (local/bench/partitioned-orchestration.ts runs them).
+    // A state this run should not take fails it (local/bench/partitioned-orchestration.ts runs partitions).
     ...Object.fromEntries(functionKeysOf(definition).map((key) => [key, async () => Promise.reject(new Error(`${key} is not simulated`))])),
     ValidateInputFunctionArn: (payload) => validateInput(payload as { input: unknown; executionArn?: string }, d),
     AcquireLockFunctionArn: state(acquireLock),
@@ -213,8 +218,14 @@ export async function simulateRun(options: {
       return { sourceCount: model.total, targetCount: model.updated + model.versionConflicts };
     },
     RecordApprovalFunctionArn: async () => ({ approvedUntil: new Date(clock.now() + 86_400_000).toISOString() }),
-    // Modelled: a live run under a dry run's approval.
-    CheckApprovalFunctionArn: async () => ({ approvedBy: `${runId}-dry`, partitioned: false, partitions: [], maxConcurrency: 1 }),
+    // Modelled: a live run under a dry run's approval; its plan is the whole index, as the real one writes it.
+    CheckApprovalFunctionArn: async () => {
+      const whole = { id: WHOLE_INDEX_PARTITION_ID, kind: 'all' as const, query: null, expected: model.total, maxAttempts: WHOLE_INDEX_MAX_ATTEMPTS };
+      const config = (await ledger.getRun(runId))!.config as { canonicalRequest: JsonObject };
+      await ledger.updateRun(runId, { approvedBy: { runId: `${runId}-dry`, canonicalRequest: config.canonicalRequest } });
+      await putPartitions(ledger, runId, [whole], new Date(clock.now()));
+      return { approvedBy: `${runId}-dry`, partitions: [{ id: WHOLE_INDEX_PARTITION_ID, kind: 'all' }], maxConcurrency: 1 };
+    },
     // The single task takes a slot of the target domain (real semaphore in the ledger) and frees it when complete.
     AcquireTaskSlotFunctionArn: state(acquireTaskSlot),
     ReleaseTaskSlotFunctionArn: state(releaseTaskSlot),
@@ -228,13 +239,16 @@ export async function simulateRun(options: {
         opaqueId: opaqueId(s.run.runId, s.run.requestHash),
         description: `reindex from [host=es7.sim.internal port=9200 query={"match_all":{}}][calls-2026-05] to [${targetIndex}]`,
       });
-      await ledger.recordTaskId(s.run.runId, taskId);
-      await ledger.updateRun(s.run.runId, { status: 'RUNNING', launch: { at: new Date(launchedAtMs).toISOString(), sentRequestHash: s.run.requestHash, taskId } });
+      const at = new Date(launchedAtMs);
+      await recordPartitionTask(ledger, s.run.runId, WHOLE_INDEX_PARTITION_ID, { taskId, taskIds: [taskId], attempts: 1, launchedAt: at.toISOString(), sentRequestHash: s.run.requestHash }, at);
+      await ledger.updateRun(s.run.runId, { status: 'RUNNING' });
       return { taskId };
     },
     CheckHeaderFunctionArn: withPolicy(checkHeader),
     PollTaskFunctionArn: withPolicy(pollTask),
-    ReconcileFunctionArn: state(reconcile),
+    ReconcileTaskFunctionArn: state(reconcileTask),
+    RecordTaskFailureFunctionArn: state(recordTaskFailure),
+    ReconcileRunFunctionArn: state(reconcileRun),
     // Modelled: parity needs both clusters. Full verification of the run's documents at the rate figure 8 measures.
     CheckParityFunctionArn: modelledCheckParity(model.total, MODELLED_VERIFY_DOCS_PER_SECOND, (ms) => clock.advance(ms)),
     FinishRunFunctionArn: state(finishRun),

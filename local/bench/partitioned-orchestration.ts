@@ -4,13 +4,14 @@ import { errors, type Client } from '@opensearch-project/opensearch';
 import { acquireLock } from '../../lambdas/acquire-lock/acquire-lock';
 import { acquireTaskSlot } from '../../lambdas/acquire-task-slot/acquire-task-slot';
 import { checkApproval } from '../../lambdas/check-approval/check-approval';
-import { checkPartitionHeader } from '../../lambdas/check-partition-header/check-partition-header';
+import { checkHeader } from '../../lambdas/check-header/check-header';
 import { finishRun } from '../../lambdas/finish-run/finish-run';
-import { launchPartition } from '../../lambdas/launch-partition/launch-partition';
-import { partitionFailed } from '../../lambdas/partition-failed/partition-failed';
-import { pollPartition } from '../../lambdas/poll-partition/poll-partition';
-import { preflight, type RecordedPlan } from '../../lambdas/preflight/preflight';
-import { reconcilePartition } from '../../lambdas/reconcile-partition/reconcile-partition';
+import { launchReindex } from '../../lambdas/launch-reindex/launch-reindex';
+import { recordTaskFailure } from '../../lambdas/record-task-failure/record-task-failure';
+import { pollTask } from '../../lambdas/poll-task/poll-task';
+import { preflight } from '../../lambdas/preflight/preflight';
+import type { RecordedPlan } from '../../lambdas/shared/partitions';
+import { reconcileTask } from '../../lambdas/reconcile-task/reconcile-task';
 import { reconcileRun } from '../../lambdas/reconcile-run/reconcile-run';
 import { recordApproval } from '../../lambdas/record-approval/record-approval';
 import { recordFailure } from '../../lambdas/record-failure/record-failure';
@@ -36,9 +37,9 @@ import { modelledIndexSettings } from './modelled-settings';
  * (aws-local-stepfunctions, history events counted by the runner's AWS rules), the local ledger
  * (dynalite) and these handlers: ValidateInput, AcquireLock, Preflight (census, plan, probe, header),
  * RecordApproval (the dry run), CheckApproval (the approved plan, the partition items), and in the Map
- * AcquireTaskSlot (the run's and the domain's counting semaphores in the ledger), LaunchPartition (the
+ * AcquireTaskSlot (the run's and the domain's counting semaphores in the ledger), LaunchReindex (the
  * approved request with the partition's query, tagged X-Opaque-Id, sent to the modelled target),
- * CheckPartitionHeader (rail 2 per partition), PollPartition (adaptive wait, snapshot, foreign-task
+ * CheckHeader (rail 2 per partition), PollTask (adaptive wait, snapshot, foreign-task
  * check), ReconcilePartition, ReleaseTaskSlot, PartitionFailed; then ReconcileRun and FinishRun. The
  * MonthlyBackfill parent runs its ASL with the real PlanMonths and RequestApproval.
  *
@@ -555,13 +556,13 @@ function functionKeys(machine: AslMachine): string[] {
   return keys;
 }
 
-/** The partition Map: the Map state whose iterations run AcquireTaskSlot. */
+/** The task Map: the Map state whose iterations launch the reindex tasks. */
 function partitionMap(machine: AslMachine): Record<string, unknown> {
   for (const state of Object.values(machine.States)) {
     const nested = state.ItemProcessor ?? state.Iterator;
-    if (state.Type === 'Map' && nested && functionKeys(nested).includes('LaunchPartitionFunctionArn')) return state;
+    if (state.Type === 'Map' && nested && functionKeys(nested).includes('LaunchReindexFunctionArn')) return state;
   }
-  throw new Error('the ReindexRun ASL has no Map state that launches partitions');
+  throw new Error('the ReindexRun ASL has no Map state that launches reindex tasks');
 }
 
 export async function simulatePartitionedRun(options: {
@@ -655,15 +656,15 @@ export async function simulatePartitionedRun(options: {
       if (!result.acquired) slotWaits += 1;
       return result;
     }),
-    LaunchPartitionFunctionArn: inMap((invocation, d) => launchPartition(invocation, d)),
-    CheckPartitionHeaderFunctionArn: inMap(checkPartitionHeader),
-    PollPartitionFunctionArn: inMap(async (invocation, d) => {
+    LaunchReindexFunctionArn: inMap((invocation, d) => launchReindex(invocation, d)),
+    CheckHeaderFunctionArn: inMap(checkHeader),
+    PollTaskFunctionArn: inMap(async (invocation, d) => {
       polls += 1;
-      return pollPartition(invocation, d);
+      return pollTask(invocation, d);
     }),
-    ReconcilePartitionFunctionArn: inMap(reconcilePartition),
+    ReconcileTaskFunctionArn: inMap(reconcileTask),
     ReleaseTaskSlotFunctionArn: inMap(releaseTaskSlot, () => true),
-    PartitionFailedFunctionArn: inMap(partitionFailed, (r) => !r.retry),
+    RecordTaskFailureFunctionArn: inMap(recordTaskFailure, (r) => !r.retry),
     ReconcileRunFunctionArn: top(reconcileRun),
     // Modelled: parity needs both clusters. Full verification of the month at the rate figure 8 measures.
     CheckParityFunctionArn: modelledCheckParity(84_986_805, MODELLED_VERIFY_DOCS_PER_SECOND, (ms) => {
@@ -909,8 +910,8 @@ export async function partitionedHistoryFigure(options: {
 
   const lines = [
     '## 2p. History events of a partitioned month — REAL: ReindexRun ASL, runner + AWS history-event rules, handlers',
-    '##    ValidateInput, AcquireLock, Preflight, RecordApproval (dry run), CheckApproval, and in the Map AcquireTaskSlot, LaunchPartition,',
-    '##    CheckPartitionHeader, PollPartition, ReconcilePartition, ReleaseTaskSlot, PartitionFailed; ReconcileRun, FinishRun; on the real',
+    '##    ValidateInput, AcquireLock, Preflight, RecordApproval (dry run), CheckApproval, and in the Map AcquireTaskSlot, LaunchReindex,',
+    '##    CheckHeader, PollTask, ReconcileTask, ReleaseTaskSlot, RecordTaskFailure; ReconcileRun, FinishRun; on the real',
     '##    local ledger. MODELLED: both clusters (the reindex tasks progress on a simulated clock, answer _tasks and long-polls, one can',
     '##    vanish; the census and probe reads of Preflight), CheckParity (full verification of the month in 480-s invocations, modelled). Map iterations wait concurrently on the clock (each its own',
     '##    wake-up; the runner\'s plain simulated clock would add concurrent Waits up instead).',

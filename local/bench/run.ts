@@ -14,6 +14,7 @@ import { tamperedLaunch } from '../fault-proxy/tampered-launch';
 import { buildCanonicalRequest } from '../../lambdas/shared/canonical-request';
 import { parseRunConfig } from '../../lambdas/shared/config';
 import type { RunLog } from '../../lambdas/shared/run-context';
+import type { RunRecord } from '../../lambdas/shared/ledger';
 
 /**
  * `npm run bench`: the figures of the benchmark issue, measured on real local servers started here
@@ -145,14 +146,15 @@ async function figureAbort(sv: Servers, common: Omit<LocalRunOptions, 'input'>):
       if (message.startsWith('header check failed')) cancelledAt = at;
     }),
   }).finally(() => proxy.stop());
-  const taskId = live.record?.taskId;
+  const whole = wholeIndexTask(live.record);
+  const taskId = whole?.taskId;
   const task = taskId ? await waitForTask(sv.target, taskId) : undefined;
   const r = task?.response;
   const written = r ? r.created + r.updated : NaN;
   const seen = r ? r.created + r.updated + r.version_conflicts : 0;
   const taskSeconds = (task?.task.running_time_in_nanos ?? 0) / 1e9;
   const targetCount = await countOf(sv.target, targetIndex);
-  const launchAt = Date.parse(String((live.record?.launch as { at?: string } | undefined)?.at ?? ''));
+  const launchAt = Date.parse(whole?.launchedAt ?? '');
   const finishedAt = Date.parse(live.record?.finishedAt ?? '');
   const window = sentAt !== undefined && cancelledAt !== undefined ? (cancelledAt - sentAt) / 1000 : NaN;
   const ledgerWindow = (finishedAt - launchAt) / 1000;
@@ -165,7 +167,7 @@ async function figureAbort(sv: Servers, common: Omit<LocalRunOptions, 'input'>):
   out(`run status            ${live.status} ${live.error ?? ''}`);
   out(`cause                 ${(live.cause ?? '').slice(0, 160)}`);
   out(`launch -> cancel      ${s2(window)} s  (request bytes at the target's proxy -> the header check's cancel logged by the function)`);
-  out(`ledger launch.at -> finishedAt  ${s2(ledgerWindow)} s  (${String((live.record?.launch as { at?: string })?.at)} -> ${live.record?.finishedAt ?? '?'})`);
+  out(`ledger launch.at -> finishedAt  ${s2(ledgerWindow)} s  (${String(whole?.launchedAt)} -> ${live.record?.finishedAt ?? '?'})`);
   out(`cancelled task        ${r ? `created ${n(r.created)} + updated ${n(r.updated)} (+ ${n(r.version_conflicts)} conflicts) of total ${n(r.total)}; canceled: ${r.canceled ?? '-'}` : 'no stored result'}`);
   out(`docs on the target    ${n(targetCount)} (index new before the run)`);
   out(`task running time     ${s2(taskSeconds)} s; its own rate ${ownRate ? `${n(ownRate)} docs/s` : 'n/a (no batch landed)'}`);
@@ -347,7 +349,7 @@ async function figureOverhead(sv: Servers, common: Omit<LocalRunOptions, 'input'
   const bareMean = (bare1.seconds + bare2.seconds) / 2;
   // The reference is the faster bare run: the comparison never flatters the pipeline with a slow outlier.
   const bareBest = Math.min(bare1.seconds, bare2.seconds);
-  const taskId = live.record?.taskId;
+  const taskId = wholeIndexTask(live.record)?.taskId;
   const task = taskId ? await waitForTask(sv.target, taskId) : undefined;
   const taskSeconds = (task?.task.running_time_in_nanos ?? 0) / 1e9;
   const counters = live.record?.counters as Record<string, number> | undefined;
@@ -536,3 +538,11 @@ main().then(
     process.exit(1);
   },
 );
+
+/** The task of a run without partitions (its one whole-index task), as ReconcileRun recorded it on the run. */
+function wholeIndexTask(record: RunRecord | undefined): { taskId: string; launchedAt?: string } | undefined {
+  const parts = record?.partitions as ReadonlyArray<{ id: string; taskIds: string[]; launchedAt?: string }> | undefined;
+  const whole = parts?.length === 1 ? parts[0] : undefined;
+  const taskId = whole?.taskIds.at(-1);
+  return whole && taskId ? { taskId, ...(whole.launchedAt ? { launchedAt: whole.launchedAt } : {}) } : undefined;
+}

@@ -29,7 +29,7 @@ import { project, projectionLines, WORKED_EXAMPLE_MONTH, WORKED_EXAMPLE_TASK_RAT
  *   queued partition is 1 s instead of 15-120 s: local partitions take seconds, not ~7 minutes.
  * - Order: single, c=2, c=4, c=8, single again. When this section seeds its own source (run alone, or a
  *   reduced count), the JVMs are cold: one unmeasured partitioned run goes first.
- * - The timer ("reindex part") runs from the first launch state (LaunchReindex / LaunchPartition) to the
+ * - The timer ("reindex part") runs from the first launch state (LaunchReindex) to the
  *   state after the reindex (Reconcile / ReconcileRun): launches, rail 2 checks, waits, polls, slot
  *   hand-overs, per-partition reconcile. docs/s = source count / that time. The whole live execution
  *   (validate, lock, pre-flight, approval check, parity, finish) is printed beside it, and so is the
@@ -252,8 +252,7 @@ function taskIdsOf(result: LocalRunResult): string[] {
   const record = result.record;
   if (!record) return [];
   const parts = record.partitions as ReadonlyArray<{ taskIds?: string[] }> | undefined;
-  if (parts) return parts.flatMap((p) => p.taskIds ?? []);
-  return record.taskId ? [record.taskId] : [];
+  return parts ? parts.flatMap((p) => p.taskIds ?? []) : [];
 }
 
 async function createTarget(ctx: ThroughputContext, sourceIndex: string, index: string): Promise<void> {
@@ -296,7 +295,7 @@ async function measureRun(
     machine: machineTicks(),
     sourceRequests: via ? via.requestCount() : 0,
   });
-  const endKey = concurrency > 1 ? 'ReconcileRunFunctionArn' : 'ReconcileFunctionArn';
+  const endKey = 'ReconcileRunFunctionArn';
   let start: Sample | undefined;
   let end: Sample | undefined;
   let slotTries = 0;
@@ -307,7 +306,7 @@ async function measureRun(
     input: { ...input, runId, dryRun: false },
     beforeState: (key) => {
       if (key === 'AcquireTaskSlotFunctionArn') slotTries += 1;
-      if (start === undefined && (key === 'LaunchReindexFunctionArn' || key === 'LaunchPartitionFunctionArn')) start = sample();
+      if (start === undefined && key === 'LaunchReindexFunctionArn') start = sample();
       if (start !== undefined && end === undefined && key === endKey) end = sample();
     },
   });

@@ -24,7 +24,8 @@ import {
 } from '../../lambdas/shared/approval-tokens';
 import { Ledger, type PollSnapshot, type RunRecord } from '../../lambdas/shared/ledger';
 import { differencesAt } from '../../lambdas/shared/differences';
-import { listPartitions, type PartitionItem } from '../../lambdas/shared/partitioned-run';
+import { listPartitions, WHOLE_INDEX_PARTITION_ID, type PartitionItem } from '../../lambdas/shared/partitioned-run';
+import { isPartitioned, type RunConfig } from '../../lambdas/shared/config';
 import {
   adjustmentLines,
   countersTable,
@@ -296,7 +297,7 @@ async function follow(runId: string, executionArn: string, aws: Clients, io: Aws
       ].sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : 0));
       for (const entry of stream) {
         if ('line' in entry) io.out(entry.line);
-        else if (typeof entry.snapshot.partitionId === 'string') partitionPolls.snapshot(entry.snapshot, items);
+        else if (typeof entry.snapshot.partitionId === 'string' && entry.snapshot.partitionId !== WHOLE_INDEX_PARTITION_ID) partitionPolls.snapshot(entry.snapshot, items);
         else io.out(pollLine(entry.snapshot));
       }
       if (snapshots.length > 0) lastAt = snapshots[snapshots.length - 1]!.at;
@@ -328,14 +329,14 @@ async function differencesReceipt(runsDir: string, summary: RunSummary, aws: Cli
   return writeDifferences(runsDir, summary.runId, await store.read(summary.runId));
 }
 
-/** A live partitioned run (its plan recorded): its snapshots and its stalls are per partition. */
+/** A live partitioned run: its snapshots and its stalls are per partition (a run without partitions has one whole-index task). */
 function isPartitionedRun(record: RunRecord): boolean {
-  return !record.dryRun && (record.plan !== undefined || record.partitions !== undefined);
+  return !record.dryRun && isPartitioned(record.config as Pick<RunConfig, 'partitions'>);
 }
 
-/** A partitioned run that ended before ReconcileRun has its partitions only in the ledger's partition items. */
+/** A live run that ended before ReconcileRun has its tasks only in the ledger's partition items. */
 async function stoppedPartitions(ledger: Ledger, record: RunRecord | undefined): Promise<PartitionItem[] | undefined> {
-  return record && isPartitionedRun(record) && !record.partitions ? listPartitions(ledger, record.runId) : undefined;
+  return record && !record.dryRun && !record.partitions ? listPartitions(ledger, record.runId) : undefined;
 }
 
 function printOutcome(summary: RunSummary, receipts: Receipts | null, io: AwsIo, failure?: ExecutionFailure): void {
@@ -391,7 +392,9 @@ async function status(argv: readonly string[], io: AwsIo): Promise<number> {
   // An execution that did not write this record (the run id was already used elsewhere) does not own it.
   const ownRecord = record && (!execution || !record.executionArn || record.executionArn === execution.executionArn) ? record : undefined;
   const poll = ownRecord && ledger && runId ? await ledger.lastPoll(runId) : undefined;
-  const items = ownRecord && ledger && isPartitionedRun(ownRecord) ? await listPartitions(ledger, ownRecord.runId) : [];
+  const tasks = ownRecord && ledger && !ownRecord.dryRun ? await listPartitions(ledger, ownRecord.runId) : [];
+  const items = ownRecord && isPartitionedRun(ownRecord) ? tasks : [];
+  const wholeIndexTask = tasks.length === 1 && tasks[0]!.partitionId === WHOLE_INDEX_PARTITION_ID ? tasks[0]!.taskIds.at(-1) : undefined;
   const outcome = outcomeOf(ownRecord, execution, failure);
 
   const row = (name: string, value: string) => io.out(`${name.padEnd(11)}${value}`);
@@ -407,7 +410,7 @@ async function status(argv: readonly string[], io: AwsIo): Promise<number> {
   else if (ownRecord?.startedAt) row('started', ownRecord.startedAt);
   if (execution?.stopDate) row('stopped', execution.stopDate.toISOString());
   else if (ownRecord?.finishedAt) row('finished', ownRecord.finishedAt);
-  if (ownRecord?.taskId) row('task', ownRecord.taskId);
+  if (wholeIndexTask) row('task', wholeIndexTask);
   if (outcome?.error) row('error', outcome.error);
   if (outcome?.cause) row('cause', outcome.cause);
   if (failure?.state) {
@@ -422,7 +425,7 @@ async function status(argv: readonly string[], io: AwsIo): Promise<number> {
   } else {
     row('last poll', poll ? `${poll.at}${pollLine(poll as PollSnapshot)}` : '(none)');
   }
-  const adjustments = ownRecord ? adjustmentLines({ ...runAdjustments(ownRecord, items), ...(items.length > 0 ? { partitions: partitionSummaries(items) } : {}) }) : [];
+  const adjustments = ownRecord ? adjustmentLines({ ...runAdjustments(ownRecord), ...(items.length > 0 ? { partitions: partitionSummaries(items) } : {}) }) : [];
   if (adjustments.length > 0) for (const line of ['', ...adjustments]) io.out(line);
   return outcome === undefined || outcome.status === 'SUCCEEDED' ? 0 : 1;
 }

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { thousands } from '../../lambdas/shared/counters';
-import { listPartitions } from '../../lambdas/shared/partitioned-run';
+import { listPartitions, WHOLE_INDEX_PARTITION_ID } from '../../lambdas/shared/partitioned-run';
 import type { RunLog } from '../../lambdas/shared/run-context';
 import { shutdownFunctions } from '../lambda/lambda-service';
 import { connectLocalLedger, type LocalLedgerConnection } from '../ledger/ledger';
@@ -126,7 +126,7 @@ export function terminalLog(out: (line: string) => void, err: (line: string) => 
         out('');
         return;
       }
-      if (message === 'poll' && typeof fields.partitionId === 'string') {
+      if (message === 'poll' && typeof fields.partitionId === 'string' && fields.partitionId !== WHOLE_INDEX_PARTITION_ID) {
         linesOf(fields.runId).poll(fields as unknown as PartitionPoll);
         return;
       }
@@ -141,7 +141,9 @@ export function terminalLog(out: (line: string) => void, err: (line: string) => 
       err(`· ${message}`);
     },
     warn(message, fields = {}) {
-      if (message.startsWith('partition failed') && typeof fields.partitionId === 'string') linesOf(fields.runId).failed(fields.partitionId);
+      if (message.startsWith('task failed') && typeof fields.partitionId === 'string' && fields.partitionId !== WHOLE_INDEX_PARTITION_ID) {
+        linesOf(fields.runId).failed(fields.partitionId);
+      }
       const event = out === err ? undefined : runEventLine(new Date().toISOString().slice(11, 19), message, fields);
       if (event) out(event);
       err(`! ${message} ${JSON.stringify(fields)}`);
@@ -200,8 +202,8 @@ async function runLocalCommand(command: LocalCommand): Promise<number> {
     });
     const runId = result.runId ?? 'invalid-input';
     const ledger = result.record ? await localLedger(ledgerEndpoint) : undefined;
-    // A run that ended before ReconcileRun has its partitions only in the ledger's partition items.
-    const parts = ledger && result.record?.plan && !result.record.partitions ? await listPartitions(ledger, runId) : undefined;
+    // A run that ended before ReconcileRun has its tasks only in the ledger's partition items.
+    const parts = ledger && result.record && !result.record.dryRun && !result.record.partitions ? await listPartitions(ledger, runId) : undefined;
     const summary = summarise(result.record, { runId, status: result.status, error: result.error, cause: result.cause }, parts);
     const polls = ledger ? await ledger.listPolls(runId) : [];
     const receipts = result.record ? writeReceipts(command.runsDir, summary, polls) : null;

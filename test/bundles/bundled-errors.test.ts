@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RUN_ERROR_NAMES } from '../../lambdas/shared/errors';
+import { putPartitions, recordPartitionTask, WHOLE_INDEX_PARTITION_ID } from '../../lambdas/shared/partitioned-run';
 import { ensureCloudAssembly, type CloudAssembly } from '../../local/lambda/cloud-assembly';
 import { LambdaFunctionError } from '../../local/lambda/lambda-service';
 import { localFunctions, type LocalEndpoints } from '../../local/lambda/local-functions';
@@ -98,7 +99,7 @@ describe('bundled functions report their errors by name', () => {
     const executionArn = `arn:aws:states:us-east-1:000000000000:execution:ReindexRun:${index}-live`;
     const run = (await up['ValidateInput']!({ input, executionArn })) as Json;
     const state = { run };
-    const partition = { id: 'p0', kind: 'all' };
+    const partition = { id: WHOLE_INDEX_PARTITION_ID, kind: 'all' };
     const holderArn = `arn:aws:states:us-east-1:000000000000:execution:ReindexRun:${index}-holder`;
     await registerLocalExecution(servers.ledgerEndpoint, { executionArn: holderArn, stateMachineArn: 'arn:aws:states:us-east-1:000000000000:stateMachine:ReindexRun', name: `${index}-holder`, pid: process.pid });
     const lockIndex = uniqueIndex('bundled-errors-locked');
@@ -112,29 +113,30 @@ describe('bundled functions report their errors by name', () => {
     const failure = { Error: 'TaskLost', Cause: JSON.stringify({ errorType: 'TaskLost', errorMessage: 'lost', trace: [] }) };
 
     type Case = { fn: string; via: Record<string, Invoke>; event: unknown; errorType: string; before?: () => Promise<unknown> };
-    const recordTask = () => ledger.recordTaskId(String(run['runId']), 'nodeX:424242');
+    const runId = String(run['runId']);
+    const planWholeIndex = () => putPartitions(ledger, runId, [{ id: WHOLE_INDEX_PARTITION_ID, kind: 'all', query: null, expected: 10 }], new Date());
+    const recordTask = async () => {
+      await planWholeIndex();
+      await recordPartitionTask(ledger, runId, WHOLE_INDEX_PARTITION_ID, { taskId: 'nodeX:424242', taskIds: ['nodeX:424242'], attempts: 1, launchedAt: new Date().toISOString() }, new Date());
+    };
     const cases: Case[] = [
       { fn: 'ValidateInput', via: up, event: { input: { ...input, runId: 'Not A Run Id' } }, errorType: 'InvalidInput' },
       { fn: 'PlanMonths', via: up, event: { input: { indexTemplate: 'calls' }, executionName: 'x', startTime: '2026-06-02T03:00:00Z' }, errorType: 'InvalidInput' },
       { fn: 'AcquireLock', via: up, event: { state: { run: { ...run, targetIndex: lockIndex } }, executionArn }, errorType: 'RunInProgress' },
       { fn: 'CheckApproval', via: up, event: { state }, errorType: 'DryRunRequired' },
       { fn: 'Preflight', via: down, event: { state }, errorType: 'ClusterUnreachable' },
-      { fn: 'LaunchReindex', via: down, event: { state: { ...state } }, errorType: 'TransientCluster' },
-      { fn: 'CheckHeader', via: up, event: { state: { ...state, launch: { taskId: 'nodeX:424242' } } }, errorType: 'TaskLost', before: recordTask },
-      { fn: 'PollTask', via: down, event: { state: { ...state, launch: { taskId: 'nodeX:424242' }, poll } }, errorType: 'TransientCluster' },
-      { fn: 'Reconcile', via: up, event: { state: { ...state, launch: { taskId: 'nodeX:424242' } } }, errorType: 'TaskLost' },
+      { fn: 'LaunchReindex', via: down, event: { state: { ...state, partition } }, errorType: 'TransientCluster', before: planWholeIndex },
+      { fn: 'CheckHeader', via: up, event: { state: { ...state, partition, launch: { taskId: 'nodeX:424242' } } }, errorType: 'TaskLost', before: recordTask },
+      { fn: 'PollTask', via: down, event: { state: { ...state, partition, launch: { taskId: 'nodeX:424242' }, poll } }, errorType: 'TransientCluster' },
+      { fn: 'ReconcileTask', via: up, event: { state: { ...state, partition, launch: { taskId: 'nodeX:424242' } } }, errorType: 'TaskLost' },
       { fn: 'CheckParity', via: down, event: { state }, errorType: 'TransientCluster' },
       { fn: 'PredictEveryDocument', via: down, event: { state }, errorType: 'TransientCluster' },
       { fn: 'RecordApproval', via: missingTable, event: { state }, errorType: 'ResourceNotFoundException' },
       { fn: 'FinishRun', via: missingTable, event: { state }, errorType: 'ResourceNotFoundException' },
       { fn: 'RecordFailure', via: down, event: { state: { ...state, failure } }, errorType: 'TransientCluster' },
       { fn: 'AcquireTaskSlot', via: missingTable, event: { state: { ...state, partition }, executionArn }, errorType: 'ResourceNotFoundException' },
-      { fn: 'LaunchPartition', via: missingTable, event: { state: { ...state, partition } }, errorType: 'ResourceNotFoundException' },
-      { fn: 'CheckPartitionHeader', via: missingTable, event: { state: { ...state, partition, launch: { taskId: 'nodeX:424242' } } }, errorType: 'ResourceNotFoundException' },
-      { fn: 'PollPartition', via: missingTable, event: { state: { ...state, partition, launch: { taskId: 'nodeX:424242' } } }, errorType: 'ResourceNotFoundException' },
-      { fn: 'ReconcilePartition', via: missingTable, event: { state: { ...state, partition, launch: { taskId: 'nodeX:424242' } } }, errorType: 'ResourceNotFoundException' },
       { fn: 'ReleaseTaskSlot', via: missingTable, event: { state: { ...state, partition } }, errorType: 'ResourceNotFoundException' },
-      { fn: 'PartitionFailed', via: missingTable, event: { state: { ...state, partition, failure } }, errorType: 'ResourceNotFoundException' },
+      { fn: 'RecordTaskFailure', via: missingTable, event: { state: { ...state, partition, failure } }, errorType: 'ResourceNotFoundException' },
       { fn: 'ReconcileRun', via: missingTable, event: { state }, errorType: 'ResourceNotFoundException' },
       {
         fn: 'AbortRun',

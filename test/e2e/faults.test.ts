@@ -13,7 +13,7 @@ import { serverErrors, startFaultProxy, type FaultProxy } from '../../local/faul
 import { expectedCounters, seedWorkedExample, type SeedDoc, type WorkedExampleShape } from '../../local/seed/worked-example';
 import { clientFor } from '../support/client';
 import { defaultTarget, localServers, uniqueIndex } from '../support/servers';
-import { differencesDirectory, fileLedgerTable } from '../support/e2e-harness';
+import { differencesDirectory, fileLedgerTable, runningTaskId } from '../support/e2e-harness';
 
 const servers = localServers();
 const shape: WorkedExampleShape = { missing: 400, targetOlder: 25, equal: 60, targetNewer: 15 };
@@ -116,7 +116,7 @@ describe('ReindexRun under transient cluster faults', () => {
         inject({ method: 'GET', path: '/_tasks', action: serverErrors.unavailable(), times: 1 });
         inject({ method: 'GET', path: '/_tasks', action: serverErrors.rejected(), times: 1 });
       }
-      if (key === 'ReconcileFunctionArn') {
+      if (key === 'ReconcileTaskFunctionArn') {
         inject({ method: 'GET', path: '/_tasks/*', action: serverErrors.unavailable(), times: 2 });
         inject({ method: 'GET', path: '/_tasks/*', action: { kind: 'reset' }, times: 1 });
       }
@@ -176,7 +176,7 @@ describe('ReindexRun under faults that never stop', () => {
     // Act
     const live = await runLocal({ ...scenario.common, input: { ...scenario.base, runId: `${scenario.index}-live`, dryRun: false } });
     // Assess
-    const taskId = live.record?.taskId;
+    const taskId = live.taskId;
     expect(taskId).toMatch(/^[\w-]+:\d+$/);
     expect(live.status).toBe('FAILED');
     expect(live.error).toBe('ClusterUnreachable');
@@ -200,7 +200,7 @@ describe('ReindexRun under faults that never stop', () => {
     // Act
     const live = await runLocal({ ...scenario.common, input: { ...scenario.base, runId: `${scenario.index}-live`, dryRun: false } });
     // Assess: the failure is recorded, says the task could not be cancelled, and the lock stays with the run.
-    const taskId = live.record?.taskId;
+    const taskId = live.taskId;
     expect(live.status).toBe('FAILED');
     expect(live.record).toMatchObject({ status: 'FAILED', error: 'ClusterUnreachable' });
     expect(live.record?.cause).toContain(`task ${taskId} could not be cancelled yet`);
@@ -223,7 +223,7 @@ describe('ReindexRun under faults that never stop', () => {
     expect(live.error).toBe('ClusterUnreachable');
     expect(live.cause).toMatch(new RegExp(`^census of ${scenario.index}: \\S`));
     expect(live.record).toMatchObject({ status: 'FAILED', error: 'ClusterUnreachable' });
-    expect(live.record?.taskId).toBeUndefined();
+    expect(live.taskId).toBeUndefined();
     expect(forever.fired()).toBe(7);
     expect(launches(proxy)).toBe(0);
     expect(proxy.writeRequests()).toEqual([]);
@@ -247,7 +247,7 @@ describe('ReindexRun when the task reads a different document set than the pre-f
       // The header check is held back until the small task has finished (as a slow _tasks answer would):
       // rail 2 leaves a finished task's total to the reconciliation.
       if (key === 'CheckHeaderFunctionArn' && heldTaskId === undefined) {
-        heldTaskId = await ledger.getTaskId(runId);
+        heldTaskId = await runningTaskId(ledger, runId);
         await finishedTask(defaultTarget().url, heldTaskId!);
       }
     };
@@ -255,7 +255,7 @@ describe('ReindexRun when the task reads a different document set than the pre-f
     // Act
     const live = await runLocal({ ...scenario.common, beforeState, metrics, input: { ...scenario.base, runId, dryRun: false } });
     // Assess
-    expect(heldTaskId).toBe(live.record?.taskId);
+    expect(heldTaskId).toBe(live.taskId);
     expect(live.status).toBe('FAILED');
     expect(live.error).toBe('CounterMismatch');
     expect(live.cause).toBe(
@@ -282,7 +282,7 @@ describe('ReindexRun when the task reads a different document set than the pre-f
     // Act
     const live = await runLocal({ ...scenario.common, beforeState, input: { ...scenario.base, runId: `${scenario.index}-live`, dryRun: false } });
     // Assess
-    const taskId = live.record?.taskId;
+    const taskId = live.taskId;
     expect(live.status).toBe('FAILED');
     expect(live.error).toBe('HeaderCheckFailed');
     expect(live.cause).toMatch(

@@ -59,7 +59,7 @@ describe('guards', () => {
       expect(run.cause).toContain(`already holds ${targetDocs}`);
       expect(run.cause).toContain('from 2026-05-27 to 2026-05-31');
       expect(run.record).toMatchObject({ status: 'FAILED', error: 'TargetNotEmpty' });
-      expect(run.record?.taskId).toBeUndefined();
+      expect(run.taskId).toBeUndefined();
     }
     expect(described(clusters.target.writeRequests())).toEqual([]);
     expect(described(clusters.source.writeRequests())).toEqual([]);
@@ -116,7 +116,7 @@ describe('the live-run lock', () => {
     expect([runB?.status, runB?.error]).toEqual(['FAILED', 'RunInProgress']);
     expect(runB?.cause).toContain(`locked by live run ${runA}`);
     expect(runB?.record).toMatchObject({ status: 'FAILED', error: 'RunInProgress' });
-    expect(runB?.record?.taskId).toBeUndefined();
+    expect(runB?.taskId).toBeUndefined();
     expect(holderWhileB).toBe(runA);
     expect([a.status, a.error, a.cause]).toEqual(['SUCCEEDED', null, null]);
     expect(a.record?.counters).toMatchObject({ ...expectedCounters(shape), failures: 0 });
@@ -199,7 +199,7 @@ describe('the live-run lock', () => {
     // Assess
     expect([aborted.status, aborted.error]).toEqual(['ABORTED', 'Aborted']);
     expect(aborted.record?.status).toBe('ABORTED');
-    const done = await finishedTask(aborted.record!.taskId!);
+    const done = await finishedTask(aborted.taskId!);
     expect(cancellationOf(done), JSON.stringify(done)).toBe('by user request');
     const written = await countOf(defaultTarget().url, index);
     expect(written).toBeLessThan(total);

@@ -26,7 +26,7 @@ describe('ReindexRun end to end on the real local clusters', () => {
     const dry = await runLocal({ ...common, input: { ...base, runId: `${index}-dry` } });
     expect(dry.error).toBeNull();
     expect(dry.status).toBe('SUCCEEDED');
-    expect(dry.record?.taskId).toBeUndefined();
+    expect(dry.taskId).toBeUndefined();
 
     const live = await runLocal({ ...common, input: { ...base, runId: `${index}-live`, dryRun: false } });
     expect([live.status, live.error, live.cause]).toEqual(['SUCCEEDED', null, null]);

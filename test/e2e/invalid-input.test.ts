@@ -190,7 +190,7 @@ describe('an alias target', () => {
     expect(result.cause).toContain(`${alias}-a`);
     expect(result.cause).toContain(`${alias}-b`);
     expect(result.record).toMatchObject({ status: 'FAILED', error: 'InvalidInput' });
-    expect(result.record?.taskId).toBeUndefined();
+    expect(result.taskId).toBeUndefined();
     expect(clusters.target.requests().length).toBeGreaterThan(0);
     expect(described(clusters.target.writeRequests())).toEqual([]);
     expect(described(clusters.source.writeRequests())).toEqual([]);

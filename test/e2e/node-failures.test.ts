@@ -9,6 +9,7 @@
 import type { Client } from '@opensearch-project/opensearch';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { reindexTasksInto } from '../../lambdas/shared/cluster-ops';
+import { WHOLE_INDEX_PARTITION_ID } from '../../lambdas/shared/partitioned-run';
 import { startLocalCluster, type LocalCluster } from '../../local/clusters/cluster';
 import { localLedger, runLocal } from '../../local/pipeline';
 import { adjustmentLines, summarise } from '../../local/receipts';
@@ -119,7 +120,7 @@ describe('ReindexRun when the target node is killed and restarted mid-run', () =
     expect(lost.status).toBe('FAILED');
     expect(lost.error).toBe('TaskLost');
     expect(lost.cause).toBe(
-      `task ${lost.record?.taskId} is neither running nor stored in .tasks (a node restart drops running tasks): its outcome is unknown. ` +
+      `task ${lost.taskId} is neither running nor stored in .tasks (a node restart drops running tasks): its outcome is unknown. ` +
         'Rerun the same input under a new run id: the approval still holds while young enough, and merge mode makes the rerun safe.',
     );
     expect(lost.record).toMatchObject({ status: 'FAILED', error: 'TaskLost' });
@@ -127,7 +128,7 @@ describe('ReindexRun when the target node is killed and restarted mid-run', () =
     // Assess: the rerun, under the dry run's approval, reconciles on its own
     expect([rerun.status, rerun.error, rerun.cause]).toEqual(['SUCCEEDED', null, null]);
     expect(rerun.record?.approvedBy).toMatchObject({ runId: `${index}-dry` });
-    expect(rerun.record?.taskId).not.toBe(lost.record?.taskId);
+    expect(rerun.taskId).not.toBe(lost.taskId);
     const counters = rerun.record?.counters as { total: number; created: number; updated: number; versionConflicts: number; deleted: number; noops: number; failures: number };
     expect(rerun.record?.baselines).toMatchObject({ sourceCount });
     expect(counters.total).toBe(sourceCount);
@@ -180,8 +181,8 @@ describe('a partitioned run on a target node that is killed and restarted', () =
       ...options,
       input: { ...input, runId, dryRun: false },
       beforeState: async (key) => {
-        if (key === 'LaunchPartitionFunctionArn') launches += 1;
-        if (key === 'PollPartitionFunctionArn' && launches >= 2 && !crashed && (await running())) {
+        if (key === 'LaunchReindexFunctionArn') launches += 1;
+        if (key === 'PollTaskFunctionArn' && launches >= 2 && !crashed && (await running())) {
           crashed = true;
           await crashing.restart();
         }
@@ -275,7 +276,7 @@ describe('ReindexRun into a target node whose write thread pool rejects bulks (s
     expect([live.status, live.error, live.cause]).toEqual(['SUCCEEDED', null, null]);
     expect(live.record?.counters).toMatchObject({ total: 2_000, created: 2_000, updated: 0, versionConflicts: 0, deleted: 0, noops: 0, failures: 0 });
     expect(live.record?.parity).toMatchObject({ ok: true });
-    const { body } = await target.tasks.get({ task_id: live.record!.taskId! });
+    const { body } = await target.tasks.get({ task_id: live.taskId! });
     const { response } = body as StoredReindex;
     expect(response).toMatchObject({ batches: 2, failures: [] });
     expect(response.retries.bulk).toBeGreaterThan(0);
@@ -292,7 +293,7 @@ describe('ReindexRun into a target node whose write thread pool rejects bulks (s
     // Act
     const live = await runLocal({ ...common, input: { ...base, runId: `${index}-live`, dryRun: false } });
     // Assess: the server's side of it
-    const { body } = await target.tasks.get({ task_id: live.record!.taskId! });
+    const { body } = await target.tasks.get({ task_id: live.taskId! });
     const { response } = body as StoredReindex;
     expect(response.batches).toBe(1);
     // A bulk is retried only when every failed item is a rejection (429); a version conflict (409) in it stops the retry.
@@ -390,14 +391,14 @@ describe('a partitioned run into a target that rejects writes', () => {
     const throttle = live.record?.throttle as { changes: Array<{ taskId: string; partitionId: string | null; from: number | null; to: number; reason: string }> };
     // One change: the next is only considered a minute later (the run is over by then).
     expect(throttle.changes).toEqual([
-      expect.objectContaining({ taskId: live.record?.taskId, partitionId: null, from: 2_000, to: 1_000, reason: expect.stringMatching(/retries\.bulk grew from 0 to \d+/) }),
+      expect.objectContaining({ taskId: live.taskId, partitionId: WHOLE_INDEX_PARTITION_ID, from: 2_000, to: 1_000, reason: expect.stringMatching(/retries\.bulk grew from 0 to \d+/) }),
     ]);
-    const finished = await rest<{ task: { status: { requests_per_second: number } } }>(rejecting.url, 'GET', `/_tasks/${String(live.record?.taskId)}`);
+    const finished = await rest<{ task: { status: { requests_per_second: number } } }>(rejecting.url, 'GET', `/_tasks/${String(live.taskId)}`);
     expect(finished.body.task.status.requests_per_second).toBe(1_000);
     expect(warnings.some((w) => w.message === 'the target rejects writes: rethrottled the reindex task' && w.fields.to === 1_000)).toBe(true);
     expect(adjustmentLines(summarise(live.record, { runId: `${index}-live`, status: 'SUCCEEDED', error: null, cause: null }))).toEqual([
       'rethrottled once because the target rejected writes',
-      expect.stringMatching(new RegExp(`^ {2}\\S+Z {2}task ${String(live.record?.taskId)} {2}2,000 docs/s -> 1,000 docs/s {2}task \\S+: retries\\.bulk grew`)),
+      expect.stringMatching(new RegExp(`^ {2}\\S+Z {2}task ${String(live.taskId)} {2}2,000 docs/s -> 1,000 docs/s {2}task \\S+: retries\\.bulk grew`)),
     ]);
   });
 });

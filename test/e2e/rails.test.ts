@@ -66,7 +66,7 @@ describe('rail 1: the dry run', () => {
 
     // Assess
     expect([dry.status, dry.error]).toEqual(['SUCCEEDED', null]);
-    expect(dry.record?.taskId).toBeUndefined();
+    expect(dry.taskId).toBeUndefined();
     expect(dry.record?.header?.length).toBeGreaterThan(0);
     expect(described(clusters.target.writeRequests())).toEqual([]);
     expect(described(clusters.source.writeRequests())).toEqual([]);
@@ -96,7 +96,7 @@ describe('rail 1: the dry run', () => {
     expect([live.status, live.error]).toEqual(['FAILED', 'DryRunRequired']);
     expect(live.cause).toContain('no dry run approved this exact request');
     expect(live.record).toMatchObject({ status: 'FAILED', error: 'DryRunRequired' });
-    expect(live.record?.taskId).toBeUndefined();
+    expect(live.taskId).toBeUndefined();
     expect(described(clusters.target.writeRequests())).toEqual([]);
     expect(described(clusters.source.writeRequests())).toEqual([]);
     expect(await countOf(defaultTarget().url, index)).toBe(targetBefore);
@@ -120,7 +120,7 @@ describe('rail 1: the dry run', () => {
 
     // Assess
     expect([changed.status, changed.error]).toEqual(['FAILED', 'DryRunRequired']);
-    expect(changed.record?.taskId).toBeUndefined();
+    expect(changed.taskId).toBeUndefined();
     expect(writesWhileRefused).toEqual([]);
     expect([approved.status, approved.error, approved.cause]).toEqual(['SUCCEEDED', null, null]);
     expect(approved.record?.approvedBy).toMatchObject({ runId: `${index}-dry` });
@@ -143,7 +143,7 @@ describe('rail 1: the dry run', () => {
 
     // Assess
     expect([live.status, live.error]).toEqual(['FAILED', 'DryRunRequired']);
-    expect(live.record?.taskId).toBeUndefined();
+    expect(live.taskId).toBeUndefined();
     expect(described(clusters.target.writeRequests())).toEqual([]);
     expect(await (await ledgerOf(tableName)).getLock(index)).toBeUndefined();
   });
@@ -179,7 +179,7 @@ describe('rail 2: the header check', () => {
     expect([live.status, live.error]).toEqual(['FAILED', 'HeaderCheckFailed']);
     expect(live.cause).toContain('is not what the dry run approved');
     expect(live.record).toMatchObject({ status: 'FAILED', error: 'HeaderCheckFailed' });
-    await expectCancelledEarly(live.record?.taskId, bigShape.missing);
+    await expectCancelledEarly(live.taskId, bigShape.missing);
     expect(await countOf(defaultTarget().url, index)).toBeLessThan(bigShape.missing);
     expect(await (await ledgerOf(tableName)).getLock(index)).toBeUndefined();
   });
@@ -198,7 +198,7 @@ describe('rail 2: the header check', () => {
     expect(live.cause).toContain('hashes to');
     expect(live.cause).not.toContain('writes into');
     expect(live.record).toMatchObject({ status: 'FAILED', error: 'HeaderCheckFailed' });
-    await expectCancelledEarly(live.record?.taskId, bigShape.missing);
+    await expectCancelledEarly(live.taskId, bigShape.missing);
     expect(await (await ledgerOf(tableName)).getLock(index)).toBeUndefined();
   });
 });
@@ -225,7 +225,7 @@ describe('foreign reindex tasks writing into the target', () => {
     // Assess
     expect([live.status, live.error]).toEqual(['FAILED', 'ForeignReindexRunning']);
     expect(live.cause).toContain(foreign);
-    expect(live.record?.taskId).toBeUndefined();
+    expect(live.taskId).toBeUndefined();
     expect(described(clusters.target.writeRequests())).toEqual([]);
     expect(await (await ledgerOf(tableName)).getLock(index)).toBeUndefined();
     // Refused, not cancelled: the pipeline does not stop someone else's task before it owns the target.

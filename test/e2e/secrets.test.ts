@@ -34,7 +34,7 @@ describe('source credentials', () => {
     expect([dry.status, live.status]).toEqual(['SUCCEEDED', 'SUCCEEDED']);
     expect(live.record?.counters).toMatchObject({ total: expectedCounters(shape).total, failures: 0 });
     expect(live.record?.header?.join('\n')).toContain('env:SAFE_REINDEX_SOURCE_PASSWORD');
-    const { body: task } = await clientFor(defaultTarget().url).tasks.get({ task_id: live.record!.taskId! });
+    const { body: task } = await clientFor(defaultTarget().url).tasks.get({ task_id: live.taskId! });
     expect((task as { task: { description: string } }).task.description).toContain('username=svc-backfill password=<<>>');
     const receiptsDir = mkdtempSync(join(tmpdir(), 'safe-reindex-secret-'));
     const polls = await (await localLedger(servers.ledgerEndpoint, tableName)).listPolls(live.runId!);

@@ -4,11 +4,12 @@ import { launchReindex } from '../../lambdas/launch-reindex/launch-reindex';
 import { buildCanonicalRequest } from '../../lambdas/shared/canonical-request';
 import { parseRunConfig } from '../../lambdas/shared/config';
 import { RunAlreadyFinishedError, type JsonObject } from '../../lambdas/shared/ledger';
+import { putPartitions, WHOLE_INDEX_PARTITION_ID } from '../../lambdas/shared/partitioned-run';
 import type { RunDeps } from '../../lambdas/shared/run-context';
 import { collectingMetrics } from '../../local/pipeline';
 import { seedWorkedExample } from '../../local/seed/worked-example';
 import { clientFor } from '../support/client';
-import { cancellationOf, fileLedgerTable, finishedTask, ledgerOf } from '../support/e2e-harness';
+import { cancellationOf, fileLedgerTable, finishedTask, ledgerOf, runningTaskId } from '../support/e2e-harness';
 import { defaultTarget, localServers, uniqueIndex } from '../support/servers';
 
 /**
@@ -72,6 +73,8 @@ async function liveRun(deps: RunDeps, runId: string, sourceIndex: string, target
     startedAt: new Date().toISOString(),
     approvedBy: { canonicalRequest: canonicalRequest as unknown as JsonObject },
   });
+  // What CheckApproval plans for a run without partitions: its one whole-index task.
+  await putPartitions(deps.ledger, runId, [{ id: WHOLE_INDEX_PARTITION_ID, kind: 'all', query: null, expected: 3, maxAttempts: 1 }], new Date());
   const lock = await deps.ledger.acquireLock({ targetIndex, runId, now: new Date(), isHolderFinished: async () => false });
   expect(lock.acquired).toBe(true);
 }
@@ -121,11 +124,12 @@ describe('a stop that lands while a task is being launched', () => {
     await liveRun(deps, runId, sourceIndex, targetIndex);
     await deps.ledger.finishRun(runId, { status: 'ABORTED', error: 'Aborted', cause: 'the execution ended ABORTED' });
 
-    await expect(launchReindex({ state: { run: { runId, dryRun: false, targetIndex, fingerprint: 'f', requestHash: 'h' } } }, deps)).rejects.toBeInstanceOf(
+    const run = { runId, dryRun: false, targetIndex, fingerprint: 'f', requestHash: 'h' };
+    await expect(launchReindex({ state: { run, partition: { id: WHOLE_INDEX_PARTITION_ID, kind: 'all' } } }, deps)).rejects.toBeInstanceOf(
       RunAlreadyFinishedError,
     );
 
-    const taskId = await deps.ledger.getTaskId(runId);
+    const taskId = await runningTaskId(deps.ledger, runId);
     expect(taskId).toBeDefined();
     expect(cancellationOf(await finishedTask(taskId!))).toBeDefined();
   });

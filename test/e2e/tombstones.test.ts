@@ -9,6 +9,7 @@ import {
   finishedTask,
   ledgerOf,
   runOptions,
+  runningTaskId,
   stopFileProxiedClusters,
   type FileProxiedClusters,
 } from '../support/e2e-harness';
@@ -144,7 +145,7 @@ describe('tombstone retention during a live run with dual-write deletes', () => 
       input: { ...input, runId: `${index}-live`, dryRun: false },
       beforeState: async (key) => {
         if (key !== 'CheckHeaderFunctionArn' || writer) return;
-        const taskId = await (await ledgerOf(fileLedgerTable)).getTaskId(`${index}-live`);
+        const taskId = await runningTaskId(await ledgerOf(fileLedgerTable), `${index}-live`);
         writer = applicationWriter(index, docs, taskId!);
       },
     });
@@ -177,7 +178,7 @@ describe('tombstone retention during a live run with dual-write deletes', () => 
       beforeState: async (key) => {
         if (key !== 'PollTaskFunctionArn' || seen.length > 0) return;
         seen.push(await gcDeletes(index));
-        const taskId = (await (await ledgerOf(fileLedgerTable)).getTaskId(`${index}-live-1`))!;
+        const taskId = (await runningTaskId(await ledgerOf(fileLedgerTable), `${index}-live-1`))!;
         await rest(defaultTarget().url, 'POST', `/_tasks/${taskId}/_cancel`);
         await finishedTask(taskId);
       },

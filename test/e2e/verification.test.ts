@@ -2,7 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { runLocal } from '../../local/pipeline';
-import { sampleSeed } from '../../lambdas/preflight/preflight';
+import { sampleSeed } from '../../lambdas/shared/parity';
 import { sampleIds } from '../../lambdas/shared/cluster-ops';
 import { seedWorkedExample, type SeedDoc, type WorkedExampleShape } from '../../local/seed/worked-example';
 import { differencesDirectory, fileLedgerTable, fileProxiedClusters, runOptions, stopFileProxiedClusters, type FileProxiedClusters } from '../support/e2e-harness';

@@ -477,14 +477,14 @@ describe('dashboard', () => {
     return (JSON.parse(text.replace(/"<<\{[^>]*\}>>"/g, '"TOKEN"').replace(/<<\{"Ref":"([^"]+)"\}>>/g, '$1')) as { widgets: Array<{ type: string; properties: Json }> }).widgets;
   };
 
-  it('shows each partitioned run and each partition (progress and breakdown) from the PollPartition log group\'s poll lines', () => {
+  it('shows each run and each of its tasks (progress and breakdown) from the PollTask log group\'s poll lines', () => {
     const all = widgets();
     const logs = all.filter((w) => w.type === 'log');
-    const logGroup = logicalId(s.stack.pipeline.handlers.fn('PollPartition').logGroup as unknown as { node: { defaultChild?: unknown } });
+    const logGroup = logicalId(s.stack.pipeline.handlers.fn('PollTask').logGroup as unknown as { node: { defaultChild?: unknown } });
 
     expect(logs.map((w) => w.properties.title)).toEqual([
-      'Partitioned runs: progress and breakdown over all partitions (latest poll)',
-      'Partitions: progress and breakdown of each (latest poll of its task)',
+      'Runs: progress and breakdown over all their tasks (latest poll)',
+      'Reindex tasks: progress and breakdown of each (latest poll; a run without partitions has one, all)',
     ]);
     for (const w of logs) {
       expect(w.properties.view).toBe('table');

@@ -20,6 +20,7 @@ import {
   type NewRun,
 } from '../../lambdas/shared/ledger';
 import { startLocalLedger, type LocalLedger } from '../../local/ledger/ledger';
+import { getPartition, putPartitions, recordPartitionTask, WHOLE_INDEX_PARTITION_ID } from '../../lambdas/shared/partitioned-run';
 
 let server: LocalLedger;
 let raw: DynamoDBClient;
@@ -146,18 +147,21 @@ describe('runs', () => {
     expect((await ledger.getRun('late'))?.status).toBe('ABORTED');
   });
 
-  it('records the task id once and returns the recorded one to a retried launch', async () => {
+  it('records a task\'s id once on its partition and returns the recorded one to a retried launch', async () => {
     const ledger = await freshLedger();
     await ledger.createRun(newRun('launch'));
+    const now = new Date('2026-06-01T10:00:00.000Z');
+    await putPartitions(ledger, 'launch', [{ id: WHOLE_INDEX_PARTITION_ID, kind: 'all', query: null, expected: 10 }], now);
+    const launch = (taskId: string) => ({ taskId, taskIds: [taskId], attempts: 1, launchedAt: now.toISOString() });
 
-    expect(await ledger.getTaskId('launch')).toBeUndefined();
-    const first = await ledger.recordTaskId('launch', 'node-a:101');
-    const retry = await ledger.recordTaskId('launch', 'node-a:202');
+    expect((await getPartition(ledger, 'launch', WHOLE_INDEX_PARTITION_ID)).taskId).toBeUndefined();
+    const first = await recordPartitionTask(ledger, 'launch', WHOLE_INDEX_PARTITION_ID, launch('node-a:101'), now);
+    const retry = await recordPartitionTask(ledger, 'launch', WHOLE_INDEX_PARTITION_ID, launch('node-a:202'), now);
 
     expect(first).toEqual({ taskId: 'node-a:101', recorded: true });
     expect(retry).toEqual({ taskId: 'node-a:101', recorded: false });
-    expect(await ledger.getTaskId('launch')).toBe('node-a:101');
-    await expect(ledger.recordTaskId('ghost', 'x:1')).rejects.toBeInstanceOf(RunNotFoundError);
+    expect(await getPartition(ledger, 'launch', WHOLE_INDEX_PARTITION_ID)).toMatchObject({ taskId: 'node-a:101', taskIds: ['node-a:101'], status: 'RUNNING' });
+    await expect(recordPartitionTask(ledger, 'ghost', WHOLE_INDEX_PARTITION_ID, launch('x:1'), now)).rejects.toThrow(/no partition all/);
   });
 
   it('keeps the first terminal status when a run is finished twice', async () => {

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Client } from '@opensearch-project/opensearch';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { pollPartition } from '../../lambdas/poll-partition/poll-partition';
+import { pollTask } from '../../lambdas/poll-task/poll-task';
 import { parseRunConfig } from '../../lambdas/shared/config';
 import { createLedgerTable, Ledger, type JsonObject } from '../../lambdas/shared/ledger';
 import { percent, reportPartitionPoll, runProgress } from '../../lambdas/shared/partition-progress';
@@ -159,7 +159,7 @@ describe('PollPartition on the ledger (dynalite)', () => {
   it('emits the run totals (every partition\'s latest counters summed) and logs the partition\'s and the run\'s progress', async () => {
     const { d, metrics, lines } = deps(target({ total: 200, created: 120, updated: 5, version_conflicts: 15 }, false));
 
-    await pollPartition(invocation, d);
+    await pollTask(invocation, d);
 
     expect(metrics.emitted).toEqual([
       { targetIndex, name: 'Created', value: 210 },
@@ -175,7 +175,7 @@ describe('PollPartition on the ledger (dynalite)', () => {
   it('emits the run\'s cumulative sum again on the next poll (a gauge: never the snapshots added up)', async () => {
     const { d, metrics, lines } = deps(target({ total: 200, created: 170, updated: 5, version_conflicts: 25 }, true));
 
-    await pollPartition(invocation, d);
+    await pollTask(invocation, d);
 
     expect(Object.fromEntries(metrics.emitted.map((m) => [m.name, m.value]))).toEqual({ Created: 260, Updated: 5, VersionConflicts: 35, Failures: 0 });
     expect(lines.find((l) => l.message === 'poll')!.fields.run).toMatchObject({ done: 2, running: 0, waiting: 1, processed: 300, total: 305 });

@@ -1,12 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import type { Client } from '@opensearch-project/opensearch';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { pollPartition } from '../../lambdas/poll-partition/poll-partition';
 import { pollTask } from '../../lambdas/poll-task/poll-task';
 import { LONG_POLL_CEILING_SECONDS } from '../../lambdas/shared/adaptive-wait';
 import { parseRunConfig } from '../../lambdas/shared/config';
 import { createLedgerTable, Ledger, type JsonObject } from '../../lambdas/shared/ledger';
-import { putPartitions, updatePartition } from '../../lambdas/shared/partitioned-run';
+import { putPartitions, updatePartition, WHOLE_INDEX_PARTITION_ID } from '../../lambdas/shared/partitioned-run';
 import type { PollState, RunDeps, StateInvocation } from '../../lambdas/shared/run-context';
 import { startLocalLedger, type LocalLedger } from '../../local/ledger/ledger';
 import { collectingMetrics, localDocumentClient } from '../../local/pipeline';
@@ -90,9 +89,16 @@ describe('the poll loops cap their long-poll at LONG_POLL_CEILING_SECONDS', () =
     // Prepare
     const runId = `calls-2026-05-live-${asking}`;
     await createRun(runId);
+    await putPartitions(ledger, runId, [{ id: WHOLE_INDEX_PARTITION_ID, kind: 'all', query: null, expected: 300 }], new Date(LAUNCH));
+    await updatePartition(ledger, runId, WHOLE_INDEX_PARTITION_ID, { status: 'RUNNING', attempts: 1, taskId: 'n:1', taskIds: ['n:1'], launchedAt: new Date(LAUNCH).toISOString() }, new Date(LAUNCH));
     const asked: string[] = [];
     const invocation: StateInvocation = {
-      state: { run: { runId, dryRun: false, targetIndex, fingerprint: 'f', requestHash: 'h' }, launch: { taskId: 'n:1' }, poll: pollAsking(asking) },
+      state: {
+        run: { runId, dryRun: false, targetIndex, fingerprint: 'f', requestHash: 'h' },
+        partition: { id: WHOLE_INDEX_PARTITION_ID, kind: 'all' },
+        launch: { taskId: 'n:1' },
+        poll: pollAsking(asking),
+      },
     };
 
     // Act
@@ -102,7 +108,7 @@ describe('the poll loops cap their long-poll at LONG_POLL_CEILING_SECONDS', () =
     expect(asked).toEqual([expected]);
   });
 
-  it('PollPartition asked to long-poll beyond the ceiling waits the ceiling', async () => {
+  it('PollTask of a partition asked to long-poll beyond the ceiling waits the ceiling', async () => {
     // Prepare
     const runId = 'calls-2026-05-live-parts';
     await createRun(runId, { partitions: 2, maxConcurrency: 2 });
@@ -127,7 +133,7 @@ describe('the poll loops cap their long-poll at LONG_POLL_CEILING_SECONDS', () =
     };
 
     // Act
-    await pollPartition(invocation, depsFor(target(`${runId}.p02`, asked)));
+    await pollTask(invocation, depsFor(target(`${runId}.p02`, asked)));
 
     // Assess
     expect(asked).toEqual([`${LONG_POLL_CEILING_SECONDS}s`]);

@@ -1,11 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type { Client } from '@opensearch-project/opensearch';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { pollPartition } from '../../lambdas/poll-partition/poll-partition';
 import { pollTask } from '../../lambdas/poll-task/poll-task';
 import { parseRunConfig } from '../../lambdas/shared/config';
 import { createLedgerTable, Ledger, type JsonObject } from '../../lambdas/shared/ledger';
-import { getPartition, putPartitions, updatePartition } from '../../lambdas/shared/partitioned-run';
+import { getPartition, putPartitions, updatePartition, WHOLE_INDEX_PARTITION_ID } from '../../lambdas/shared/partitioned-run';
 import type { PollState, RunDeps, RunLog, StateInvocation } from '../../lambdas/shared/run-context';
 import { startLocalLedger, type LocalLedger } from '../../local/ledger/ledger';
 import { collectingMetrics, localDocumentClient } from '../../local/pipeline';
@@ -121,11 +120,11 @@ describe('PollPartition reports a stalled partition', () => {
     };
     const stalled = () => h.metrics.emitted.filter((m) => m.name === 'Stalled');
 
-    invocation = await pollAt(h, pollPartition, invocation, 60);
-    invocation = await pollAt(h, pollPartition, invocation, 60 + 14 * 60);
+    invocation = await pollAt(h, pollTask, invocation, 60);
+    invocation = await pollAt(h, pollTask, invocation, 60 + 14 * 60);
     expect(stalled()).toEqual([]);
 
-    invocation = await pollAt(h, pollPartition, invocation, 60 + 15 * 60);
+    invocation = await pollAt(h, pollTask, invocation, 60 + 15 * 60);
     expect(stalled()).toEqual([{ targetIndex, name: 'Stalled', value: 1 }]);
     expect(h.warnings).toEqual([
       {
@@ -140,26 +139,33 @@ describe('PollPartition reports a stalled partition', () => {
     expect(invocation.state.poll?.cursor.stallReported).toBe(true);
 
     // The same stall five minutes on: not reported again.
-    invocation = await pollAt(h, pollPartition, invocation, 60 + 20 * 60);
+    invocation = await pollAt(h, pollTask, invocation, 60 + 20 * 60);
     expect(stalled()).toHaveLength(1);
 
     // The counters move (stall over), then stand still for the window again: a new stall.
     created = 90;
-    invocation = await pollAt(h, pollPartition, invocation, 60 + 21 * 60);
+    invocation = await pollAt(h, pollTask, invocation, 60 + 21 * 60);
     expect(invocation.state.poll?.cursor.stallReported).toBe(false);
-    invocation = await pollAt(h, pollPartition, invocation, 60 + 36 * 60);
+    invocation = await pollAt(h, pollTask, invocation, 60 + 36 * 60);
     expect(stalled()).toHaveLength(2);
     expect((await getPartition(ledger, runId, 'p02')).stall).toMatchObject({ since: '2026-06-01T10:22:00.000Z', processed: 90 });
   });
 });
 
-describe('PollTask reports a stalled single-task run (the same shared check)', () => {
-  it('once per stall, on the run, without a partition id', async () => {
+describe('PollTask reports a stalled run without partitions (the same shared check)', () => {
+  it('once per stall, on the run and its whole-index task', async () => {
     const runId = 'calls-2026-05-one-stalled';
     await createRun(runId, {});
+    await putPartitions(ledger, runId, [{ id: WHOLE_INDEX_PARTITION_ID, kind: 'all', query: null, expected: 300 }], new Date(LAUNCH));
+    await updatePartition(ledger, runId, WHOLE_INDEX_PARTITION_ID, { status: 'RUNNING', attempts: 1, taskId: 'n:1', taskIds: ['n:1'], launchedAt: new Date(LAUNCH).toISOString() }, new Date(LAUNCH));
     const h = harness(target(runId, () => ({ total: 300, created: 120, updated: 0, version_conflicts: 0 })));
     let invocation: StateInvocation = {
-      state: { run: { runId, dryRun: false, targetIndex, fingerprint: 'f', requestHash: 'h' }, launch: { taskId: 'n:1' }, poll: firstCursor },
+      state: {
+        run: { runId, dryRun: false, targetIndex, fingerprint: 'f', requestHash: 'h' },
+        partition: { id: WHOLE_INDEX_PARTITION_ID, kind: 'all' },
+        launch: { taskId: 'n:1' },
+        poll: firstCursor,
+      },
     };
 
     invocation = await pollAt(h, pollTask, invocation, 30);
@@ -168,8 +174,10 @@ describe('PollTask reports a stalled single-task run (the same shared check)', (
 
     expect(h.metrics.emitted.filter((m) => m.name === 'Stalled')).toEqual([{ targetIndex, name: 'Stalled', value: 1 }]);
     expect(h.warnings.map((w) => w.fields)).toEqual([
-      { runId, taskId: 'n:1', since: '2026-06-01T10:00:30.000Z', processed: 120, total: 300, stallMinutes: 15 },
+      { runId, taskId: 'n:1', partitionId: WHOLE_INDEX_PARTITION_ID, since: '2026-06-01T10:00:30.000Z', processed: 120, total: 300, stallMinutes: 15 },
     ]);
-    expect((await ledger.getRun(runId))?.stall).toEqual({ at: '2026-06-01T10:15:30.000Z', since: '2026-06-01T10:00:30.000Z', processed: 120, total: 300, taskId: 'n:1' });
+    const stall = { at: '2026-06-01T10:15:30.000Z', since: '2026-06-01T10:00:30.000Z', processed: 120, total: 300, taskId: 'n:1' };
+    expect((await ledger.getRun(runId))?.stall).toEqual({ ...stall, partitionId: WHOLE_INDEX_PARTITION_ID });
+    expect((await getPartition(ledger, runId, WHOLE_INDEX_PARTITION_ID)).stall).toEqual(stall);
   });
 });

@@ -108,33 +108,37 @@ describe('receipts of a partitioned run', () => {
   });
 });
 
-describe('the partition Map of reindex-run.asl.json', () => {
+describe('the task Map of reindex-run.asl.json', () => {
   const asl = JSON.parse(readFileSync(REINDEX_RUN_ASL, 'utf8')) as { States: Record<string, Record<string, unknown>> };
-  const map = asl.States.RunPartitions as { ItemProcessor: { States: Record<string, { Type: string; Catch?: Array<{ Next: string }> }> } };
+  const map = asl.States.RunReindexTasks as { ItemProcessor: { States: Record<string, Record<string, unknown> & { Type: string; Catch?: Array<{ Next: string }> }> } };
 
-  it('is chosen after CheckApproval only for partitioned runs', () => {
-    expect(asl.States.CheckApproval?.Next).toBe('IsPartitioned');
-    expect(asl.States.IsPartitioned).toMatchObject({ Default: 'ClaimSingleTask', Choices: [{ Variable: '$.approval.partitioned', Next: 'RunPartitions' }] });
-    expect(asl.States.RunPartitions).toMatchObject({ Type: 'Map', ItemsPath: '$.approval.partitions', Next: 'ReconcileRun' });
+  it('runs every live run\'s tasks after CheckApproval: one task path, partitioned or not', () => {
+    expect(asl.States.CheckApproval?.Next).toBe('RunReindexTasks');
+    expect(asl.States.RunReindexTasks).toMatchObject({ Type: 'Map', ItemsPath: '$.approval.partitions', Next: 'ReconcileRun' });
     // No iteration waits idle for a run-level slot: each waiting turn would cost 9 history events.
-    expect(asl.States.RunPartitions).toMatchObject({ MaxConcurrencyPath: '$.approval.maxConcurrency' });
-    expect(asl.States.RunPartitions).not.toHaveProperty('MaxConcurrency');
+    expect(asl.States.RunReindexTasks).toMatchObject({ MaxConcurrencyPath: '$.approval.maxConcurrency' });
+    expect(asl.States.RunReindexTasks).not.toHaveProperty('MaxConcurrency');
     expect(asl.States.ReconcileRun?.Next).toBe('CheckParity');
+    const launches = JSON.stringify(asl).match(/\$\{LaunchReindexFunctionArn\}/g) ?? [];
+    expect(launches).toHaveLength(1);
+    expect(Object.keys(asl.States).filter((name) => /Single|Partition/.test(name))).toEqual([]);
   });
 
-  it('has a single-task run hold a domain task slot from before its launch until its task is complete', () => {
-    expect(asl.States.ClaimSingleTask).toMatchObject({ Type: 'Pass', Result: { id: 'all', kind: 'all' }, ResultPath: '$.partition', Next: 'AcquireSingleTaskSlot' });
-    expect(asl.States.AcquireSingleTaskSlot).toMatchObject({ Parameters: { FunctionName: '${AcquireTaskSlotFunctionArn}' }, Next: 'IsSingleTaskSlotAcquired' });
-    expect(asl.States.IsSingleTaskSlotAcquired).toMatchObject({ Default: 'WaitForSingleTaskSlot', Choices: [{ Variable: '$.slot.acquired', Next: 'LaunchReindex' }] });
-    expect(asl.States.WaitForSingleTaskSlot).toMatchObject({ Type: 'Wait', SecondsPath: '$.slot.waitSeconds', Next: 'AcquireSingleTaskSlot' });
-    expect(asl.States.IsTaskComplete).toMatchObject({ Default: 'WaitForProgress', Choices: [{ Variable: '$.poll.completed', Next: 'ReleaseSingleTaskSlot' }] });
-    expect(asl.States.ReleaseSingleTaskSlot).toMatchObject({ Parameters: { FunctionName: '${ReleaseTaskSlotFunctionArn}' }, Next: 'Reconcile' });
+  it('has each task hold a domain task slot from before its launch until it is reconciled', () => {
+    const s = map.ItemProcessor.States;
+    expect(s.AcquireTaskSlot).toMatchObject({ Parameters: { FunctionName: '${AcquireTaskSlotFunctionArn}' }, Next: 'IsTaskSlotAcquired' });
+    expect(s.IsTaskSlotAcquired).toMatchObject({ Default: 'WaitForTaskSlot', Choices: [{ Variable: '$.slot.acquired', Next: 'LaunchReindex' }] });
+    expect(s.WaitForTaskSlot).toMatchObject({ Type: 'Wait', SecondsPath: '$.slot.waitSeconds', Next: 'AcquireTaskSlot' });
+    expect(s.LaunchReindex).toMatchObject({ Next: 'CheckHeader' });
+    expect(s.IsTaskComplete).toMatchObject({ Default: 'WaitForProgress', Choices: [{ Variable: '$.poll.completed', Next: 'ReconcileTask' }] });
+    expect(s.ReconcileTask).toMatchObject({ Next: 'ReleaseTaskSlot' });
+    expect(s.ReleaseTaskSlot).toMatchObject({ Parameters: { FunctionName: '${ReleaseTaskSlotFunctionArn}' }, Next: 'TaskDone' });
   });
 
-  it('catches every failure of an iteration task into PartitionFailed (an iteration never fails the Map)', () => {
-    const tasks = Object.entries(map.ItemProcessor.States).filter(([name, s]) => s.Type === 'Task' && name !== 'PartitionFailed');
+  it('catches every failure of an iteration task into RecordTaskFailure (an iteration never fails the Map)', () => {
+    const tasks = Object.entries(map.ItemProcessor.States).filter(([name, s]) => s.Type === 'Task' && name !== 'RecordTaskFailure');
     expect(tasks.length).toBeGreaterThan(5);
-    for (const [, s] of tasks) expect(s.Catch?.map((c) => c.Next)).toEqual(['PartitionFailed']);
+    for (const [, s] of tasks) expect(s.Catch?.map((c) => c.Next)).toEqual(['RecordTaskFailure']);
   });
 });
 

@@ -88,9 +88,10 @@ describe('statemachines/reindex-run.asl.json', () => {
   });
 
   it('polls in a Wait loop whose seconds the previous poll chose', () => {
-    expect(asl.States.WaitForProgress).toMatchObject({ Type: 'Wait', SecondsPath: '$.poll.waitSeconds', Next: 'PollTask' });
-    expect(asl.States.PollTask?.Next).toBe('IsTaskComplete');
-    expect(asl.States.IsTaskComplete).toMatchObject({ Type: 'Choice', Default: 'WaitForProgress' });
+    const states = Object.fromEntries(allStates(asl.States));
+    expect(states.WaitForProgress).toMatchObject({ Type: 'Wait', SecondsPath: '$.poll.waitSeconds', Next: 'PollTask' });
+    expect(states.PollTask?.Next).toBe('IsTaskComplete');
+    expect(states.IsTaskComplete).toMatchObject({ Type: 'Choice', Default: 'WaitForProgress' });
   });
 
   it('never writes "ResultPath": "$" out (aws-local-stepfunctions mishandles it; omitting it means the same on AWS)', () => {
@@ -165,7 +166,7 @@ describe('ReindexRun ASL on the local runner: a refused input', () => {
   });
 });
 
-/** Every state, those inside the partition Map included. */
+/** Every state, those inside the task Map included. */
 function allStates(machine: Record<string, State>): Array<[string, State]> {
   return Object.entries(machine).flatMap(([name, state]) => [[name, state] as [string, State], ...(state.ItemProcessor ? allStates(state.ItemProcessor.States) : [])]);
 }
@@ -173,7 +174,7 @@ function allStates(machine: Record<string, State>): Array<[string, State]> {
 /** Seconds between the end of a function's work and its Lambda timeout, and between that and its Task timeout. */
 const MARGIN_SECONDS = 60;
 /** Handlers whose own code bounds its time below the Lambda timeout (the poll loops' long-poll). */
-const OWN_CEILING: Record<string, number> = { 'poll-task': POLL_CEILING_SECONDS, 'poll-partition': POLL_CEILING_SECONDS };
+const OWN_CEILING: Record<string, number> = { 'poll-task': POLL_CEILING_SECONDS };
 
 describe('reindex-run.asl.json: every Task outlives its function, so a slow invocation never ends in States.Timeout', () => {
   const directories = handlerDirectories();
@@ -227,7 +228,7 @@ describe('reindex-run.asl.json: every Task outlives its function, so a slow invo
   });
 
   /*
-   * PollTask and PollPartition retry States.Timeout. Their Task timeout is above the Lambda timeout, so a
+   * PollTask retries States.Timeout. Its Task timeout is above the Lambda timeout, so a
    * States.Timeout means the Invoke call did not come back a minute after Lambda must have stopped the
    * function: the first invocation is over, but say it were not, and two polls of one task overlapped.
    * What a poll writes is safe to do twice, or twice at once:
@@ -243,7 +244,7 @@ describe('reindex-run.asl.json: every Task outlives its function, so a slow invo
    * - a stall may be reported twice (one more Stalled metric and warning).
    * A poll never launches, deletes or writes documents, never takes or frees a task slot or the lock.
    */
-  it.each(['PollTask', 'PollPartition'])('%s retries States.Timeout: a retried poll is safe even beside one still running', (name) => {
+  it.each(['PollTask'])('%s retries States.Timeout: a retried poll is safe even beside one still running', (name) => {
     // Prepare
     const state = allStates(asl.States).find(([n]) => n === name)![1];
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { nextPoll } from '../../lambdas/poll-task/poll-cursor';
+import { nextPoll } from '../../lambdas/shared/poll-cursor';
 import type { PollCursor } from '../../lambdas/shared/run-context';
 import { checkStall, type StallCheck } from '../../lambdas/shared/stall';
 

@@ -1,17 +1,17 @@
 import { cancelTask } from '../shared/cluster-ops';
 import type { RunConfig } from '../shared/config';
+import { causeMessage } from '../shared/errors';
 import { PARTITION_MAX_ATTEMPTS, getPartition, updatePartition } from '../shared/partitioned-run';
-import { causeMessage } from '../record-failure/record-failure';
 import { type RunDeps, type StateInvocation } from '../shared/run-context';
-import { isRejection, lowerConcurrency, partitionOf } from '../shared/partition-states';
-import { releaseTaskSlot } from '../release-task-slot/release-task-slot';
+import { isRejection, lowerConcurrency, partitionOf, releaseTaskSlots } from '../shared/partition-states';
 
 /**
- * Any failure inside an iteration: cancel the partition's task, record the failure on the partition,
- * release its slots, lower the run's concurrency on a rejection, and say whether to retry it alone
- * (merge mode makes a rerun safe). Never throws the partition's error: ReconcileRun judges the run.
+ * Any failure inside an iteration: cancel its task, record the failure on the partition, release its
+ * slots, lower the run's concurrency on a rejection, and say whether to retry the partition alone (merge
+ * mode makes a rerun safe; the whole-index partition gets one attempt). Never throws the task's error:
+ * ReconcileRun ends the run with it.
  */
-export async function partitionFailed({ state }: StateInvocation, deps: RunDeps): Promise<{ retry: boolean }> {
+export async function recordTaskFailure({ state }: StateInvocation, deps: RunDeps): Promise<{ retry: boolean }> {
   const { runId, targetIndex } = state.run;
   const partitionId = partitionOf(state);
   const part = await getPartition(deps.ledger, runId, partitionId);
@@ -23,7 +23,7 @@ export async function partitionFailed({ state }: StateInvocation, deps: RunDeps)
   const stopped = record === undefined || ['FAILED', 'ABORTED'].includes(record.status);
   // A wrong request (rail 2) or a run without approval is not retried: it would fail the same way.
   const retry =
-    !stopped && part.attempts < PARTITION_MAX_ATTEMPTS && !['HeaderCheckFailed', 'DryRunRequired'].includes(error) && config?.mode !== 'overwrite';
+    !stopped && part.attempts < (part.maxAttempts ?? PARTITION_MAX_ATTEMPTS) && !['HeaderCheckFailed', 'DryRunRequired'].includes(error) && config?.mode !== 'overwrite';
   await updatePartition(
     deps.ledger,
     runId,
@@ -35,8 +35,8 @@ export async function partitionFailed({ state }: StateInvocation, deps: RunDeps)
     },
     deps.now(),
   );
-  await releaseTaskSlot({ state }, deps);
+  await releaseTaskSlots(deps, runId, partitionId);
   if (isRejection(cause)) await lowerConcurrency(deps, runId, partitionId, `${error}: ${cause.slice(0, 300)}`);
-  deps.log.warn(retry ? 'partition failed: retrying it alone' : 'partition failed', { runId, targetIndex, partitionId, error, attempt: part.attempts });
+  deps.log.warn(retry ? 'task failed: retrying its partition alone' : 'task failed', { runId, targetIndex, partitionId, error, attempt: part.attempts });
   return { retry };
 }

@@ -1,4 +1,0 @@
-import { lambdaHandler } from '../shared/lambda-runtime';
-import { launchPartition } from './launch-partition';
-
-export const handler = lambdaHandler(launchPartition);

@@ -1,4 +1,0 @@
-import { lambdaHandler } from '../shared/lambda-runtime';
-import { pollPartition } from './poll-partition';
-
-export const handler = lambdaHandler(pollPartition);

@@ -1,4 +1,0 @@
-import { lambdaHandler } from '../shared/lambda-runtime';
-import { reconcile } from './reconcile';
-
-export const handler = lambdaHandler(reconcile);
