@@ -42,10 +42,21 @@ export function indexNameProblem(name: string): string | undefined {
   return undefined;
 }
 
-const indexName = z.string().superRefine((name, ctx) => {
-  const problem = indexNameProblem(name);
-  if (problem) ctx.addIssue({ code: 'custom', message: problem });
-});
+/**
+ * `checks` (a metadata key of ours, beside `description`) says in words what a refinement refuses:
+ * JSON Schema, and so docs/execution-input.md, cannot see a refinement.
+ */
+const indexName = z
+  .string()
+  .superRefine((name, ctx) => {
+    const problem = indexNameProblem(name);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  })
+  .meta({
+    checks:
+      'one concrete index: not empty, no wildcard (`*` `?`), `_all`, comma list or date math; lower case; ' +
+      'not `.` or `..`; not starting with `-` `_` `+`; none of `\\` `/` `"` `<` `>` `|` space `#` `:`; at most 255 bytes',
+  });
 
 const sourceUrl = z.string().superRefine((value, ctx) => {
   let url: URL;
@@ -62,73 +73,179 @@ const sourceUrl = z.string().superRefine((value, ctx) => {
     ctx.addIssue({ code: 'custom', message: 'must not carry credentials: name a secret in source.credentialsSecret' });
   }
   if (url.search || url.hash) ctx.addIssue({ code: 'custom', message: 'must not carry a query string or fragment' });
-});
+}).meta({ checks: 'an `http` or `https` URL without credentials, query string or fragment' });
 
 /** A day: the worked example's month takes five hours as one task; a longer task extends it as it runs. */
 export const DEFAULT_TOMBSTONE_RETENTION = '24h';
 
 export const ExecutionInputSchema = z.strictObject({
-  runId: z.string().regex(RUN_ID, 'must match ^[a-z0-9][a-z0-9._-]{0,79}$ (lower case, digits, . _ -)'),
-  source: z.strictObject({
-    url: sourceUrl,
-    index: indexName,
-    credentialsSecret: z
-      .string()
-      .regex(SECRET_ARN, 'must be a Secrets Manager secret ARN (arn:aws:secretsmanager:<region>:<account>:secret:<name>)')
-      .nullable()
-      .default(null),
-    query: z
-      .record(z.string(), z.unknown())
-      .refine((q) => Object.keys(q).length === 1, 'must be one query clause such as {"range": {...}}, or null')
-      .nullable()
-      .default(null),
-  }),
-  target: z.strictObject({ index: indexName }),
-  mode: z.enum(MODES).default('merge'),
-  dryRun: z.boolean().default(true),
-  dateField: z.string().regex(FIELD_NAME, 'must be a field name such as timestamp').nullable().default(null),
-  batchSize: z.number().int('must be a whole number').min(1).max(10_000).default(1000),
-  requestsPerSecond: z.number().positive('must be positive, or null for unthrottled').nullable().default(null),
+  runId: z
+    .string()
+    .regex(RUN_ID, 'must match ^[a-z0-9][a-z0-9._-]{0,79}$ (lower case, digits, . _ -)')
+    .describe(
+      'Names the run: its ledger record, its receipts and its reindex tasks (`X-Opaque-Id: <run id>/<hash>`). ' +
+        'Not part of the fingerprint, so a dry run and the live run it approves each have their own. Best also the execution name.',
+    ),
+  source: z
+    .strictObject({
+      url: sourceUrl.describe('The source cluster as the target reaches it for remote reindex (`source.remote.host` of the request, trailing slashes dropped).'),
+      index: indexName.describe('The source index: exactly one, so that its counts and samples mean one index.'),
+      credentialsSecret: z
+        .string()
+        .regex(SECRET_ARN, 'must be a Secrets Manager secret ARN (arn:aws:secretsmanager:<region>:<account>:secret:<name>)')
+        .nullable()
+        .default(null)
+        .describe(
+          'The Secrets Manager secret holding the source credentials, JSON `{"username": "...", "password": "..."}`; only this reference ' +
+            'reaches the header, the ledger, logs and execution history. `null`: on AWS the source is reached without credentials; ' +
+            'locally with `SAFE_REINDEX_SOURCE_USERNAME` / `SAFE_REINDEX_SOURCE_PASSWORD` when both are set.',
+        ),
+      query: z
+        .record(z.string(), z.unknown())
+        .refine((q) => Object.keys(q).length === 1, 'must be one query clause such as {"range": {...}}, or null')
+        .meta({ checks: 'exactly one query clause (one key)' })
+        .nullable()
+        .default(null)
+        .describe(
+          'One query clause, such as `{"range": {...}}`, that limits the run to part of the index: the reindex\'s `source.query`, ' +
+            'kept inside every partition\'s filter, and the scope of parity and verification on both clusters. `null`: every document.',
+        ),
+    })
+    .describe('The Elasticsearch 7 cluster and the one index to copy from.'),
+  target: z
+    .strictObject({ index: indexName.describe('The target index: exactly one.') })
+    .describe('The OpenSearch index to write into. The target endpoint is not part of the input: it is fixed at deploy time (IAM scope), a flag locally.'),
+  mode: z
+    .enum(MODES)
+    .default('merge')
+    .describe(
+      'How the reindex writes. `merge`: `version_type: external`, `conflicts: proceed`, so a source document wins only where its version ' +
+        'is strictly greater. `create-only`: `op_type: create`, `conflicts: proceed`, never touching an existing target document. ' +
+        '`overwrite`: internal versioning, only on an empty target (else `TargetNotEmpty`).',
+    ),
+  dryRun: z
+    .boolean()
+    .default(true)
+    .describe(
+      '`true`: pre-flight, header and approval; nothing is launched (the default, so a forgotten flag never launches anything). ' +
+        '`false`: the live run, which launches only under an approval of the same fingerprint younger than `guards.dryRunMaxAgeHours` ' +
+        '(else `DryRunRequired`). Not part of the fingerprint.',
+    ),
+  dateField: z
+    .string()
+    .regex(FIELD_NAME, 'must be a field name such as timestamp')
+    .nullable()
+    .default(null)
+    .describe(
+      'The documents\' date field: the per-day (UTC) histograms of the header and of parity, the ranges of full verification and of ' +
+        'partitions. `null`: no histogram, and verification reads one range of everything.',
+    ),
+  batchSize: z
+    .number()
+    .int('must be a whole number')
+    .min(1)
+    .max(10_000)
+    .default(1000)
+    .describe('Documents per scroll batch of the remote reindex (`source.size` of the request).'),
+  requestsPerSecond: z
+    .number()
+    .positive('must be positive, or null for unthrottled')
+    .nullable()
+    .default(null)
+    .describe('Throttle of each reindex task (`requests_per_second`). `null`: unthrottled.'),
   parity: z
     .strictObject({
-      /**
-       * `full` (the default): every document of the run's scope compared by id and version on both
-       * clusters. `sample`: `sampleSize` ids looked up each way, as before full verification existed.
-       */
-      mode: z.enum(PARITY_MODES).default('full'),
-      countTolerance: z.number().min(0).max(0.5).default(0.0002),
-      sampleSize: z.number().int().min(0).max(10_000).default(65),
-      /** Full verification: ranges verified at once (each reads both clusters a page at a time). */
-      concurrency: z.number().int('must be a whole number').min(1).max(16).default(4),
+      mode: z
+        .enum(PARITY_MODES)
+        .default('full')
+        .describe(
+          '`full`: every document of the run\'s scope compared by id and version on both clusters, both ways. `sample`: counts, days and ' +
+            '`parity.sampleSize` ids looked up each way. `sample` is part of the fingerprint: ' +
+            'a sample-mode live run needs a sample-mode dry run.',
+        ),
+      countTolerance: z
+        .number()
+        .min(0)
+        .max(0.5)
+        .default(0.0002)
+        .describe(
+          'Relative difference allowed, as a fraction (0.0002 = 0.02%): between source and target counts (the index and each day) in ' +
+            'parity, and between a task\'s `total` and the source baseline (a partition\'s expected count) when it is checked and reconciled.',
+        ),
+      sampleSize: z
+        .number()
+        .int()
+        .min(0)
+        .max(10_000)
+        .default(65)
+        .describe(
+          'Target documents the pre-flight samples to check the versioning contract and, with `probe: "sample"`, to predict the ' +
+            'counters (0: neither); with `parity.mode: "sample"`, the ids looked up each way.',
+        ),
+      concurrency: z
+        .number()
+        .int('must be a whole number')
+        .min(1)
+        .max(16)
+        .default(4)
+        .describe('Full verification: ranges verified at once (each reads both clusters a page at a time).'),
     })
-    .default({ mode: 'full', countTolerance: 0.0002, sampleSize: 65, concurrency: 4 }),
-  /**
-   * Verify the index pair without a reindex: full verification (or the sample) of what is there now. It
-   * writes nothing to either cluster, so it takes no lock and needs no dry run.
-   */
-  verifyOnly: z.boolean().default(false),
-  /**
-   * The dry run's prediction: `sample` (the default) extrapolates `parity.sampleSize` target documents
-   * with a 95% interval; `full` compares every document of the scope on both clusters, as full
-   * verification does, and predicts exactly as of the dry run. A live run does not probe in full.
-   */
-  probe: z.enum(['sample', 'full']).default('sample'),
+    .default({ mode: 'full', countTolerance: 0.0002, sampleSize: 65, concurrency: 4 })
+    .describe('The check after the reindex, and the whole of a `verifyOnly` run.'),
+  verifyOnly: z
+    .boolean()
+    .default(false)
+    .describe(
+      'Verify the index pair without a reindex: full verification (or the sample) of what is there now. It writes nothing to either ' +
+        'cluster, so it takes no lock and needs no dry run.',
+    ),
+  probe: z
+    .enum(['sample', 'full'])
+    .default('sample')
+    .describe(
+      'The dry run\'s prediction: `sample` extrapolates `parity.sampleSize` target documents with a 95% interval; `full` compares ' +
+        'every document of the scope on both clusters, as full verification does, and predicts exactly as of the dry run. ' +
+        'A live run does not probe in full. Not part of the fingerprint.',
+    ),
   guards: z
     .strictObject({
-      dryRunMaxAgeHours: z.number().positive().max(720).default(24),
-      stallMinutes: z.number().int().min(1).max(1440).default(15),
-      allowBrokenVersioning: z.boolean().default(false),
-      /**
-       * How long the target keeps delete tombstones during a live run (`index.gc_deletes`, raised only
-       * when shorter, restored when the run ends; a task running longer than half of it extends it).
-       */
+      dryRunMaxAgeHours: z
+        .number()
+        .positive()
+        .max(720)
+        .default(24)
+        .describe('A live run launches only under an approval younger than this many hours (else `DryRunRequired`).'),
+      stallMinutes: z
+        .number()
+        .int()
+        .min(1)
+        .max(1440)
+        .default(15)
+        .describe('No counter change on a task for this long is a stall, reported once per stall (the `Stalled` metric). It also caps the wait between two polls.'),
+      allowBrokenVersioning: z
+        .boolean()
+        .default(false)
+        .describe(
+          'Run even when the sampled target documents carry versions far below the source\'s for the same ids (internal versioning on ' +
+            'the dual-write path), which otherwise fails `VersioningContractBroken`: the source then wins.',
+        ),
       tombstoneRetention: z
         .string()
         .regex(/^\d+(m|h|d)$/, 'must be a duration in minutes, hours or days, such as "24h"')
         .refine((v) => { const ms = durationMs(v) ?? 0; return ms >= 60_000 && ms <= 30 * 86_400_000; }, 'must be from 1m to 30d')
-        .default(DEFAULT_TOMBSTONE_RETENTION),
-      /** Run even where the target refuses to raise `index.gc_deletes`: deletes made during the run may come back. */
-      acceptResurrectedDeletes: z.boolean().default(false),
+        .meta({ checks: 'from `1m` to `30d`' })
+        .default(DEFAULT_TOMBSTONE_RETENTION)
+        .describe(
+          'How long the target keeps delete tombstones during a live run (`index.gc_deletes`, raised only when shorter, restored when ' +
+            'the run ends; a task running longer than half of it extends it).',
+        ),
+      acceptResurrectedDeletes: z
+        .boolean()
+        .default(false)
+        .describe(
+          'Run even where the target refuses to raise `index.gc_deletes` (else `TombstoneRetentionUnavailable`): deletes made during ' +
+            'the run may come back, and parity is the backstop.',
+        ),
     })
     .default({
       dryRunMaxAgeHours: 24,
@@ -136,29 +253,41 @@ export const ExecutionInputSchema = z.strictObject({
       allowBrokenVersioning: false,
       tombstoneRetention: DEFAULT_TOMBSTONE_RETENTION,
       acceptResurrectedDeletes: false,
-    }),
-  /** Absent or 1: one remote reindex task (today's run); a number of date ranges; or "auto". */
+    })
+    .describe('The rails\' limits and the risks a run may be told to accept.'),
   partitions: z
     .union([z.number().int('must be a whole number').min(1).max(32, 'must be at most 32'), z.literal('auto')], {
       error: 'must be a whole number from 1 to 32, or "auto"',
     })
-    .optional(),
-  /** Partitioned runs: most partition tasks of this run at once (≤ maxTasksPerDomain). Default 1. */
-  maxConcurrency: z.number().int('must be a whole number').min(1).max(256).optional(),
-  /**
-   * Live runs: the fingerprint the dry run printed (and a person read). The run launches only if the
-   * approval still holds exactly that, so a later dry run that re-planned the partitions is not launched
-   * unread. Not part of the canonical request.
-   */
-  approvedFingerprint: z.string().regex(/^[0-9a-f]{64}$/, 'must be the 64-hex-digit fingerprint a dry run printed').optional(),
-  /**
-   * Set by a parent execution that starts this run (MonthlyBackfill): its execution ARN, which links the
-   * two executions in the Step Functions console. Not part of the canonical request or the fingerprint.
-   */
+    .optional()
+    .describe(
+      'Absent or `1`: one remote reindex task. A number: that many `dateField` ranges `[start, end)` of about equal counts, plus one ' +
+        'partition for the documents without the field, each its own task. `"auto"`: ranges of about 2,000,000 documents planned from ' +
+        'the source\'s daily histogram (one task when the index fits one, or without a `dateField`). The plan is part of the fingerprint.',
+    ),
+  maxConcurrency: z
+    .number()
+    .int('must be a whole number')
+    .min(1)
+    .max(256)
+    .optional()
+    .describe('Partitioned runs: most partition tasks of this run at once, at most the deployment\'s `maxTasksPerDomain`. Absent: 1.'),
+  approvedFingerprint: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/, 'must be the 64-hex-digit fingerprint a dry run printed')
+    .optional()
+    .describe(
+      'Live runs: the fingerprint the dry run printed (and a person read). The run launches only if the approval still holds exactly ' +
+        'that, so a later dry run that re-planned the partitions is not launched unread. Not part of the canonical request.',
+    ),
   AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID: z
     .string()
     .regex(EXECUTION_ARN, 'must be the execution ARN of the parent execution (arn:aws:states:<region>:<account>:execution:<state machine>:<name>)')
-    .optional(),
+    .optional()
+    .describe(
+      'Set by a parent execution that starts this run (MonthlyBackfill), not by an operator: its execution ARN, which links the two ' +
+        'executions in the Step Functions console. Kept on the run record; not part of the canonical request or the fingerprint.',
+    ),
 });
 
 export type RunConfig = z.output<typeof ExecutionInputSchema>;
