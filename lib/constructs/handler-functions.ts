@@ -7,6 +7,7 @@ import { NodejsFunction, OutputFormat, SourceMapMode } from 'aws-cdk-lib/aws-lam
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { METRICS_NAMESPACE } from '../../lambdas/shared/metrics';
+import { STATE_FUNCTIONS, type StateAccess } from '../../lambdas/states';
 import { acknowledge } from './nag';
 import { LAMBDAS_DIR, PROJECT_ROOT, handlerDirectories, pascalCase } from './paths';
 
@@ -14,7 +15,7 @@ import { LAMBDAS_DIR, PROJECT_ROOT, handlerDirectories, pascalCase } from './pat
 export const HANDLER_RUNTIME = lambda.Runtime.NODEJS_24_X;
 
 /** What a handler reaches besides its log group and the ledger (which every handler reads and writes). */
-export type HandlerAccess = 'target' | 'sourceSecrets' | 'runExecutions' | 'alarmTopic' | 'differences';
+export type HandlerAccess = StateAccess;
 
 export interface HandlerSettings {
   /** @default Duration.minutes(5) */
@@ -29,39 +30,21 @@ export interface HandlerSettings {
 
 /**
  * Per handler directory: its timeout, memory and the resources its logic touches (`deps.target`,
- * `deps.sourceClient` / `deps.sourceCredentials`, `deps.isHolderFinished`, `ALARM_TOPIC_ARN`). test/infra checks this table
- * against the handlers' code, so a handler that starts using a client fails the tests, not a run.
- * A directory not named here gets the defaults.
+ * `deps.sourceClient` / `deps.sourceCredentials`, `deps.isHolderFinished`, `ALARM_TOPIC_ARN`), from the
+ * state catalogue (lambdas/states.ts). test/infra checks it against the handlers' code, so a handler that
+ * starts using a client fails the tests, not a run.
  */
-export const HANDLER_SETTINGS: Readonly<Record<string, HandlerSettings>> = {
-  'validate-input': { timeout: Duration.minutes(2) },
-  'acquire-lock': { timeout: Duration.minutes(2), access: ['runExecutions'] },
-  preflight: { timeout: Duration.minutes(10), memorySize: 512, access: ['target', 'sourceSecrets'] },
-  'record-approval': { timeout: Duration.minutes(2) },
-  // Raises the target's index.gc_deletes for the run (and FinishRun restores it).
-  'check-approval': { timeout: Duration.minutes(2), access: ['target'] },
-  // Writes the list of differing ids full verification confirmed (DIFFERENCES_URL, the differences bucket).
-  'check-parity': { timeout: Duration.minutes(15), memorySize: 512, access: ['target', 'sourceSecrets', 'differences'] },
-  // A dry run's exact prediction (probe "full"): every document, as full verification reads them.
-  'predict-every-document': { timeout: Duration.minutes(15), memorySize: 512, access: ['target', 'sourceSecrets'] },
-  'finish-run': { timeout: Duration.minutes(2), access: ['target'] },
-  'record-failure': { timeout: Duration.minutes(5), access: ['target'] },
-  // The states of one reindex task inside the Map (the whole index, or one partition), and the run's reconciliation.
-  'acquire-task-slot': { timeout: Duration.minutes(2), access: ['runExecutions'] },
-  'launch-reindex': { timeout: Duration.minutes(5), access: ['target', 'sourceSecrets'] },
-  'check-header': { timeout: Duration.minutes(5), access: ['target'] },
-  // Long-polls _tasks near the predicted end: the whole Lambda maximum.
-  'poll-task': { timeout: Duration.minutes(15), memorySize: 512, access: ['target'] },
-  'reconcile-task': { timeout: Duration.minutes(5), access: ['target'] },
-  'release-task-slot': { timeout: Duration.minutes(2) },
-  'record-task-failure': { timeout: Duration.minutes(5), access: ['target'] },
-  'reconcile-run': { timeout: Duration.minutes(2) },
-  'abort-run': { timeout: Duration.minutes(5), access: ['target'] },
-  // MonthlyBackfill's planner: reads the ledger (runs by target index) only.
-  'plan-months': { timeout: Duration.minutes(2), ledger: 'read' },
-  // MonthlyBackfill's manual approval: stores the task token, publishes the dry run's header.
-  'request-approval': { timeout: Duration.minutes(2), access: ['alarmTopic'] },
-};
+export const HANDLER_SETTINGS: Readonly<Record<string, HandlerSettings>> = Object.fromEntries(
+  STATE_FUNCTIONS.map((s) => [
+    s.dir,
+    {
+      timeout: Duration.seconds(s.timeoutSeconds),
+      ...(s.memoryMb === undefined ? {} : { memorySize: s.memoryMb }),
+      ...(s.access === undefined ? {} : { access: s.access }),
+      ...(s.ledger === undefined ? {} : { ledger: s.ledger }),
+    },
+  ]),
+);
 
 export interface HandlerFunctionsProps {
   /** Environment of every function (TARGET_ENDPOINT, LEDGER_TABLE_NAME, ...); Powertools settings are added. */
@@ -114,7 +97,8 @@ export class HandlerFunctions extends Construct {
     const directories: Record<string, string> = {};
     for (const dir of dirs) {
       const name = pascalCase(dir);
-      const settings = HANDLER_SETTINGS[dir] ?? {};
+      const settings = HANDLER_SETTINGS[dir];
+      if (!settings) throw new Error(`HandlerFunctions: lambdas/${dir}/ is not in the state catalogue (lambdas/states.ts)`);
       const logGroup = new logs.LogGroup(this, `${name}Logs`, {
         retention: props.logRetention ?? logs.RetentionDays.ONE_YEAR,
       });

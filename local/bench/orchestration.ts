@@ -1,16 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { MODELLED_VERIFY_DOCS_PER_SECOND, modelledCheckParity } from './modelled-verification';
 import type { Client } from '@opensearch-project/opensearch';
-import { acquireLock } from '../../lambdas/acquire-lock/acquire-lock';
-import { acquireTaskSlot } from '../../lambdas/acquire-task-slot/acquire-task-slot';
 import { checkHeader } from '../../lambdas/check-header/check-header';
-import { finishRun } from '../../lambdas/finish-run/finish-run';
 import { pollTask } from '../../lambdas/poll-task/poll-task';
-import { recordFailure } from '../../lambdas/record-failure/record-failure';
-import { reconcileTask } from '../../lambdas/reconcile-task/reconcile-task';
-import { reconcileRun } from '../../lambdas/reconcile-run/reconcile-run';
-import { recordTaskFailure } from '../../lambdas/record-task-failure/record-task-failure';
-import { releaseTaskSlot } from '../../lambdas/release-task-slot/release-task-slot';
 import { validateInput } from '../../lambdas/validate-input/validate-input';
 import { opaqueId } from '../../lambdas/shared/canonical-request';
 import { putPartitions, recordPartitionTask, WHOLE_INDEX_MAX_ATTEMPTS, WHOLE_INDEX_PARTITION_ID } from '../../lambdas/shared/partitioned-run';
@@ -19,6 +11,7 @@ import type { PollState, RunDeps, StateInvocation } from '../../lambdas/shared/r
 import { collectingMetrics, localLedger, REINDEX_RUN_ASL } from '../pipeline';
 import { createSimulatedClock, runStateMachine, type SimulatedClock } from '../runner/run-state-machine';
 import { modelledIndexSettings } from './modelled-settings';
+import { stateLogicByKey } from './state-logic';
 
 /**
  * Figure 2: what the poll loop costs over a whole reindex, on a simulated clock.
@@ -206,11 +199,11 @@ export async function simulateRun(options: {
   let polls = 0;
 
   const definition = JSON.parse(readFileSync(REINDEX_RUN_ASL, 'utf8')) as object;
+  const real = await stateLogicByKey();
   const lambdas: Record<string, (payload: unknown) => Promise<unknown>> = {
-    // A state this run should not take fails it (local/bench/partitioned-orchestration.ts runs partitions).
-    ...Object.fromEntries(functionKeysOf(definition).map((key) => [key, async () => Promise.reject(new Error(`${key} is not simulated`))])),
+    // Every state's real logic from the state catalogue, unless modelled below.
+    ...Object.fromEntries(functionKeysOf(definition).map((key) => [key, state(real[key]!)])),
     ValidateInputFunctionArn: (payload) => validateInput(payload as { input: unknown; executionArn?: string }, d),
-    AcquireLockFunctionArn: state(acquireLock),
     // Modelled: needs both clusters. Records the baseline the header check and reconciliation read.
     PreflightFunctionArn: async (payload) => {
       const { state: s } = payload as StateInvocation;
@@ -226,9 +219,6 @@ export async function simulateRun(options: {
       await putPartitions(ledger, runId, [whole], new Date(clock.now()));
       return { approvedBy: `${runId}-dry`, partitions: [{ id: WHOLE_INDEX_PARTITION_ID, kind: 'all' }], maxConcurrency: 1 };
     },
-    // The single task takes a slot of the target domain (real semaphore in the ledger) and frees it when complete.
-    AcquireTaskSlotFunctionArn: state(acquireTaskSlot),
-    ReleaseTaskSlotFunctionArn: state(releaseTaskSlot),
     // Modelled: records what the real launch records, sends nothing, starts the progress model.
     LaunchReindexFunctionArn: async (payload) => {
       const { state: s } = payload as StateInvocation;
@@ -246,13 +236,8 @@ export async function simulateRun(options: {
     },
     CheckHeaderFunctionArn: withPolicy(checkHeader),
     PollTaskFunctionArn: withPolicy(pollTask),
-    ReconcileTaskFunctionArn: state(reconcileTask),
-    RecordTaskFailureFunctionArn: state(recordTaskFailure),
-    ReconcileRunFunctionArn: state(reconcileRun),
     // Modelled: parity needs both clusters. Full verification of the run's documents at the rate figure 8 measures.
     CheckParityFunctionArn: modelledCheckParity(model.total, MODELLED_VERIFY_DOCS_PER_SECOND, (ms) => clock.advance(ms)),
-    FinishRunFunctionArn: state(finishRun),
-    RecordFailureFunctionArn: state(recordFailure),
   };
 
   const input = {

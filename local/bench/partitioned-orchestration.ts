@@ -1,20 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { MODELLED_VERIFY_DOCS_PER_SECOND, modelledCheckParity } from './modelled-verification';
+import { stateLogicByKey } from './state-logic';
 import { errors, type Client } from '@opensearch-project/opensearch';
-import { acquireLock } from '../../lambdas/acquire-lock/acquire-lock';
 import { acquireTaskSlot } from '../../lambdas/acquire-task-slot/acquire-task-slot';
-import { checkApproval } from '../../lambdas/check-approval/check-approval';
-import { checkHeader } from '../../lambdas/check-header/check-header';
-import { finishRun } from '../../lambdas/finish-run/finish-run';
-import { launchReindex } from '../../lambdas/launch-reindex/launch-reindex';
 import { recordTaskFailure } from '../../lambdas/record-task-failure/record-task-failure';
 import { pollTask } from '../../lambdas/poll-task/poll-task';
-import { preflight } from '../../lambdas/preflight/preflight';
 import type { RecordedPlan } from '../../lambdas/shared/partitions';
-import { reconcileTask } from '../../lambdas/reconcile-task/reconcile-task';
-import { reconcileRun } from '../../lambdas/reconcile-run/reconcile-run';
-import { recordApproval } from '../../lambdas/record-approval/record-approval';
-import { recordFailure } from '../../lambdas/record-failure/record-failure';
 import { releaseTaskSlot } from '../../lambdas/release-task-slot/release-task-slot';
 import { validateInput } from '../../lambdas/validate-input/validate-input';
 import { parseOpaqueId } from '../../lambdas/shared/canonical-request';
@@ -639,39 +630,29 @@ export async function simulatePartitionedRun(options: {
     return result;
   };
   const top = (fn: (invocation: StateInvocation, deps: RunDeps) => Promise<unknown>) => (payload: unknown) => fn(payload as StateInvocation, deps);
-  const notHere = (key: string) => async () => {
-    throw new Error(`${key} is not part of a partitioned run's simulation`);
-  };
+  const real = await stateLogicByKey();
+  const inIteration = new Set(functionKeys((partitionMap(definition) as { ItemProcessor: AslMachine }).ItemProcessor));
 
   const lambdas: Record<string, (payload: unknown) => Promise<unknown>> = {
-    ...Object.fromEntries(functionKeys(definition).map((key) => [key, notHere(key)])),
+    // Every state's real logic from the state catalogue (held to its iteration's clock inside the Map), unless counted or modelled below.
+    ...Object.fromEntries(functionKeys(definition).map((key) => [key, inIteration.has(key) ? inMap(real[key]!) : top(real[key]!)])),
     ValidateInputFunctionArn: (payload) => validateInput(payload as { input: unknown; executionArn?: string }, deps),
-    AcquireLockFunctionArn: top(acquireLock),
-    PreflightFunctionArn: top(preflight),
-    RecordApprovalFunctionArn: top(recordApproval),
-    CheckApprovalFunctionArn: top(checkApproval),
     AcquireTaskSlotFunctionArn: inMap(async (invocation, d) => {
       const result = await acquireTaskSlot(invocation, d);
       slotTries += 1;
       if (!result.acquired) slotWaits += 1;
       return result;
     }),
-    LaunchReindexFunctionArn: inMap((invocation, d) => launchReindex(invocation, d)),
-    CheckHeaderFunctionArn: inMap(checkHeader),
     PollTaskFunctionArn: inMap(async (invocation, d) => {
       polls += 1;
       return pollTask(invocation, d);
     }),
-    ReconcileTaskFunctionArn: inMap(reconcileTask),
     ReleaseTaskSlotFunctionArn: inMap(releaseTaskSlot, () => true),
     RecordTaskFailureFunctionArn: inMap(recordTaskFailure, (r) => !r.retry),
-    ReconcileRunFunctionArn: top(reconcileRun),
     // Modelled: parity needs both clusters. Full verification of the month at the rate figure 8 measures.
     CheckParityFunctionArn: modelledCheckParity(84_986_805, MODELLED_VERIFY_DOCS_PER_SECOND, (ms) => {
       clock.nowMs += ms;
     }),
-    FinishRunFunctionArn: top(finishRun),
-    RecordFailureFunctionArn: top(recordFailure),
   };
 
   const input = {
