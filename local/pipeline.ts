@@ -4,7 +4,8 @@ import { fileURLToPath } from 'node:url';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { causeMessage } from '../lambdas/shared/errors';
-import { listPartitions, WHOLE_INDEX_PARTITION_ID, type PartitionItem } from '../lambdas/shared/partitioned-run';
+import { WHOLE_INDEX_PARTITION_ID } from '../lambdas/shared/partitioned-run';
+import { type PartitionItem } from '../lambdas/shared/ledger';
 import { createLedgerTable, Ledger, type JsonObject, type RunRecord } from '../lambdas/shared/ledger';
 import type { MetricName, RunLog, RunMetrics } from '../lambdas/shared/run-context';
 import { ensureCloudAssembly, type CloudAssembly } from './lambda/cloud-assembly';
@@ -190,7 +191,7 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
   }
   const record = runId ? await ledger.getRun(runId) : undefined;
   const ownRecord = record && record.executionArn === executionArn ? record : undefined;
-  const tasks = ownRecord && !ownRecord.dryRun ? await listPartitions(ledger, ownRecord.runId) : [];
+  const tasks = ownRecord && !ownRecord.dryRun ? await ledger.listPartitions(ownRecord.runId) : [];
   return {
     runId,
     tasks,

@@ -3,7 +3,8 @@ import { join, resolve } from 'node:path';
 import type { PollSnapshot, RunRecord } from '../lambdas/shared/ledger';
 import type { Difference } from '../lambdas/shared/verification';
 import { thousands, type Counters } from '../lambdas/shared/counters';
-import { sumCounters, WHOLE_INDEX_PARTITION_ID, type PartitionItem } from '../lambdas/shared/partitioned-run';
+import { sumCounters, WHOLE_INDEX_PARTITION_ID } from '../lambdas/shared/partitioned-run';
+import { type PartitionItem } from '../lambdas/shared/ledger';
 import type { RunConcurrency, RunThrottle } from '../lambdas/shared/partition-states';
 import { isPartitioned, type RunConfig } from '../lambdas/shared/config';
 

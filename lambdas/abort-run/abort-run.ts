@@ -1,6 +1,6 @@
 import { parseOpaqueId } from '../shared/canonical-request';
 import { cancelTask, reindexTasksInto } from '../shared/cluster-ops';
-import { isRunTag, listPartitions } from '../shared/partitioned-run';
+import { isRunTag } from '../shared/partitioned-run';
 import { releaseRunTaskSlots } from '../shared/partition-states';
 import type { RunDeps } from '../shared/run-context';
 import { restoreTombstones } from '../shared/tombstones';
@@ -57,7 +57,7 @@ export async function abortRun(ended: EndedExecution, deps: RunDeps): Promise<{ 
   if (record.executionArn && record.executionArn !== ended.executionArn) return { status: 'NOT_THIS_EXECUTION', cancelledTask: null };
   const taskIds: string[] = [];
   if (!record.dryRun) {
-    for (const part of await listPartitions(deps.ledger, runId)) {
+    for (const part of await deps.ledger.listPartitions(runId)) {
       if (!part.taskId) continue;
       await cancelTask(deps.target, part.taskId);
       taskIds.push(part.taskId);

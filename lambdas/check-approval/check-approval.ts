@@ -1,5 +1,5 @@
 import { isPartitioned, type RunConfig } from '../shared/config';
-import { planFingerprint, putPartitions, WHOLE_INDEX_MAX_ATTEMPTS, WHOLE_INDEX_PARTITION_ID } from '../shared/partitioned-run';
+import { planFingerprint, WHOLE_INDEX_MAX_ATTEMPTS, WHOLE_INDEX_PARTITION_ID } from '../shared/partitioned-run';
 import type { RecordedPlan } from '../shared/partitions';
 import type { PartitionRef } from '../shared/run-context';
 import { DryRunRequiredError } from '../shared/errors';
@@ -69,8 +69,7 @@ export async function checkApproval(
   if (!isPartitioned(config)) {
     const sourceCount = (record.baselines as { sourceCount?: number } | undefined)?.sourceCount ?? 0;
     const query = (lookup.approval.canonicalRequest as { body?: { source?: { query?: Record<string, unknown> } } }).body?.source?.query ?? null;
-    await putPartitions(
-      deps.ledger,
+    await deps.ledger.putPartitions(
       runId,
       [{ id: WHOLE_INDEX_PARTITION_ID, kind: 'all', query, expected: sourceCount, maxAttempts: WHOLE_INDEX_MAX_ATTEMPTS }],
       deps.now(),
@@ -83,7 +82,7 @@ export async function checkApproval(
   const fresh = record.plan as unknown as RecordedPlan | undefined;
   const expected = new Map((fresh?.partitions ?? approved.partitions).map((p) => [p.id, p.expected]));
   const partitions = approved.partitions.map((p) => ({ ...p, expected: expected.get(p.id) ?? p.expected }));
-  await putPartitions(deps.ledger, runId, partitions, deps.now());
+  await deps.ledger.putPartitions(runId, partitions, deps.now());
   return {
     approvedBy: lookup.approval.runId,
     partitions: partitions.map((p) => ({ id: p.id, kind: p.kind, ...(p.start ? { start: p.start } : {}), ...(p.end ? { end: p.end } : {}) })),

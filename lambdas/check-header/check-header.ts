@@ -2,7 +2,7 @@ import { cancelTask, getTask } from '../shared/cluster-ops';
 import type { RunConfig } from '../shared/config';
 import { countersFromTaskStatus, processed } from '../shared/counters';
 import { HeaderCheckFailedError, TaskLostError } from '../shared/errors';
-import { getPartition, partitionRequest, partitionTag, WHOLE_INDEX_PARTITION_ID } from '../shared/partitioned-run';
+import { partitionRequest, partitionTag, WHOLE_INDEX_PARTITION_ID } from '../shared/partitioned-run';
 import { requestHash } from '../shared/canonical-request';
 import { identityProblems, totalProblem } from '../shared/task-identity';
 import { nextPoll } from '../shared/poll-cursor';
@@ -20,7 +20,7 @@ export async function checkHeader({ state }: StateInvocation, deps: RunDeps): Pr
   const taskId = state.launch!.taskId;
   const record = await loadRun(deps, runId);
   const config = record.config as unknown as RunConfig;
-  const part = await getPartition(deps.ledger, runId, partitionId);
+  const part = await deps.ledger.getPartition(runId, partitionId);
   const where = partitionId === WHOLE_INDEX_PARTITION_ID ? `task ${taskId}` : `partition ${partitionId}: task ${taskId}`;
   const task = await getTask(deps.target, taskId);
   if (!task) throw new TaskLostError(`${where} vanished right after its launch: rerun the same input under a new run id`);

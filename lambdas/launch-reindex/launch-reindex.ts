@@ -2,7 +2,7 @@ import { hashOfSentRequest, opaqueId, parseOpaqueId, type CanonicalRequest } fro
 import { cancelTask, reindexTasksInto } from '../shared/cluster-ops';
 import type { RunConfig } from '../shared/config';
 import { RunAlreadyFinishedError } from '../shared/ledger';
-import { getPartition, partitionRequest, partitionTag, recordPartitionTask } from '../shared/partitioned-run';
+import { partitionRequest, partitionTag } from '../shared/partitioned-run';
 import { call } from '../shared/search-client';
 import { approvedRequest, loadRun, type RunDeps, type StateInvocation } from '../shared/run-context';
 import { partitionOf } from '../shared/partition-states';
@@ -45,7 +45,7 @@ export async function launchReindex(
 ): Promise<{ taskId: string }> {
   const { runId, targetIndex } = state.run;
   const partitionId = partitionOf(state);
-  const part = await getPartition(deps.ledger, runId, partitionId);
+  const part = await deps.ledger.getPartition(runId, partitionId);
   if (part.taskId) return { taskId: part.taskId };
   const tag = partitionTag(runId, partitionId);
   const running = (await reindexTasksInto(deps.target, targetIndex)).find((t) => parseOpaqueId(t.opaqueId)?.runId === tag);
@@ -69,8 +69,7 @@ export async function launchReindex(
     taskId = (body as { task: string }).task;
   }
   const now = deps.now();
-  const kept = await recordPartitionTask(
-    deps.ledger,
+  const kept = await deps.ledger.recordPartitionTask(
     runId,
     partitionId,
     { taskId, taskIds: [...part.taskIds, taskId], attempts: part.attempts + 1, launchedAt: now.toISOString(), ...(sentHash ? { sentRequestHash: sentHash } : {}) },

@@ -3,7 +3,7 @@ import { cancelTask, getTask } from '../shared/cluster-ops';
 import type { RunConfig } from '../shared/config';
 import { outcomeFromTaskAnswer, processed } from '../shared/counters';
 import { HeaderCheckFailedError, TaskLostError } from '../shared/errors';
-import { getPartition, isRunTag, partitionTag, updatePartition, WHOLE_INDEX_PARTITION_ID } from '../shared/partitioned-run';
+import { isRunTag, partitionTag, WHOLE_INDEX_PARTITION_ID } from '../shared/partitioned-run';
 import { totalProblem } from '../shared/task-identity';
 import { cancelForeignTasks } from '../shared/foreign-tasks';
 import { nextPoll } from '../shared/poll-cursor';
@@ -29,7 +29,7 @@ export async function pollTask({ state }: StateInvocation, deps: RunDeps): Promi
   const taskId = state.launch!.taskId;
   const poll = state.poll!;
   const config = (await loadRun(deps, runId)).config as unknown as RunConfig;
-  const part = await getPartition(deps.ledger, runId, partitionId);
+  const part = await deps.ledger.getPartition(runId, partitionId);
   const tag = partitionTag(runId, partitionId);
   const where = partitionId === WHOLE_INDEX_PARTITION_ID ? `task ${taskId}` : `partition ${partitionId}: task ${taskId}`;
   // Never longer than the ceiling: the invocation must end well inside its Lambda and Task timeouts.
@@ -50,7 +50,7 @@ export async function pollTask({ state }: StateInvocation, deps: RunDeps): Promi
   // The target's rejections: the reindex resends rejected bulks itself (retries.bulk grows); fewer or slower tasks help it.
   const retriesBulk = retriesBulkOf(task);
   const seenBulk = part.retriesBulk ?? 0;
-  await updatePartition(deps.ledger, runId, partitionId, { counters, ...(retriesBulk > seenBulk ? { retriesBulk } : {}) }, now);
+  await deps.ledger.updatePartition(runId, partitionId, { counters, ...(retriesBulk > seenBulk ? { retriesBulk } : {}) }, now);
   if (retriesBulk > seenBulk && !outcome.completed) {
     await easeRejections(deps, {
       runId,

@@ -1,8 +1,8 @@
 import { reconcile as reconcileCounters } from '../shared/counters';
 import type { RunConfig } from '../shared/config';
 import { CounterMismatchError, ReindexFailedError, taskFailureError } from '../shared/errors';
-import type { JsonObject } from '../shared/ledger';
-import { listPartitions, sumCounters, WHOLE_INDEX_PARTITION_ID, type PartitionItem } from '../shared/partitioned-run';
+import type { JsonObject, PartitionItem } from '../shared/ledger';
+import { sumCounters, WHOLE_INDEX_PARTITION_ID } from '../shared/partitioned-run';
 import { loadRun, type RunDeps, type StateInvocation } from '../shared/run-context';
 
 /**
@@ -13,7 +13,7 @@ export async function reconcileRun({ state }: StateInvocation, deps: RunDeps): P
   const { runId, targetIndex } = state.run;
   const record = await loadRun(deps, runId);
   const config = record.config as unknown as RunConfig;
-  const parts = await listPartitions(deps.ledger, runId);
+  const parts = await deps.ledger.listPartitions(runId);
   const summary = parts.map(partitionSummary);
   const sum = sumCounters(parts.map((p) => p.counters));
   const failed = parts.filter((p) => p.status !== 'SUCCEEDED');

@@ -3,7 +3,7 @@ import { getTask } from '../shared/cluster-ops';
 import type { RunConfig } from '../shared/config';
 import { outcomeFromTaskAnswer, reconcile as reconcileCounters } from '../shared/counters';
 import { CounterMismatchError, ReindexFailedError, TaskLostError } from '../shared/errors';
-import { getPartition, partitionTag, updatePartition, WHOLE_INDEX_PARTITION_ID } from '../shared/partitioned-run';
+import { partitionTag, WHOLE_INDEX_PARTITION_ID } from '../shared/partitioned-run';
 import { loadRun, type RunDeps, type StateInvocation } from '../shared/run-context';
 import { partitionOf } from '../shared/partition-states';
 
@@ -17,7 +17,7 @@ export async function reconcileTask({ state }: StateInvocation, deps: RunDeps): 
   const partitionId = partitionOf(state);
   const taskId = state.launch!.taskId;
   const config = (await loadRun(deps, runId)).config as unknown as RunConfig;
-  const part = await getPartition(deps.ledger, runId, partitionId);
+  const part = await deps.ledger.getPartition(runId, partitionId);
   const where = partitionId === WHOLE_INDEX_PARTITION_ID ? `task ${taskId}` : `partition ${partitionId}: task ${taskId}`;
   const task = await getTask(deps.target, taskId);
   if (!task || !task.completed || parseOpaqueId(task.task.headers?.['X-Opaque-Id'])?.runId !== partitionTag(runId, partitionId)) {
@@ -33,8 +33,7 @@ export async function reconcileTask({ state }: StateInvocation, deps: RunDeps): 
     canceled: outcome.canceled,
     timedOut: outcome.timedOut,
   });
-  await updatePartition(
-    deps.ledger,
+  await deps.ledger.updatePartition(
     runId,
     partitionId,
     {

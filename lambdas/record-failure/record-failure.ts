@@ -1,6 +1,5 @@
 import { cancelTask } from '../shared/cluster-ops';
 import { RUN_ERROR_NAMES, causeMessage } from '../shared/errors';
-import { listPartitions } from '../shared/partitioned-run';
 import { releaseRunTaskSlots } from '../shared/partition-states';
 import type { RunDeps, StateInvocation } from '../shared/run-context';
 import { restoreTombstones } from '../shared/tombstones';
@@ -21,7 +20,7 @@ export async function recordFailure({ state }: StateInvocation, deps: RunDeps): 
   let cancelError: unknown;
   let taskId: string | undefined;
   if (!dryRun) {
-    for (const part of await listPartitions(deps.ledger, runId)) {
+    for (const part of await deps.ledger.listPartitions(runId)) {
       if (!part.taskId) continue;
       taskId = part.taskId;
       cancelError = await cancelTask(deps.target, part.taskId).then(() => undefined, (err: unknown) => err);

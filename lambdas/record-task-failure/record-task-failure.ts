@@ -1,7 +1,7 @@
 import { cancelTask } from '../shared/cluster-ops';
 import type { RunConfig } from '../shared/config';
 import { causeMessage } from '../shared/errors';
-import { PARTITION_MAX_ATTEMPTS, getPartition, updatePartition } from '../shared/partitioned-run';
+import { PARTITION_MAX_ATTEMPTS } from '../shared/partitioned-run';
 import { type RunDeps, type StateInvocation } from '../shared/run-context';
 import { isRejection, lowerConcurrency, partitionOf, releaseTaskSlots } from '../shared/partition-states';
 
@@ -14,7 +14,7 @@ import { isRejection, lowerConcurrency, partitionOf, releaseTaskSlots } from '..
 export async function recordTaskFailure({ state }: StateInvocation, deps: RunDeps): Promise<{ retry: boolean }> {
   const { runId, targetIndex } = state.run;
   const partitionId = partitionOf(state);
-  const part = await getPartition(deps.ledger, runId, partitionId);
+  const part = await deps.ledger.getPartition(runId, partitionId);
   const error = state.failure?.Error ?? 'RunFailed';
   const cause = causeMessage(state.failure?.Cause) || error;
   if (part.taskId) await cancelTask(deps.target, part.taskId);
@@ -24,8 +24,7 @@ export async function recordTaskFailure({ state }: StateInvocation, deps: RunDep
   // A wrong request (rail 2) or a run without approval is not retried: it would fail the same way.
   const retry =
     !stopped && part.attempts < (part.maxAttempts ?? PARTITION_MAX_ATTEMPTS) && !['HeaderCheckFailed', 'DryRunRequired'].includes(error) && config?.mode !== 'overwrite';
-  await updatePartition(
-    deps.ledger,
+  await deps.ledger.updatePartition(
     runId,
     partitionId,
     {

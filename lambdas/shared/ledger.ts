@@ -30,6 +30,9 @@ import {
   type DynamoDBDocumentClient,
   type QueryCommandInput,
 } from '@aws-sdk/lib-dynamodb';
+import type { Counters } from './counters';
+import { PARTITION_MAX_ATTEMPTS } from './partitioned-run';
+import type { PartitionKey, SourceQuery } from './partitions';
 
 // ---------------------------------------------------------------------------------------------------
 // Table schema: shared with the CDK ledger construct, which creates the same table on AWS.
@@ -56,6 +59,7 @@ export const ledgerKeys = {
   poll: (runId: string, at: string, partitionId?: string) => ({ pk: `RUN#${runId}`, sk: partitionId ? `POLL#${at}#${partitionId}` : `POLL#${at}` }),
   lock: (targetIndex: string) => ({ pk: `LOCK#${targetIndex}`, sk: 'LOCK' }),
   approval: (fingerprint: string) => ({ pk: `DRYRUN#${fingerprint}`, sk: 'APPROVAL' }),
+  partition: (runId: string, partitionId: string) => ({ pk: `RUN#${runId}`, sk: `PART#${partitionId}` }),
   byTarget: (targetIndex: string) => `TARGET#${targetIndex}`,
   byTargetSort: (startedAt: string, runId: string) => `${startedAt}#${runId}`,
 } as const;
@@ -194,6 +198,44 @@ export type NewRun = Omit<RunRecord, 'updatedAt' | 'status' | 'finishedAt'> & {
 export type RunPatch = Partial<
   Omit<RunRecord, 'runId' | 'targetIndex' | 'dryRun' | 'startedAt' | 'updatedAt' | 'finishedAt' | 'status'>
 > & { readonly status?: Exclude<RunStatus, TerminalStatus> };
+
+export const PARTITION_STATUSES = ['PENDING', 'RUNNING', 'RETRYING', 'SUCCEEDED', 'FAILED'] as const;
+export type PartitionStatus = (typeof PARTITION_STATUSES)[number];
+
+/** `RUN#<runId> / PART#<pid>` without its keys: one task of the run's plan. */
+export interface PartitionItem {
+  readonly runId: string;
+  readonly partitionId: string;
+  readonly kind: PartitionKey['kind'];
+  readonly start?: string;
+  readonly end?: string;
+  readonly query: SourceQuery | null;
+  /** Documents the live pre-flight expects in this partition (shown, never fingerprinted). */
+  readonly expected: number;
+  readonly status: PartitionStatus;
+  readonly attempts: number;
+  /** Attempts before it is left FAILED: {@link PARTITION_MAX_ATTEMPTS}, or 1 for the whole-index partition. */
+  readonly maxAttempts?: number;
+  /** The task of the current attempt. */
+  readonly taskId?: string;
+  /** Every task launched for this partition, in order. */
+  readonly taskIds: readonly string[];
+  readonly launchedAt?: string;
+  readonly sentRequestHash?: string;
+  readonly counters?: Counters & { readonly arithmetic?: string };
+  /** The first failures the finished task reported (as reconciled). */
+  readonly firstFailures?: readonly unknown[];
+  /** The highest `retries.bulk` seen on this partition's task (the target rejecting writes). */
+  readonly retriesBulk?: number;
+  /** The last stall PollPartition reported on this partition's task (no counter change for `guards.stallMinutes`). */
+  readonly stall?: { readonly at: string; readonly since: string; readonly processed: number; readonly total: number; readonly taskId: string };
+  readonly errors: ReadonlyArray<{ readonly attempt: number; readonly error: string; readonly cause: string; readonly taskId?: string }>;
+  readonly updatedAt: string;
+}
+
+
+/** Attributes `updatePartition` may change; `null` removes one. */
+export type PartitionPatch = { readonly [K in keyof Omit<PartitionItem, 'runId' | 'partitionId' | 'updatedAt'>]?: PartitionItem[K] | null };
 
 export interface FinishRun {
   readonly status: TerminalStatus;
@@ -859,6 +901,121 @@ export class Ledger {
    * Every run recorded for a target index, newest first (by start time). Reads the `byTarget` index,
    * which is eventually consistent on DynamoDB: a run created a moment ago may be missing.
    */
+  /** Writes the plan's partition items (PENDING) unless they exist (a retried CheckApproval keeps them). */
+  async putPartitions(runId: string, partitions: ReadonlyArray<PartitionKey & { expected: number; maxAttempts?: number }>, now: Date): Promise<void> {
+    for (const p of partitions) {
+      const item: PartitionItem = prune({
+        runId,
+        partitionId: p.id,
+        kind: p.kind,
+        start: p.start,
+        end: p.end,
+        query: p.query,
+        expected: p.expected,
+        status: 'PENDING',
+        attempts: 0,
+        maxAttempts: p.maxAttempts ?? PARTITION_MAX_ATTEMPTS,
+        taskIds: [],
+        errors: [],
+        updatedAt: now.toISOString(),
+      });
+      assertNoSecrets(item);
+      try {
+        await this.client.send(
+          new PutCommand({
+            TableName: this.tableName,
+            Item: { ...item, ...ledgerKeys.partition(runId, p.id) },
+            ConditionExpression: 'attribute_not_exists(#pk)',
+            ExpressionAttributeNames: { '#pk': LEDGER_PARTITION_KEY },
+          }),
+        );
+      } catch (err) {
+        if (!isConditionFailure(err)) throw err;
+      }
+    }
+  }
+
+  async getPartition(runId: string, partitionId: string): Promise<PartitionItem> {
+    const { Item } = await this.client.send(new GetCommand({ TableName: this.tableName, Key: ledgerKeys.partition(runId, partitionId), ConsistentRead: true }));
+    if (!Item) throw new Error(`run ${runId} has no partition ${partitionId} in the ledger`);
+    return stripKeys<PartitionItem>(Item);
+  }
+
+  /** Every partition item of a run, in partition id order (a run without partitions: its one task, `all`). */
+  async listPartitions(runId: string): Promise<PartitionItem[]> {
+    const items = await queryAllItems(this.client, {
+      TableName: this.tableName,
+      KeyConditionExpression: '#pk = :pk AND begins_with(#sk, :part)',
+      ExpressionAttributeNames: { '#pk': LEDGER_PARTITION_KEY, '#sk': LEDGER_SORT_KEY },
+      ExpressionAttributeValues: { ':pk': `RUN#${runId}`, ':part': 'PART#' },
+      ConsistentRead: true,
+    });
+    return items.map((item) => stripKeys<PartitionItem>(item)).sort((a, b) => (a.partitionId < b.partitionId ? -1 : 1));
+  }
+
+  /** Sets the given attributes of a partition item (and `updatedAt`); `null` removes one. */
+  async updatePartition(runId: string, partitionId: string, patch: PartitionPatch, now: Date): Promise<void> {
+    const attributes = JSON.parse(JSON.stringify({ ...patch, updatedAt: now.toISOString() })) as Record<string, unknown>;
+    assertNoSecrets(attributes);
+    const names: Record<string, string> = {};
+    const values: Record<string, unknown> = {};
+    const sets: string[] = [];
+    const removes: string[] = [];
+    Object.entries(attributes).forEach(([key, value], i) => {
+      names[`#a${i}`] = key;
+      if (value === null) removes.push(`#a${i}`);
+      else {
+        values[`:a${i}`] = value;
+        sets.push(`#a${i} = :a${i}`);
+      }
+    });
+    await this.client.send(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: ledgerKeys.partition(runId, partitionId),
+        UpdateExpression: `SET ${sets.join(', ')}${removes.length ? ` REMOVE ${removes.join(', ')}` : ''}`,
+        ExpressionAttributeNames: names,
+        ExpressionAttributeValues: values,
+      }),
+    );
+  }
+
+  /**
+   * Records the task of a partition's attempt unless one is recorded already (a retried launch, or a
+   * second launch racing this one): the task that stays recorded is returned, and a caller whose own task
+   * lost the race cancels it.
+   */
+  async recordPartitionTask(
+    runId: string,
+    partitionId: string,
+    launch: { taskId: string; taskIds: readonly string[]; attempts: number; launchedAt: string; sentRequestHash?: string },
+    now: Date,
+  ): Promise<{ taskId: string; recorded: boolean }> {
+    const attributes = prune({ ...launch, status: 'RUNNING', updatedAt: now.toISOString() }) as Record<string, unknown>;
+    assertNoSecrets(attributes);
+    const names: Record<string, string> = { '#pk': LEDGER_PARTITION_KEY, '#task': 'taskId' };
+    const values: Record<string, unknown> = {};
+    const sets = setExpression(attributes, names, values);
+    try {
+      await this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: ledgerKeys.partition(runId, partitionId),
+          UpdateExpression: `SET ${sets.join(', ')}`,
+          ConditionExpression: 'attribute_exists(#pk) AND attribute_not_exists(#task)',
+          ExpressionAttributeNames: names,
+          ExpressionAttributeValues: values,
+        }),
+      );
+      return { taskId: launch.taskId, recorded: true };
+    } catch (err) {
+      if (!isConditionFailure(err)) throw err;
+      const current = await this.getPartition(runId, partitionId);
+      if (!current.taskId) throw new LedgerError(`partition ${partitionId} of run ${runId}: task id neither recorded nor present`, { cause: err });
+      return { taskId: current.taskId, recorded: false };
+    }
+  }
+
   async runsByTarget(targetIndex: string, options: { limit?: number } = {}): Promise<RunRecord[]> {
     const runs: RunRecord[] = [];
     for await (const page of this.queryPages<RunRecord>({

@@ -5,7 +5,8 @@
  * emits; per-partition values go only into the structured `poll` log line (no partition dimension).
  */
 import { processed as processedOf, type Counters } from './counters';
-import { listPartitions, sumCounters, type PartitionItem } from './partitioned-run';
+import { sumCounters } from './partitioned-run';
+import { type PartitionItem } from './ledger';
 import type { RunDeps } from './run-context';
 
 /**
@@ -77,7 +78,7 @@ export async function reportPartitionPoll(
   const { runId, targetIndex, partitionId, taskId, completed, counters, partition } = poll;
   let run: RunProgress | undefined;
   try {
-    run = runProgress(await listPartitions(deps.ledger, runId), { partitionId, completed, counters });
+    run = runProgress(await deps.ledger.listPartitions(runId), { partitionId, completed, counters });
   } catch (err) {
     deps.log.warn('poll: the run totals could not be read from the ledger', { runId, partitionId, error: (err as Error).message });
   }

@@ -5,7 +5,6 @@
  * cursor's `stallReported` keeps it from being reported again until the counters move.
  */
 import { stalled, type ProgressMark } from './adaptive-wait';
-import { updatePartition } from './partitioned-run';
 import type { PollCursor, RunDeps } from './run-context';
 
 /** A stall as the poll loop saw it: since when the counters have not moved, and where they stand. */
@@ -71,6 +70,6 @@ export async function reportStall(
     stallMinutes: stall.stallMinutes,
   });
   const record = { at: now.toISOString(), since: stall.since, processed: stall.processed, total: stall.total, taskId };
-  if (partitionId !== undefined) await updatePartition(deps.ledger, runId, partitionId, { stall: record }, now);
+  if (partitionId !== undefined) await deps.ledger.updatePartition(runId, partitionId, { stall: record }, now);
   await deps.ledger.updateRun(runId, { stall: { ...record, ...(partitionId === undefined ? {} : { partitionId }) } });
 }

@@ -5,7 +5,7 @@ import { checkHeader } from '../../lambdas/check-header/check-header';
 import { pollTask } from '../../lambdas/poll-task/poll-task';
 import { validateInput } from '../../lambdas/validate-input/validate-input';
 import { opaqueId } from '../../lambdas/shared/canonical-request';
-import { putPartitions, recordPartitionTask, WHOLE_INDEX_MAX_ATTEMPTS, WHOLE_INDEX_PARTITION_ID } from '../../lambdas/shared/partitioned-run';
+import { WHOLE_INDEX_MAX_ATTEMPTS, WHOLE_INDEX_PARTITION_ID } from '../../lambdas/shared/partitioned-run';
 import type { JsonObject, Ledger } from '../../lambdas/shared/ledger';
 import type { PollState, RunDeps, StateInvocation } from '../../lambdas/shared/run-context';
 import { collectingMetrics, localLedger, REINDEX_RUN_ASL } from '../pipeline';
@@ -216,7 +216,7 @@ export async function simulateRun(options: {
       const whole = { id: WHOLE_INDEX_PARTITION_ID, kind: 'all' as const, query: null, expected: model.total, maxAttempts: WHOLE_INDEX_MAX_ATTEMPTS };
       const config = (await ledger.getRun(runId))!.config as { canonicalRequest: JsonObject };
       await ledger.updateRun(runId, { approvedBy: { runId: `${runId}-dry`, canonicalRequest: config.canonicalRequest } });
-      await putPartitions(ledger, runId, [whole], new Date(clock.now()));
+      await ledger.putPartitions(runId, [whole], new Date(clock.now()));
       return { approvedBy: `${runId}-dry`, partitions: [{ id: WHOLE_INDEX_PARTITION_ID, kind: 'all' }], maxConcurrency: 1 };
     },
     // Modelled: records what the real launch records, sends nothing, starts the progress model.
@@ -230,7 +230,7 @@ export async function simulateRun(options: {
         description: `reindex from [host=es7.sim.internal port=9200 query={"match_all":{}}][calls-2026-05] to [${targetIndex}]`,
       });
       const at = new Date(launchedAtMs);
-      await recordPartitionTask(ledger, s.run.runId, WHOLE_INDEX_PARTITION_ID, { taskId, taskIds: [taskId], attempts: 1, launchedAt: at.toISOString(), sentRequestHash: s.run.requestHash }, at);
+      await ledger.recordPartitionTask(s.run.runId, WHOLE_INDEX_PARTITION_ID, { taskId, taskIds: [taskId], attempts: 1, launchedAt: at.toISOString(), sentRequestHash: s.run.requestHash }, at);
       await ledger.updateRun(s.run.runId, { status: 'RUNNING' });
       return { taskId };
     },

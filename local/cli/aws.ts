@@ -24,7 +24,8 @@ import {
 } from '../../lambdas/shared/approval-tokens';
 import { Ledger, type PollSnapshot, type RunRecord } from '../../lambdas/shared/ledger';
 import { differencesAt } from '../../lambdas/shared/differences';
-import { listPartitions, WHOLE_INDEX_PARTITION_ID, type PartitionItem } from '../../lambdas/shared/partitioned-run';
+import { WHOLE_INDEX_PARTITION_ID } from '../../lambdas/shared/partitioned-run';
+import { type PartitionItem } from '../../lambdas/shared/ledger';
 import { isPartitioned, type RunConfig } from '../../lambdas/shared/config';
 import {
   adjustmentLines,
@@ -289,7 +290,7 @@ async function follow(runId: string, executionArn: string, aws: Clients, io: Aws
     }
     if (record) {
       const snapshots = await ledger.listPolls(runId, lastAt);
-      if (isPartitionedRun(record)) items = await listPartitions(ledger, runId);
+      if (isPartitionedRun(record)) items = await ledger.listPartitions(runId);
       // The snapshots and the record's new events (concurrency lowered, rethrottles, stalls), in time order.
       const stream = [
         ...snapshots.map((snapshot) => ({ at: snapshot.at, snapshot })),
@@ -336,7 +337,7 @@ function isPartitionedRun(record: RunRecord): boolean {
 
 /** A live run that ended before ReconcileRun has its tasks only in the ledger's partition items. */
 async function stoppedPartitions(ledger: Ledger, record: RunRecord | undefined): Promise<PartitionItem[] | undefined> {
-  return record && !record.dryRun && !record.partitions ? listPartitions(ledger, record.runId) : undefined;
+  return record && !record.dryRun && !record.partitions ? ledger.listPartitions(record.runId) : undefined;
 }
 
 function printOutcome(summary: RunSummary, receipts: Receipts | null, io: AwsIo, failure?: ExecutionFailure): void {
@@ -392,7 +393,7 @@ async function status(argv: readonly string[], io: AwsIo): Promise<number> {
   // An execution that did not write this record (the run id was already used elsewhere) does not own it.
   const ownRecord = record && (!execution || !record.executionArn || record.executionArn === execution.executionArn) ? record : undefined;
   const poll = ownRecord && ledger && runId ? await ledger.lastPoll(runId) : undefined;
-  const tasks = ownRecord && ledger && !ownRecord.dryRun ? await listPartitions(ledger, ownRecord.runId) : [];
+  const tasks = ownRecord && ledger && !ownRecord.dryRun ? await ledger.listPartitions(ownRecord.runId) : [];
   const items = ownRecord && isPartitionedRun(ownRecord) ? tasks : [];
   const wholeIndexTask = tasks.length === 1 && tasks[0]!.partitionId === WHOLE_INDEX_PARTITION_ID ? tasks[0]!.taskIds.at(-1) : undefined;
   const outcome = outcomeOf(ownRecord, execution, failure);

@@ -1,7 +1,7 @@
 import { processed as processedOf, thousands, ZERO_COUNTERS, type Counters } from '../../lambdas/shared/counters';
 import type { PollSnapshot, RunRecord } from '../../lambdas/shared/ledger';
 import { runProgress, type RunProgress } from '../../lambdas/shared/partition-progress';
-import type { PartitionItem } from '../../lambdas/shared/partitioned-run';
+import type { PartitionItem } from '../../lambdas/shared/ledger';
 import type { RunConcurrency, RunThrottle } from '../../lambdas/shared/partition-states';
 import { concurrencyChangeText, stallText, throttleChangeText, type StallSummary } from '../receipts';
 

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { thousands } from '../../lambdas/shared/counters';
-import { listPartitions, WHOLE_INDEX_PARTITION_ID } from '../../lambdas/shared/partitioned-run';
+import { WHOLE_INDEX_PARTITION_ID } from '../../lambdas/shared/partitioned-run';
 import type { RunLog } from '../../lambdas/shared/run-context';
 import { shutdownFunctions } from '../lambda/lambda-service';
 import { connectLocalLedger, type LocalLedgerConnection } from '../ledger/ledger';
@@ -203,7 +203,7 @@ async function runLocalCommand(command: LocalCommand): Promise<number> {
     const runId = result.runId ?? 'invalid-input';
     const ledger = result.record ? await localLedger(ledgerEndpoint) : undefined;
     // A run that ended before ReconcileRun has its tasks only in the ledger's partition items.
-    const parts = ledger && result.record && !result.record.dryRun && !result.record.partitions ? await listPartitions(ledger, runId) : undefined;
+    const parts = ledger && result.record && !result.record.dryRun && !result.record.partitions ? await ledger.listPartitions(runId) : undefined;
     const summary = summarise(result.record, { runId, status: result.status, error: result.error, cause: result.cause }, parts);
     const polls = ledger ? await ledger.listPolls(runId) : [];
     const receipts = result.record ? writeReceipts(command.runsDir, summary, polls) : null;

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RUN_ERROR_NAMES } from '../../lambdas/shared/errors';
-import { putPartitions, recordPartitionTask, WHOLE_INDEX_PARTITION_ID } from '../../lambdas/shared/partitioned-run';
+import { WHOLE_INDEX_PARTITION_ID } from '../../lambdas/shared/partitioned-run';
 import { ensureCloudAssembly, type CloudAssembly } from '../../local/lambda/cloud-assembly';
 import { LambdaFunctionError } from '../../local/lambda/lambda-service';
 import { localFunctions, type LocalEndpoints } from '../../local/lambda/local-functions';
@@ -114,10 +114,10 @@ describe('bundled functions report their errors by name', () => {
 
     type Case = { fn: string; via: Record<string, Invoke>; event: unknown; errorType: string; before?: () => Promise<unknown> };
     const runId = String(run['runId']);
-    const planWholeIndex = () => putPartitions(ledger, runId, [{ id: WHOLE_INDEX_PARTITION_ID, kind: 'all', query: null, expected: 10 }], new Date());
+    const planWholeIndex = () => ledger.putPartitions(runId, [{ id: WHOLE_INDEX_PARTITION_ID, kind: 'all', query: null, expected: 10 }], new Date());
     const recordTask = async () => {
       await planWholeIndex();
-      await recordPartitionTask(ledger, runId, WHOLE_INDEX_PARTITION_ID, { taskId: 'nodeX:424242', taskIds: ['nodeX:424242'], attempts: 1, launchedAt: new Date().toISOString() }, new Date());
+      await ledger.recordPartitionTask(runId, WHOLE_INDEX_PARTITION_ID, { taskId: 'nodeX:424242', taskIds: ['nodeX:424242'], attempts: 1, launchedAt: new Date().toISOString() }, new Date());
     };
     const cases: Case[] = [
       { fn: 'ValidateInput', via: up, event: { input: { ...input, runId: 'Not A Run Id' } }, errorType: 'InvalidInput' },

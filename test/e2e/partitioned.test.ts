@@ -3,7 +3,6 @@ import { describe, expect, it } from 'vitest';
 import { runLocal } from '../../local/pipeline';
 import { expectedCounters, seedWorkedExample, type WorkedExampleShape } from '../../local/seed/worked-example';
 import { reindexTasksInto } from '../../lambdas/shared/cluster-ops';
-import { listPartitions } from '../../lambdas/shared/partitioned-run';
 import { clientFor } from '../support/client';
 import { fileLedgerTable, ledgerItems, ledgerOf, runOptions } from '../support/e2e-harness';
 import { defaultTarget, localServers, uniqueIndex } from '../support/servers';
@@ -108,7 +107,7 @@ describe('partitioned ReindexRun on the real local clusters', () => {
     expect(new Set(parts.map((p) => p.taskIds[0])).size).toBe(5);
     expect(parts.find((p) => p.kind === 'missing-date')?.counters.total).toBe(WITHOUT_DATE);
     expect(parts.reduce((sum, p) => sum + p.counters.total, 0)).toBe(expected.total + extras);
-    const items = await listPartitions(await ledgerOf(tableName), `${parted}-live`);
+    const items = await (await ledgerOf(tableName)).listPartitions(`${parted}-live`);
     expect(items.map((p) => p.status)).toEqual(Array(5).fill('SUCCEEDED'));
 
     // Boundary and undated documents are on the target exactly once (ids are unique; counted by id).
@@ -144,7 +143,7 @@ describe('partitioned ReindexRun on the real local clusters', () => {
     expect([stale.status, stale.error]).toEqual(['FAILED', 'DryRunRequired']);
     expect(stale.cause).toContain(`launches the dry run of fingerprint ${firstFingerprint}, but the approval now holds ${secondFingerprint}`);
     expect(await reindexTasksInto(target, index)).toEqual([]);
-    expect(await listPartitions(await ledgerOf(tableName), `${index}-live-1`)).toEqual([]);
+    expect(await (await ledgerOf(tableName)).listPartitions(`${index}-live-1`)).toEqual([]);
 
     const live = await runLocal({ ...options, input: { ...input, runId: `${index}-live-2`, dryRun: false, approvedFingerprint: secondFingerprint } });
     expect([live.status, live.error, live.cause]).toEqual(['SUCCEEDED', null, null]);
@@ -350,7 +349,7 @@ describe('partitioned ReindexRun on the real local clusters', () => {
     const cleanedUpAt = Date.now();
     expect(live.status).toBe('ABORTED');
     expect(live.record?.status).toBe('ABORTED');
-    const items = await listPartitions(await ledgerOf(tableName), runId);
+    const items = await (await ledgerOf(tableName)).listPartitions(runId);
     const launched = items.flatMap((p) => p.taskIds);
     expect(launched.length).toBeGreaterThanOrEqual(1);
     // Every task was cancelled, except one whose partition was small enough to finish before the cleanup did.

@@ -4,7 +4,7 @@ import { launchReindex } from '../../lambdas/launch-reindex/launch-reindex';
 import { buildCanonicalRequest } from '../../lambdas/shared/canonical-request';
 import { parseRunConfig } from '../../lambdas/shared/config';
 import { RunAlreadyFinishedError, type JsonObject } from '../../lambdas/shared/ledger';
-import { putPartitions, WHOLE_INDEX_PARTITION_ID } from '../../lambdas/shared/partitioned-run';
+import { WHOLE_INDEX_PARTITION_ID } from '../../lambdas/shared/partitioned-run';
 import type { RunDeps } from '../../lambdas/shared/run-context';
 import { collectingMetrics } from '../../local/pipeline';
 import { seedWorkedExample } from '../../local/seed/worked-example';
@@ -74,7 +74,7 @@ async function liveRun(deps: RunDeps, runId: string, sourceIndex: string, target
     approvedBy: { canonicalRequest: canonicalRequest as unknown as JsonObject },
   });
   // What CheckApproval plans for a run without partitions: its one whole-index task.
-  await putPartitions(deps.ledger, runId, [{ id: WHOLE_INDEX_PARTITION_ID, kind: 'all', query: null, expected: 3, maxAttempts: 1 }], new Date());
+  await deps.ledger.putPartitions(runId, [{ id: WHOLE_INDEX_PARTITION_ID, kind: 'all', query: null, expected: 3, maxAttempts: 1 }], new Date());
   const lock = await deps.ledger.acquireLock({ targetIndex, runId, now: new Date(), isHolderFinished: async () => false });
   expect(lock.acquired).toBe(true);
 }

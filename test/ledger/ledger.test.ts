@@ -20,7 +20,7 @@ import {
   type NewRun,
 } from '../../lambdas/shared/ledger';
 import { startLocalLedger, type LocalLedger } from '../../local/ledger/ledger';
-import { getPartition, putPartitions, recordPartitionTask, WHOLE_INDEX_PARTITION_ID } from '../../lambdas/shared/partitioned-run';
+import { WHOLE_INDEX_PARTITION_ID } from '../../lambdas/shared/partitioned-run';
 
 let server: LocalLedger;
 let raw: DynamoDBClient;
@@ -151,17 +151,17 @@ describe('runs', () => {
     const ledger = await freshLedger();
     await ledger.createRun(newRun('launch'));
     const now = new Date('2026-06-01T10:00:00.000Z');
-    await putPartitions(ledger, 'launch', [{ id: WHOLE_INDEX_PARTITION_ID, kind: 'all', query: null, expected: 10 }], now);
+    await ledger.putPartitions('launch', [{ id: WHOLE_INDEX_PARTITION_ID, kind: 'all', query: null, expected: 10 }], now);
     const launch = (taskId: string) => ({ taskId, taskIds: [taskId], attempts: 1, launchedAt: now.toISOString() });
 
-    expect((await getPartition(ledger, 'launch', WHOLE_INDEX_PARTITION_ID)).taskId).toBeUndefined();
-    const first = await recordPartitionTask(ledger, 'launch', WHOLE_INDEX_PARTITION_ID, launch('node-a:101'), now);
-    const retry = await recordPartitionTask(ledger, 'launch', WHOLE_INDEX_PARTITION_ID, launch('node-a:202'), now);
+    expect((await ledger.getPartition('launch', WHOLE_INDEX_PARTITION_ID)).taskId).toBeUndefined();
+    const first = await ledger.recordPartitionTask('launch', WHOLE_INDEX_PARTITION_ID, launch('node-a:101'), now);
+    const retry = await ledger.recordPartitionTask('launch', WHOLE_INDEX_PARTITION_ID, launch('node-a:202'), now);
 
     expect(first).toEqual({ taskId: 'node-a:101', recorded: true });
     expect(retry).toEqual({ taskId: 'node-a:101', recorded: false });
-    expect(await getPartition(ledger, 'launch', WHOLE_INDEX_PARTITION_ID)).toMatchObject({ taskId: 'node-a:101', taskIds: ['node-a:101'], status: 'RUNNING' });
-    await expect(recordPartitionTask(ledger, 'ghost', WHOLE_INDEX_PARTITION_ID, launch('x:1'), now)).rejects.toThrow(/no partition all/);
+    expect(await ledger.getPartition('launch', WHOLE_INDEX_PARTITION_ID)).toMatchObject({ taskId: 'node-a:101', taskIds: ['node-a:101'], status: 'RUNNING' });
+    await expect(ledger.recordPartitionTask('ghost', WHOLE_INDEX_PARTITION_ID, launch('x:1'), now)).rejects.toThrow(/no partition all/);
   });
 
   it('keeps the first terminal status when a run is finished twice', async () => {

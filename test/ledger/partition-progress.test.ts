@@ -5,7 +5,7 @@ import { pollTask } from '../../lambdas/poll-task/poll-task';
 import { parseRunConfig } from '../../lambdas/shared/config';
 import { createLedgerTable, Ledger, type JsonObject } from '../../lambdas/shared/ledger';
 import { percent, reportPartitionPoll, runProgress } from '../../lambdas/shared/partition-progress';
-import { putPartitions, updatePartition, type PartitionItem } from '../../lambdas/shared/partitioned-run';
+import { type PartitionItem } from '../../lambdas/shared/ledger';
 import type { RunDeps, RunLog, StateInvocation } from '../../lambdas/shared/run-context';
 import { startLocalLedger, type LocalLedger } from '../../local/ledger/ledger';
 import { collectingMetrics, localDocumentClient } from '../../local/pipeline';
@@ -103,8 +103,7 @@ describe('PollPartition on the ledger (dynalite)', () => {
       requestHash: 'h',
       startedAt: now.toISOString(),
     });
-    await putPartitions(
-      ledger,
+    await ledger.putPartitions(
       runId,
       [
         { id: 'p01', kind: 'range', end: '2026-05-10T00:00:00.000Z', query: null, expected: 100 },
@@ -113,8 +112,8 @@ describe('PollPartition on the ledger (dynalite)', () => {
       ],
       now,
     );
-    await updatePartition(ledger, runId, 'p01', { status: 'SUCCEEDED', attempts: 1, taskIds: ['n:1'], counters: counters({ total: 100, created: 90, versionConflicts: 10 }) }, now);
-    await updatePartition(ledger, runId, 'p02', { status: 'RUNNING', attempts: 1, taskId: 'n:2', taskIds: ['n:2'], counters: counters({ total: 200, created: 50 }) }, now);
+    await ledger.updatePartition(runId, 'p01', { status: 'SUCCEEDED', attempts: 1, taskIds: ['n:1'], counters: counters({ total: 100, created: 90, versionConflicts: 10 }) }, now);
+    await ledger.updatePartition(runId, 'p02', { status: 'RUNNING', attempts: 1, taskId: 'n:2', taskIds: ['n:2'], counters: counters({ total: 200, created: 50 }) }, now);
   });
 
   afterAll(async () => {

@@ -5,7 +5,7 @@ import { pollTask } from '../../lambdas/poll-task/poll-task';
 import { LONG_POLL_CEILING_SECONDS } from '../../lambdas/shared/adaptive-wait';
 import { parseRunConfig } from '../../lambdas/shared/config';
 import { createLedgerTable, Ledger, type JsonObject } from '../../lambdas/shared/ledger';
-import { putPartitions, updatePartition, WHOLE_INDEX_PARTITION_ID } from '../../lambdas/shared/partitioned-run';
+import { WHOLE_INDEX_PARTITION_ID } from '../../lambdas/shared/partitioned-run';
 import type { PollState, RunDeps, StateInvocation } from '../../lambdas/shared/run-context';
 import { startLocalLedger, type LocalLedger } from '../../local/ledger/ledger';
 import { collectingMetrics, localDocumentClient } from '../../local/pipeline';
@@ -89,8 +89,8 @@ describe('the poll loops cap their long-poll at LONG_POLL_CEILING_SECONDS', () =
     // Prepare
     const runId = `calls-2026-05-live-${asking}`;
     await createRun(runId);
-    await putPartitions(ledger, runId, [{ id: WHOLE_INDEX_PARTITION_ID, kind: 'all', query: null, expected: 300 }], new Date(LAUNCH));
-    await updatePartition(ledger, runId, WHOLE_INDEX_PARTITION_ID, { status: 'RUNNING', attempts: 1, taskId: 'n:1', taskIds: ['n:1'], launchedAt: new Date(LAUNCH).toISOString() }, new Date(LAUNCH));
+    await ledger.putPartitions(runId, [{ id: WHOLE_INDEX_PARTITION_ID, kind: 'all', query: null, expected: 300 }], new Date(LAUNCH));
+    await ledger.updatePartition(runId, WHOLE_INDEX_PARTITION_ID, { status: 'RUNNING', attempts: 1, taskId: 'n:1', taskIds: ['n:1'], launchedAt: new Date(LAUNCH).toISOString() }, new Date(LAUNCH));
     const asked: string[] = [];
     const invocation: StateInvocation = {
       state: {
@@ -112,8 +112,7 @@ describe('the poll loops cap their long-poll at LONG_POLL_CEILING_SECONDS', () =
     // Prepare
     const runId = 'calls-2026-05-live-parts';
     await createRun(runId, { partitions: 2, maxConcurrency: 2 });
-    await putPartitions(
-      ledger,
+    await ledger.putPartitions(
       runId,
       [
         { id: 'p01', kind: 'range', end: '2026-05-16T00:00:00.000Z', query: null, expected: 150 },
@@ -121,7 +120,7 @@ describe('the poll loops cap their long-poll at LONG_POLL_CEILING_SECONDS', () =
       ],
       new Date(LAUNCH),
     );
-    await updatePartition(ledger, runId, 'p02', { status: 'RUNNING', attempts: 1, taskId: 'n:p02', taskIds: ['n:p02'], launchedAt: new Date(LAUNCH).toISOString() }, new Date(LAUNCH));
+    await ledger.updatePartition(runId, 'p02', { status: 'RUNNING', attempts: 1, taskId: 'n:p02', taskIds: ['n:p02'], launchedAt: new Date(LAUNCH).toISOString() }, new Date(LAUNCH));
     const asked: string[] = [];
     const invocation: StateInvocation = {
       state: {

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pollTask } from '../../lambdas/poll-task/poll-task';
 import { parseRunConfig } from '../../lambdas/shared/config';
 import { createLedgerTable, Ledger, type JsonObject } from '../../lambdas/shared/ledger';
-import { getPartition, putPartitions, updatePartition, WHOLE_INDEX_PARTITION_ID } from '../../lambdas/shared/partitioned-run';
+import { WHOLE_INDEX_PARTITION_ID } from '../../lambdas/shared/partitioned-run';
 import type { PollState, RunDeps, RunLog, StateInvocation } from '../../lambdas/shared/run-context';
 import { startLocalLedger, type LocalLedger } from '../../local/ledger/ledger';
 import { collectingMetrics, localDocumentClient } from '../../local/pipeline';
@@ -96,8 +96,7 @@ describe('PollPartition reports a stalled partition', () => {
   it('once per stall: Stalled on the index, a warning with the partition id, the stall on the partition item and on the run', async () => {
     const runId = 'calls-2026-05-stalled';
     await createRun(runId, { partitions: 2, maxConcurrency: 2 });
-    await putPartitions(
-      ledger,
+    await ledger.putPartitions(
       runId,
       [
         { id: 'p01', kind: 'range', end: '2026-05-16T00:00:00.000Z', query: null, expected: 150 },
@@ -106,7 +105,7 @@ describe('PollPartition reports a stalled partition', () => {
       new Date(LAUNCH),
     );
     for (const id of ['p01', 'p02']) {
-      await updatePartition(ledger, runId, id, { status: 'RUNNING', attempts: 1, taskId: `n:${id}`, taskIds: [`n:${id}`], launchedAt: new Date(LAUNCH).toISOString() }, new Date(LAUNCH));
+      await ledger.updatePartition(runId, id, { status: 'RUNNING', attempts: 1, taskId: `n:${id}`, taskIds: [`n:${id}`], launchedAt: new Date(LAUNCH).toISOString() }, new Date(LAUNCH));
     }
     let created = 40;
     const h = harness(target(`${runId}.p02`, () => ({ total: 150, created, updated: 0, version_conflicts: 0 })));
@@ -133,8 +132,8 @@ describe('PollPartition reports a stalled partition', () => {
       },
     ]);
     const stall = { at: '2026-06-01T10:16:00.000Z', since: '2026-06-01T10:01:00.000Z', processed: 40, total: 150, taskId: 'n:p02' };
-    expect((await getPartition(ledger, runId, 'p02')).stall).toEqual(stall);
-    expect((await getPartition(ledger, runId, 'p01')).stall).toBeUndefined();
+    expect((await ledger.getPartition(runId, 'p02')).stall).toEqual(stall);
+    expect((await ledger.getPartition(runId, 'p01')).stall).toBeUndefined();
     expect((await ledger.getRun(runId))?.stall).toEqual({ ...stall, partitionId: 'p02' });
     expect(invocation.state.poll?.cursor.stallReported).toBe(true);
 
@@ -148,7 +147,7 @@ describe('PollPartition reports a stalled partition', () => {
     expect(invocation.state.poll?.cursor.stallReported).toBe(false);
     invocation = await pollAt(h, pollTask, invocation, 60 + 36 * 60);
     expect(stalled()).toHaveLength(2);
-    expect((await getPartition(ledger, runId, 'p02')).stall).toMatchObject({ since: '2026-06-01T10:22:00.000Z', processed: 90 });
+    expect((await ledger.getPartition(runId, 'p02')).stall).toMatchObject({ since: '2026-06-01T10:22:00.000Z', processed: 90 });
   });
 });
 
@@ -156,8 +155,8 @@ describe('PollTask reports a stalled run without partitions (the same shared che
   it('once per stall, on the run and its whole-index task', async () => {
     const runId = 'calls-2026-05-one-stalled';
     await createRun(runId, {});
-    await putPartitions(ledger, runId, [{ id: WHOLE_INDEX_PARTITION_ID, kind: 'all', query: null, expected: 300 }], new Date(LAUNCH));
-    await updatePartition(ledger, runId, WHOLE_INDEX_PARTITION_ID, { status: 'RUNNING', attempts: 1, taskId: 'n:1', taskIds: ['n:1'], launchedAt: new Date(LAUNCH).toISOString() }, new Date(LAUNCH));
+    await ledger.putPartitions(runId, [{ id: WHOLE_INDEX_PARTITION_ID, kind: 'all', query: null, expected: 300 }], new Date(LAUNCH));
+    await ledger.updatePartition(runId, WHOLE_INDEX_PARTITION_ID, { status: 'RUNNING', attempts: 1, taskId: 'n:1', taskIds: ['n:1'], launchedAt: new Date(LAUNCH).toISOString() }, new Date(LAUNCH));
     const h = harness(target(runId, () => ({ total: 300, created: 120, updated: 0, version_conflicts: 0 })));
     let invocation: StateInvocation = {
       state: {
@@ -178,6 +177,6 @@ describe('PollTask reports a stalled run without partitions (the same shared che
     ]);
     const stall = { at: '2026-06-01T10:15:30.000Z', since: '2026-06-01T10:00:30.000Z', processed: 120, total: 300, taskId: 'n:1' };
     expect((await ledger.getRun(runId))?.stall).toEqual({ ...stall, partitionId: WHOLE_INDEX_PARTITION_ID });
-    expect((await getPartition(ledger, runId, WHOLE_INDEX_PARTITION_ID)).stall).toEqual(stall);
+    expect((await ledger.getPartition(runId, WHOLE_INDEX_PARTITION_ID)).stall).toEqual(stall);
   });
 });

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { startFaultProxy, type FaultProxy, type ProxiedRequest } from '../../local/fault-proxy/fault-proxy';
 import { localLedger } from '../../local/pipeline';
-import { listPartitions, WHOLE_INDEX_PARTITION_ID } from '../../lambdas/shared/partitioned-run';
+import { WHOLE_INDEX_PARTITION_ID } from '../../lambdas/shared/partitioned-run';
 import type { Ledger } from '../../lambdas/shared/ledger';
 import { clientFor } from './client';
 import { seedWorkedExample, type WorkedExampleShape } from '../../local/seed/worked-example';
@@ -196,5 +196,5 @@ export async function seededIndex(prefix: string, shape: WorkedExampleShape) {
 
 /** The task a run without partitions is running now (its whole-index task, as the ledger records it), if launched. */
 export async function runningTaskId(ledger: Ledger, runId: string): Promise<string | undefined> {
-  return (await listPartitions(ledger, runId)).find((p) => p.partitionId === WHOLE_INDEX_PARTITION_ID)?.taskId;
+  return (await ledger.listPartitions(runId)).find((p) => p.partitionId === WHOLE_INDEX_PARTITION_ID)?.taskId;
 }

@@ -17,7 +17,7 @@ import {
   writeReceipts,
 } from '../../local/receipts';
 import type { RunRecord } from '../../lambdas/shared/ledger';
-import type { PartitionItem } from '../../lambdas/shared/partitioned-run';
+import type { PartitionItem } from '../../lambdas/shared/ledger';
 
 const record = {
   runId: 'calls-live',
