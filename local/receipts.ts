@@ -5,7 +5,7 @@ import type { Difference } from '../lambdas/shared/verification';
 import { thousands, type Counters } from '../lambdas/shared/counters';
 import { sumCounters, WHOLE_INDEX_PARTITION_ID } from '../lambdas/shared/partitioned-run';
 import { type PartitionItem } from '../lambdas/shared/ledger';
-import type { RunConcurrency, RunThrottle } from '../lambdas/shared/partition-states';
+import type { RunConcurrency, RunThrottle } from '../lambdas/shared/ledger';
 import { isPartitioned, type RunConfig } from '../lambdas/shared/config';
 
 /**

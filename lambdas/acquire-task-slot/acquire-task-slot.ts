@@ -1,6 +1,6 @@
 import { runSlotDomain } from '../shared/partitioned-run';
 import { DEFAULT_MAX_TASKS_PER_DOMAIN } from '../shared/task-slots';
-import { type RunDeps, type StateInvocation } from '../shared/run-context';
+import { loadRun, type RunDeps, type StateInvocation } from '../shared/run-context';
 import { currentConcurrency, nextSlotWait, slotsOf, partitionOf } from '../shared/partition-states';
 
 /**
@@ -15,7 +15,7 @@ export async function acquireTaskSlot({ state, executionArn }: StateInvocation, 
   const isHolderFinished = (holder: { runId: string; since: string; executionArn?: string }) =>
     deps.isHolderFinished({ targetIndex: '', runId: holder.runId, since: holder.since, ...(holder.executionArn ? { executionArn: holder.executionArn } : {}) });
   const common = { runId, partitionId, now: deps.now(), isHolderFinished, ...(executionArn ? { executionArn } : {}) };
-  const own = await slots.acquireTaskSlot({ ...common, domain: runSlotDomain(deps.targetEndpoint, runId), max: await currentConcurrency(deps, runId) });
+  const own = await slots.acquireTaskSlot({ ...common, domain: runSlotDomain(deps.targetEndpoint, runId), max: currentConcurrency(await loadRun(deps, runId)) });
   if (!own.acquired) return { acquired: false, waitSeconds: nextSlotWait(state.slot?.waitSeconds) };
   const domain = await slots.acquireTaskSlot({
     ...common,

@@ -1,11 +1,9 @@
-import { isPartitioned, type RunConfig } from '../shared/config';
+import { isPartitioned } from '../shared/config';
 import { planFingerprint, WHOLE_INDEX_MAX_ATTEMPTS, WHOLE_INDEX_PARTITION_ID } from '../shared/partitioned-run';
-import type { RecordedPlan } from '../shared/partitions';
 import type { PartitionRef } from '../shared/run-context';
 import { DryRunRequiredError } from '../shared/errors';
 import { loadRun, type RunDeps, type StateInvocation } from '../shared/run-context';
 import { retainTombstones } from '../shared/tombstones';
-import type { JsonObject } from '../shared/ledger';
 
 /**
  * Step 6, rail 1: a live run launches only what a dry run approved, recently enough; then (step 6a) the
@@ -19,7 +17,7 @@ export async function checkApproval(
 ): Promise<{ approvedBy: string; partitions: PartitionRef[]; maxConcurrency: number }> {
   const { runId, fingerprint, requestHash } = state.run;
   const record = await loadRun(deps, runId);
-  const config = record.config as unknown as RunConfig;
+  const config = record.config;
   const maxAge = config.guards.dryRunMaxAgeHours;
   const lookup = await deps.ledger.getApproval(fingerprint, deps.now(), maxAge);
   if (!lookup.found) {
@@ -34,7 +32,7 @@ export async function checkApproval(
   if (lookup.approval.requestHash !== requestHash) {
     throw new DryRunRequiredError(`the approval for fingerprint ${fingerprint} holds another request hash: run a new dry run`);
   }
-  const approved = lookup.approval.plan as unknown as RecordedPlan | undefined;
+  const approved = lookup.approval.plan;
   if (isPartitioned(config)) {
     if (!approved || !lookup.approval.planFingerprint) {
       throw new DryRunRequiredError(`the approval for fingerprint ${fingerprint} holds no partition plan: run a new dry run`);
@@ -61,14 +59,14 @@ export async function checkApproval(
   });
   await deps.ledger.updateRun(runId, {
     fingerprint: approvedFingerprint,
-    ...(tombstones ? { tombstones: tombstones as unknown as JsonObject } : {}),
+    ...(tombstones ? { tombstones } : {}),
     // What the launches send, however long after this check they come (slot waits, late partitions).
     approvedBy: { runId: lookup.approval.runId, approvedAt: lookup.approval.approvedAt, fingerprint: approvedFingerprint, canonicalRequest: lookup.approval.canonicalRequest },
   });
   deps.log.info('approval found', { runId, approvedBy: lookup.approval.runId });
   if (!isPartitioned(config)) {
-    const sourceCount = (record.baselines as { sourceCount?: number } | undefined)?.sourceCount ?? 0;
-    const query = (lookup.approval.canonicalRequest as { body?: { source?: { query?: Record<string, unknown> } } }).body?.source?.query ?? null;
+    const sourceCount = record.baselines?.sourceCount ?? 0;
+    const query = lookup.approval.canonicalRequest.body.source.query ?? null;
     await deps.ledger.putPartitions(
       runId,
       [{ id: WHOLE_INDEX_PARTITION_ID, kind: 'all', query, expected: sourceCount, maxAttempts: WHOLE_INDEX_MAX_ATTEMPTS }],
@@ -79,7 +77,7 @@ export async function checkApproval(
 
   // The live run launches the approved plan, with the expected counts of its own pre-flight.
   if (!approved) throw new DryRunRequiredError(`the approval for fingerprint ${fingerprint} holds no partition plan: run a new dry run`);
-  const fresh = record.plan as unknown as RecordedPlan | undefined;
+  const fresh = record.plan;
   const expected = new Map((fresh?.partitions ?? approved.partitions).map((p) => [p.id, p.expected]));
   const partitions = approved.partitions.map((p) => ({ ...p, expected: expected.get(p.id) ?? p.expected }));
   await deps.ledger.putPartitions(runId, partitions, deps.now());

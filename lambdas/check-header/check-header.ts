@@ -1,5 +1,4 @@
 import { cancelTask, getTask } from '../shared/cluster-ops';
-import type { RunConfig } from '../shared/config';
 import { countersFromTaskStatus, processed } from '../shared/counters';
 import { HeaderCheckFailedError, TaskLostError } from '../shared/errors';
 import { partitionRequest, partitionTag, WHOLE_INDEX_PARTITION_ID } from '../shared/partitioned-run';
@@ -19,14 +18,14 @@ export async function checkHeader({ state }: StateInvocation, deps: RunDeps): Pr
   const partitionId = partitionOf(state);
   const taskId = state.launch!.taskId;
   const record = await loadRun(deps, runId);
-  const config = record.config as unknown as RunConfig;
+  const config = record.config;
   const part = await deps.ledger.getPartition(runId, partitionId);
   const where = partitionId === WHOLE_INDEX_PARTITION_ID ? `task ${taskId}` : `partition ${partitionId}: task ${taskId}`;
   const task = await getTask(deps.target, taskId);
   if (!task) throw new TaskLostError(`${where} vanished right after its launch: rerun the same input under a new run id`);
   const problems = identityProblems(task.task, {
     runId: partitionTag(runId, partitionId),
-    requestHash: requestHash(partitionRequest(await approvedRequest(deps, runId), part.query)),
+    requestHash: requestHash(partitionRequest(approvedRequest(record), part.query)),
     sourceUrl: config.source.url,
     sourceIndex: config.source.index,
     targetIndex,

@@ -2,7 +2,6 @@ import type { Client } from '@opensearch-project/opensearch';
 import { censusOf, refresh, sampleIds, versionsOf } from '../shared/cluster-ops';
 import type { RunConfig } from '../shared/config';
 import { ParityFailedError } from '../shared/errors';
-import type { JsonObject } from '../shared/ledger';
 import {
   compareCounts,
   countProblem,
@@ -12,12 +11,10 @@ import {
   parityVerdict,
   reverseSample,
   sampleSeed,
-  type CountComparison,
-  type DayDrift,
 } from '../shared/parity';
 import { loadRun, type RunDeps, type StateInvocation } from '../shared/run-context';
 import { comparedCount, verificationProblem } from '../shared/verification';
-import { rangesLeft, resumeRanges, startRanges, verifyRangesInTurn, type RangeProgress } from '../shared/verify-ranges';
+import { rangesLeft, resumeRanges, startRanges, verifyRangesInTurn, type VerificationProgress } from '../shared/verify-ranges';
 
 /** What the state machine's loop reads: `done` false sends it back to CheckParity. */
 export interface ParityStep {
@@ -25,11 +22,6 @@ export interface ParityStep {
   readonly done: boolean;
 }
 
-/** Full verification between invocations, on the run record: the counts and days found first, the ranges' progress. */
-interface VerificationProgress extends RangeProgress {
-  readonly counts: CountComparison;
-  readonly driftingDays: DayDrift[];
-}
 
 /**
  * Step 11: after a refresh, counts within tolerance and no drifting day, and then either full
@@ -40,7 +32,7 @@ interface VerificationProgress extends RangeProgress {
 export async function checkParity({ state }: StateInvocation, deps: RunDeps): Promise<ParityStep> {
   const { runId, targetIndex, fingerprint } = state.run;
   const record = await loadRun(deps, runId);
-  const config = record.config as unknown as RunConfig;
+  const config = record.config;
   const source = await deps.sourceClient(config);
   if (config.parity.mode === 'sample') {
     if (!config.verifyOnly) await refresh(deps.target, targetIndex);
@@ -48,7 +40,7 @@ export async function checkParity({ state }: StateInvocation, deps: RunDeps): Pr
     return { ok: true, done: true };
   }
 
-  const recorded = record.verification as unknown as VerificationProgress | undefined;
+  const recorded = record.verification;
   let progress: VerificationProgress;
   if (recorded) {
     progress = resumeRanges(recorded);
@@ -110,7 +102,7 @@ async function concludeVerification(deps: RunDeps, config: RunConfig, runId: str
       ...(differing > 0 && location ? { differences: location } : {}),
     },
   };
-  await deps.ledger.updateRun(runId, { parity: parity as unknown as JsonObject });
+  await deps.ledger.updateRun(runId, { parity });
   deps.metrics.emit(targetIndex, { ParityDrift: counts.drift, VerifiedDifferences: differing });
   if (!ok) {
     const cause = problems.join('; ') + (differing > 0 && location ? `; every differing id is listed in ${location}` : '');
@@ -160,7 +152,7 @@ async function sampleParity(deps: RunDeps, config: RunConfig, source: Client, ru
     forward: { checked: forward.checked, missing: forward.missing, behind: forward.behind },
     reverse: { checked: reverse.checked, targetOnly: reverse.targetOnly },
   };
-  await deps.ledger.updateRun(runId, { parity: parity as unknown as JsonObject });
+  await deps.ledger.updateRun(runId, { parity });
   deps.metrics.emit(targetIndex, { ParityDrift: counts.drift, SampleMissing: verdict.sampleMissing });
   if (!verdict.ok) {
     deps.log.warn('parity failed', { runId, cause: verdict.cause });

@@ -1,5 +1,4 @@
 import { restoreTombstones } from '../shared/tombstones';
-import type { JsonObject } from '../shared/ledger';
 import { loadRun, type RunDeps, type StateInvocation } from '../shared/run-context';
 
 /** Step 12 on success: final record, the target's tombstone retention restored, lock released. */
@@ -8,8 +7,8 @@ export async function finishRun({ state }: StateInvocation, deps: RunDeps): Prom
   const record = await loadRun(deps, runId);
   const finished = await deps.ledger.finishRun(runId, {
     status: 'SUCCEEDED',
-    ...(record.counters ? { counters: record.counters as JsonObject } : {}),
-    ...(record.parity ? { parity: record.parity as JsonObject } : {}),
+    ...(record.counters ? { counters: record.counters } : {}),
+    ...(record.parity ? { parity: record.parity } : {}),
   });
   if (!state.run.dryRun) {
     await restoreTombstones(deps, targetIndex, runId);

@@ -1,6 +1,5 @@
 import { hashOfSentRequest, opaqueId, parseOpaqueId, type CanonicalRequest } from '../shared/canonical-request';
 import { cancelTask, reindexTasksInto } from '../shared/cluster-ops';
-import type { RunConfig } from '../shared/config';
 import { RunAlreadyFinishedError } from '../shared/ledger';
 import { partitionRequest, partitionTag } from '../shared/partitioned-run';
 import { call } from '../shared/search-client';
@@ -50,14 +49,14 @@ export async function launchReindex(
   const tag = partitionTag(runId, partitionId);
   const running = (await reindexTasksInto(deps.target, targetIndex)).find((t) => parseOpaqueId(t.opaqueId)?.runId === tag);
   const record = await loadRun(deps, runId);
-  const config = record.config as unknown as RunConfig;
+  const config = record.config;
   let taskId: string;
   let sentHash: string | undefined;
   if (running) {
     taskId = running.taskId;
     deps.log.warn('adopted a task this run had already launched', { runId, partitionId, taskId });
   } else {
-    const request = partitionRequest(await approvedRequest(deps, runId), part.query);
+    const request = partitionRequest(approvedRequest(record), part.query);
     const sent = buildRequest(request, await deps.sourceCredentials(config));
     sentHash = hashOfSentRequest(sent, deps.credentialReference(config));
     const { body } = await call('launch _reindex', () =>

@@ -1,6 +1,5 @@
 import { parseOpaqueId } from '../shared/canonical-request';
 import { cancelTask, getTask } from '../shared/cluster-ops';
-import type { RunConfig } from '../shared/config';
 import { outcomeFromTaskAnswer, processed } from '../shared/counters';
 import { HeaderCheckFailedError, TaskLostError } from '../shared/errors';
 import { isRunTag, partitionTag, WHOLE_INDEX_PARTITION_ID } from '../shared/partitioned-run';
@@ -28,7 +27,8 @@ export async function pollTask({ state }: StateInvocation, deps: RunDeps): Promi
   const partitionId = partitionOf(state);
   const taskId = state.launch!.taskId;
   const poll = state.poll!;
-  const config = (await loadRun(deps, runId)).config as unknown as RunConfig;
+  const record = await loadRun(deps, runId);
+  const { config } = record;
   const part = await deps.ledger.getPartition(runId, partitionId);
   const tag = partitionTag(runId, partitionId);
   const where = partitionId === WHOLE_INDEX_PARTITION_ID ? `task ${taskId}` : `partition ${partitionId}: task ${taskId}`;
@@ -52,8 +52,7 @@ export async function pollTask({ state }: StateInvocation, deps: RunDeps): Promi
   const seenBulk = part.retriesBulk ?? 0;
   await deps.ledger.updatePartition(runId, partitionId, { counters, ...(retriesBulk > seenBulk ? { retriesBulk } : {}) }, now);
   if (retriesBulk > seenBulk && !outcome.completed) {
-    await easeRejections(deps, {
-      runId,
+    await easeRejections(deps, record, {
       partitionId,
       taskId,
       reason: `task ${taskId}: retries.bulk grew from ${seenBulk} to ${retriesBulk} (the target rejected writes)`,

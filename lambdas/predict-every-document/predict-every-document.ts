@@ -1,7 +1,6 @@
 import { censusOf } from '../shared/cluster-ops';
 import type { RunConfig } from '../shared/config';
 import { exactProbeLines, withProbeLines } from '../shared/header';
-import type { JsonObject } from '../shared/ledger';
 import { loadRun, type RunDeps, type StateInvocation } from '../shared/run-context';
 import { comparedCount, type ClassCounts } from '../shared/verification';
 import { rangesLeft, resumeRanges, startRanges, verifyRangesInTurn, type RangeProgress } from '../shared/verify-ranges';
@@ -29,9 +28,9 @@ export function exactPrediction(mode: RunConfig['mode'], classes: ClassCounts) {
 export async function predictEveryDocument({ state }: StateInvocation, deps: RunDeps): Promise<PredictionStep> {
   const { runId, targetIndex } = state.run;
   const record = await loadRun(deps, runId);
-  const config = record.config as unknown as RunConfig;
+  const config = record.config;
   const source = await deps.sourceClient(config);
-  const recorded = record.exactProbe as unknown as RangeProgress | undefined;
+  const recorded = record.exactProbe;
   let progress: RangeProgress;
   if (recorded) {
     progress = resumeRanges(recorded);
@@ -61,7 +60,7 @@ export async function predictEveryDocument({ state }: StateInvocation, deps: Run
   const point = (x: number) => ({ low: x, high: x });
   // In the shape of the sample's probe (so the approval and the live run read it as they read that one), exact.
   const probe = {
-    mode: 'full',
+    mode: 'full' as const,
     at,
     sampled: compared,
     counts,
@@ -74,7 +73,7 @@ export async function predictEveryDocument({ state }: StateInvocation, deps: Run
   };
   const lines = exactProbeLines({ compared, targetOnly: c.targetOnly, predicted, counts, at });
   const header = withProbeLines(record.header ?? [], lines);
-  await deps.ledger.updateRun(runId, { probe: probe as unknown as JsonObject, header });
+  await deps.ledger.updateRun(runId, { probe, header });
   deps.log.info('exact prediction done', { runId, predicted, compared, prediction: lines });
   return { done: true };
 }

@@ -1,7 +1,6 @@
-import type { CanonicalRequest } from '../shared/canonical-request';
 import { censusOf, reindexTasksInto, resolveIndex, sampleIds, versionsOf, type IndexCensus } from '../shared/cluster-ops';
 import { isPartitioned, type RunConfig } from '../shared/config';
-import { expectedCounts, planKey, planPartitions, type PartitionKey, type PartitionPlan, type RecordedPlan } from '../shared/partitions';
+import { expectedCounts, planKey, planPartitions, type PartitionPlan, type RecordedPlan } from '../shared/partitions';
 import { sampleSeed } from '../shared/parity';
 import { planFingerprint } from '../shared/partitioned-run';
 import { coverageOf } from '../shared/coverage';
@@ -14,23 +13,12 @@ import {
   VersioningContractBrokenError,
 } from '../shared/errors';
 import { renderHeader, sentSettings, type ApprovalStatus } from '../shared/header';
-import type { Approval, JsonObject } from '../shared/ledger';
+import type { Approval, Baselines } from '../shared/ledger';
 import { probe, versioningLooksBroken, type ProbeResult } from '../shared/probe';
 import { reach } from '../shared/search-client';
 import { loadRun, type RunDeps, type StateInvocation } from '../shared/run-context';
 import { decideRetention, gcDeletesOf } from '../shared/tombstones';
 
-export interface Baselines {
-  readonly sourceCount: number;
-  readonly targetCount: number;
-  readonly sourceDays: IndexCensus['days'];
-  readonly targetDays: IndexCensus['days'];
-  readonly sourceWithoutDate: number;
-  readonly sourceVersion: string;
-  readonly targetVersion: string;
-  readonly targetExists: boolean;
-  readonly at: string;
-}
 
 /**
  * Steps 3 and 4: reach both clusters, take the baselines, refuse a foreign reindex into the target,
@@ -39,7 +27,7 @@ export interface Baselines {
 export async function preflight({ state }: StateInvocation, deps: RunDeps): Promise<{ sourceCount: number; targetCount: number }> {
   const { runId, targetIndex, dryRun, fingerprint } = state.run;
   const record = await loadRun(deps, runId);
-  const config = record.config as unknown as RunConfig & { canonicalRequest: CanonicalRequest };
+  const config = record.config;
   const source = await deps.sourceClient(config);
 
   const [sourceInfo, targetInfo] = await Promise.all([reach(source, 'source'), reach(deps.target, 'target')]);
@@ -111,10 +99,10 @@ export async function preflight({ state }: StateInvocation, deps: RunDeps): Prom
   if (plan) header.push(...planLines(plan));
   await deps.ledger.updateRun(runId, {
     fingerprint: shownFingerprint,
-    baselines: baselines as unknown as JsonObject,
-    probe: probed.result as unknown as JsonObject,
+    baselines,
+    probe: probed.result,
     header,
-    ...(plan ? { plan: plan as unknown as JsonObject } : {}),
+    ...(plan ? { plan } : {}),
   });
   deps.log.info('pre-flight done', { runId, sourceCount: sourceCensus.count, targetCount: target.count, header });
 
@@ -170,7 +158,7 @@ function approvalStatus(dryRun: boolean, approval: Approval | undefined, found: 
  * The dry run plans from the source's daily histogram; the live run keeps the approved plan (never
  * re-plans) and only refreshes its expected counts from today's histogram.
  */
-function partitionPlanOf(config: RunConfig, census: IndexCensus, approved: JsonObject | undefined): RecordedPlan {
+function partitionPlanOf(config: RunConfig, census: IndexCensus, approved: RecordedPlan | undefined): RecordedPlan {
   const fresh = planPartitions({
     days: census.days,
     withoutDate: census.withoutDate,
@@ -178,13 +166,13 @@ function partitionPlanOf(config: RunConfig, census: IndexCensus, approved: JsonO
     partitions: config.partitions,
     query: config.source.query,
   });
-  const keys = approved ? ((approved as unknown as RecordedPlan).partitions.map(({ expected: _e, ...key }) => key) as PartitionKey[]) : planKey(fresh);
+  const keys = approved ? approved.partitions.map(({ expected: _e, ...key }) => key) : planKey(fresh);
   const asPlan: PartitionPlan = {
     dateField: config.dateField,
     requested: fresh.requested,
-    single: approved ? (approved as unknown as RecordedPlan).single : fresh.single,
+    single: approved ? approved.single : fresh.single,
     partitions: keys.map((k) => ({ ...k }) as PartitionPlan['partitions'][number]),
-    notes: approved ? (approved as unknown as RecordedPlan).notes : fresh.notes,
+    notes: approved ? approved.notes : fresh.notes,
   };
   const counts = expectedCounts(asPlan, census.days, census.withoutDate);
   return {

@@ -1,7 +1,6 @@
 import { reconcile as reconcileCounters } from '../shared/counters';
-import type { RunConfig } from '../shared/config';
 import { CounterMismatchError, ReindexFailedError, taskFailureError } from '../shared/errors';
-import type { JsonObject, PartitionItem } from '../shared/ledger';
+import type { PartitionItem, PartitionSummary } from '../shared/ledger';
 import { sumCounters, WHOLE_INDEX_PARTITION_ID } from '../shared/partitioned-run';
 import { loadRun, type RunDeps, type StateInvocation } from '../shared/run-context';
 
@@ -12,7 +11,7 @@ import { loadRun, type RunDeps, type StateInvocation } from '../shared/run-conte
 export async function reconcileRun({ state }: StateInvocation, deps: RunDeps): Promise<{ total: number }> {
   const { runId, targetIndex } = state.run;
   const record = await loadRun(deps, runId);
-  const config = record.config as unknown as RunConfig;
+  const config = record.config;
   const parts = await deps.ledger.listPartitions(runId);
   const summary = parts.map(partitionSummary);
   const sum = sumCounters(parts.map((p) => p.counters));
@@ -25,7 +24,7 @@ export async function reconcileRun({ state }: StateInvocation, deps: RunDeps): P
   // The run's counters are those of its tasks' results: a task lost or cancelled before its end has none.
   const reconciled = parts.every((p) => p.counters?.arithmetic !== undefined);
   await deps.ledger.updateRun(runId, {
-    ...(reconciled ? { counters: { ...sum, arithmetic: verdict.arithmetic, firstFailures } as JsonObject } : {}),
+    ...(reconciled ? { counters: { ...sum, arithmetic: verdict.arithmetic, firstFailures } } : {}),
     partitions: summary,
   });
   deps.metrics.emit(targetIndex, {
@@ -52,7 +51,7 @@ export async function reconcileRun({ state }: StateInvocation, deps: RunDeps): P
   return { total: sum.total };
 }
 
-function partitionSummary(p: PartitionItem): JsonObject {
+function partitionSummary(p: PartitionItem): PartitionSummary {
   return JSON.parse(
     JSON.stringify({
       id: p.partitionId,
@@ -68,5 +67,5 @@ function partitionSummary(p: PartitionItem): JsonObject {
       errors: p.errors.length ? p.errors : undefined,
       stall: p.stall,
     }),
-  ) as JsonObject;
+  ) as PartitionSummary;
 }

@@ -1,6 +1,5 @@
 import { parseOpaqueId } from '../shared/canonical-request';
 import { getTask } from '../shared/cluster-ops';
-import type { RunConfig } from '../shared/config';
 import { outcomeFromTaskAnswer, reconcile as reconcileCounters } from '../shared/counters';
 import { CounterMismatchError, ReindexFailedError, TaskLostError } from '../shared/errors';
 import { partitionTag, WHOLE_INDEX_PARTITION_ID } from '../shared/partitioned-run';
@@ -16,7 +15,7 @@ export async function reconcileTask({ state }: StateInvocation, deps: RunDeps): 
   const { runId } = state.run;
   const partitionId = partitionOf(state);
   const taskId = state.launch!.taskId;
-  const config = (await loadRun(deps, runId)).config as unknown as RunConfig;
+  const config = (await loadRun(deps, runId)).config;
   const part = await deps.ledger.getPartition(runId, partitionId);
   const where = partitionId === WHOLE_INDEX_PARTITION_ID ? `task ${taskId}` : `partition ${partitionId}: task ${taskId}`;
   const task = await getTask(deps.target, taskId);

@@ -1,5 +1,3 @@
-import type { RunConfig } from '../shared/config';
-import type { JsonObject } from '../shared/ledger';
 import { loadRun, type RunDeps, type StateInvocation } from '../shared/run-context';
 
 /**
@@ -10,7 +8,7 @@ import { loadRun, type RunDeps, type StateInvocation } from '../shared/run-conte
 export async function recordApproval({ state }: StateInvocation, deps: RunDeps): Promise<{ approvedUntil: string; fingerprint: string }> {
   const { runId, fingerprint, requestHash } = state.run;
   const record = await loadRun(deps, runId);
-  const config = record.config as unknown as RunConfig & { canonicalRequest: JsonObject };
+  const config = record.config;
   const approvedAt = deps.now();
   await deps.ledger.putApproval({
     fingerprint,

@@ -1,5 +1,4 @@
 import { cancelTask } from '../shared/cluster-ops';
-import type { RunConfig } from '../shared/config';
 import { causeMessage } from '../shared/errors';
 import { PARTITION_MAX_ATTEMPTS } from '../shared/partitioned-run';
 import { type RunDeps, type StateInvocation } from '../shared/run-context';
@@ -19,7 +18,7 @@ export async function recordTaskFailure({ state }: StateInvocation, deps: RunDep
   const cause = causeMessage(state.failure?.Cause) || error;
   if (part.taskId) await cancelTask(deps.target, part.taskId);
   const record = await deps.ledger.getRun(runId);
-  const config = record?.config as unknown as RunConfig | undefined;
+  const config = record?.config;
   const stopped = record === undefined || ['FAILED', 'ABORTED'].includes(record.status);
   // A wrong request (rail 2) or a run without approval is not retried: it would fail the same way.
   const retry =
@@ -35,7 +34,7 @@ export async function recordTaskFailure({ state }: StateInvocation, deps: RunDep
     deps.now(),
   );
   await releaseTaskSlots(deps, runId, partitionId);
-  if (isRejection(cause)) await lowerConcurrency(deps, runId, partitionId, `${error}: ${cause.slice(0, 300)}`);
+  if (record && isRejection(cause)) await lowerConcurrency(deps, record, partitionId, `${error}: ${cause.slice(0, 300)}`);
   deps.log.warn(retry ? 'task failed: retrying its partition alone' : 'task failed', { runId, targetIndex, partitionId, error, attempt: part.attempts });
   return { retry };
 }

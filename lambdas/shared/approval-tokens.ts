@@ -69,10 +69,10 @@ export interface ApprovalOutput {
   readonly decidedAt: string;
 }
 
-
-function withoutKeys(item: Record<string, unknown>): PendingApproval {
+/** A stored item without its keys: the ledger reads back only what it wrote, so the item is what it was written as. */
+function withoutKeys<T>(item: Record<string, unknown>): T {
   const { pk: _pk, sk: _sk, ...rest } = item;
-  return rest as unknown as PendingApproval;
+  return rest as T;
 }
 
 /**

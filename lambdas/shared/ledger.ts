@@ -16,10 +16,6 @@
  */
 import {
   ConditionalCheckFailedException,
-  CreateTableCommand,
-  DescribeTableCommand,
-  ResourceInUseException,
-  UpdateTimeToLiveCommand,
 } from '@aws-sdk/client-dynamodb';
 import {
   DeleteCommand,
@@ -30,9 +26,14 @@ import {
   type DynamoDBDocumentClient,
   type QueryCommandInput,
 } from '@aws-sdk/lib-dynamodb';
+import type { CanonicalRequest } from './canonical-request';
+import type { RunConfig } from './config';
 import type { Counters } from './counters';
+import type { DayCount } from './coverage';
+import type { ProbeResult } from './probe';
+import type { RangeProgress, VerificationProgress } from './verify-ranges';
 import { PARTITION_MAX_ATTEMPTS } from './partitioned-run';
-import type { PartitionKey, SourceQuery } from './partitions';
+import type { PartitionKey, RecordedPlan, SourceQuery } from './partitions';
 
 // ---------------------------------------------------------------------------------------------------
 // Table schema: shared with the CDK ledger construct, which creates the same table on AWS.
@@ -141,6 +142,71 @@ export interface LockTakeover {
   readonly at: string;
 }
 
+/** The run's configuration as stored: the normalised input (secrets by reference), its canonical request and the target endpoint. */
+export type StoredConfig = RunConfig & { readonly canonicalRequest: CanonicalRequest; readonly targetEndpoint?: string };
+
+/** The dry run a live run launches under, as CheckApproval copied it: what every launch of the run sends. */
+export interface ApprovedBy {
+  readonly runId: string;
+  readonly approvedAt: string;
+  readonly fingerprint: string;
+  readonly canonicalRequest: CanonicalRequest;
+}
+
+/** The dry run's prediction: the sample's probe, or the exact one (`probe: "full"`, `mode` full) in the same shape. */
+export type RecordedProbe = ProbeResult & { readonly mode?: 'full'; readonly at?: string; readonly ranges?: number; readonly invocations?: number };
+
+/** The pre-flight's baselines: both clusters' counts and daily histograms. */
+export interface Baselines {
+  readonly sourceCount: number;
+  readonly targetCount: number;
+  readonly sourceDays?: readonly DayCount[];
+  readonly targetDays?: readonly DayCount[];
+  readonly sourceWithoutDate?: number;
+  readonly sourceVersion?: string;
+  readonly targetVersion?: string;
+  readonly targetExists?: boolean;
+  readonly at?: string;
+}
+
+/** One task of a run as ReconcileRun summed it onto the run record (from its partition item). */
+export type PartitionSummary = Pick<PartitionItem, 'kind' | 'start' | 'end' | 'expected' | 'status' | 'attempts' | 'taskIds' | 'launchedAt' | 'counters' | 'stall'> & {
+  readonly id: string;
+  readonly errors?: PartitionItem['errors'];
+};
+
+/** The run's counters as reconciled: the sum of its tasks' results, their arithmetic and first failures. */
+export type RunCounters = Counters & { readonly arithmetic?: string; readonly firstFailures?: readonly unknown[] };
+
+/** The last stall a poll reported: no counter change on the task since `since`. */
+export interface StallRecord {
+  readonly at: string;
+  readonly since: string;
+  readonly processed: number;
+  readonly total: number;
+  readonly taskId: string;
+  readonly partitionId?: string;
+}
+
+/** The run's partition concurrency as it stands: maxConcurrency, lowered by the target's rejections. */
+export interface RunConcurrency {
+  readonly current: number;
+  readonly changes: ReadonlyArray<{ readonly at: string; readonly from: number; readonly to: number; readonly partitionId: string; readonly reason: string }>;
+}
+
+/** A run's rethrottles. */
+export interface RunThrottle {
+  readonly changes: ReadonlyArray<{ readonly at: string; readonly taskId: string; readonly partitionId: string | null; readonly from: number | null; readonly to: number; readonly reason: string }>;
+}
+
+/** A reindex into the target that was not the run's own: cancelled and recorded. */
+export interface ForeignTask {
+  readonly taskId: string;
+  readonly opaqueId: string | null;
+  readonly description: string;
+  readonly cancelledAt: string;
+}
+
 /** `RUN#<runId> / META` without its keys. */
 export interface RunRecord {
   readonly runId: string;
@@ -148,44 +214,42 @@ export interface RunRecord {
   readonly dryRun: boolean;
   readonly status: RunStatus;
   /** Normalised config with secrets replaced by references. */
-  readonly config: JsonObject;
+  readonly config: StoredConfig;
   readonly fingerprint: string;
   readonly requestHash: string;
   readonly startedAt: string;
   readonly updatedAt: string;
   readonly finishedAt?: string;
   readonly executionArn?: string;
-  readonly baselines?: JsonObject;
-  readonly probe?: JsonObject;
-  readonly counters?: JsonObject;
+  readonly baselines?: Baselines;
+  readonly probe?: RecordedProbe | null;
+  readonly counters?: RunCounters;
   readonly parity?: JsonObject;
   /** Full verification in progress: the counts and days found first, the ranges left, the classes so far. */
-  readonly verification?: JsonObject;
+  readonly verification?: VerificationProgress;
   /** A dry run's exact prediction (`probe: "full"`) in progress: the ranges left, the classes so far. */
-  readonly exactProbe?: JsonObject;
+  readonly exactProbe?: RangeProgress;
   /** Error name without its `Error` suffix, as in the Fail state (`TargetNotEmpty`). */
   readonly error?: string;
   readonly cause?: string;
-  readonly foreignTasks?: readonly JsonObject[];
+  readonly foreignTasks?: readonly ForeignTask[];
   readonly lockTakeover?: LockTakeover;
   /** The configuration header the pre-flight rendered, line by line. */
   readonly header?: readonly string[];
   /** The dry run whose approval a live run launched under. */
-  readonly approvedBy?: JsonObject;
-  /** Launch receipt: when, and the hash of the request as sent. */
-  readonly launch?: JsonObject;
+  readonly approvedBy?: ApprovedBy;
   /** Last stall reported by the poll loop. */
-  readonly stall?: JsonObject;
+  readonly stall?: StallRecord;
   /** Partitioned runs: the plan (partitions with their expected counts, notes). */
-  readonly plan?: JsonObject;
-  /** Partitioned runs: each partition's range, task id(s), status and counters, once reconciled. */
-  readonly partitions?: readonly JsonObject[];
+  readonly plan?: RecordedPlan;
+  /** Each task's partition: range, task id(s), status and counters, as ReconcileRun summed them. */
+  readonly partitions?: readonly PartitionSummary[];
   /** Partitioned runs: the partition concurrency as lowered by the target's rejections, and each change. */
-  readonly concurrency?: JsonObject;
+  readonly concurrency?: RunConcurrency;
   /** The reindex tasks rethrottled because the target rejected their writes, each change. */
-  readonly throttle?: JsonObject;
-  /** The highest `retries.bulk` a single-task run's task has shown (a partition keeps its own). */
-  readonly retriesBulk?: number;
+  readonly throttle?: RunThrottle;
+  /** The target's `index.gc_deletes` as the run found and raised it. */
+  readonly tombstones?: TombstoneRetention;
 }
 
 /** What `createRun` takes: `updatedAt` defaults to `startedAt`, `status` to `VALIDATED`. */
@@ -241,7 +305,7 @@ export interface FinishRun {
   readonly status: TerminalStatus;
   readonly error?: string;
   readonly cause?: string;
-  readonly counters?: JsonObject;
+  readonly counters?: RunCounters;
   readonly parity?: JsonObject;
 }
 
@@ -293,12 +357,12 @@ export interface Approval {
   readonly fingerprint: string;
   /** The dry run that recorded it. */
   readonly runId: string;
-  readonly canonicalRequest: JsonObject;
+  readonly canonicalRequest: CanonicalRequest;
   readonly requestHash: string;
-  readonly baselines: JsonObject;
-  readonly probe: JsonObject;
+  readonly baselines: Baselines | Record<string, never>;
+  readonly probe: RecordedProbe | Record<string, never> | null;
   /** Partitioned runs: the approved plan (the live run launches exactly these partitions). */
-  readonly plan?: JsonObject;
+  readonly plan?: RecordedPlan;
   /** Partitioned runs: the fingerprint that covers the plan ({@link Approval.fingerprint} is the lookup key). */
   readonly planFingerprint?: string;
   /** ISO time. */
@@ -350,68 +414,6 @@ export function assertNoSecrets(value: unknown, path = '$'): void {
       if (!isReference) throw new SecretInLedgerError(childPath);
     }
     assertNoSecrets(child, childPath);
-  }
-}
-
-// ---------------------------------------------------------------------------------------------------
-// Table creation (local only: on AWS the CDK ledger construct creates the table)
-
-/**
- * Creates the ledger table with the schema the CDK construct uses, waits until it is ACTIVE and
- * enables TTL on `expiresAt`. Idempotent. dynalite does not implement `UpdateTimeToLive`: there the
- * TTL step is skipped (approvals are age-checked on read anyway).
- */
-export async function createLedgerTable(client: DynamoDBDocumentClient, tableName: string): Promise<void> {
-  try {
-    await client.send(
-      new CreateTableCommand({
-        TableName: tableName,
-        BillingMode: LEDGER_BILLING_MODE,
-        AttributeDefinitions: [
-          { AttributeName: LEDGER_PARTITION_KEY, AttributeType: 'S' },
-          { AttributeName: LEDGER_SORT_KEY, AttributeType: 'S' },
-          { AttributeName: LEDGER_GSI_PARTITION_KEY, AttributeType: 'S' },
-          { AttributeName: LEDGER_GSI_SORT_KEY, AttributeType: 'S' },
-        ],
-        KeySchema: [
-          { AttributeName: LEDGER_PARTITION_KEY, KeyType: 'HASH' },
-          { AttributeName: LEDGER_SORT_KEY, KeyType: 'RANGE' },
-        ],
-        GlobalSecondaryIndexes: [
-          {
-            IndexName: LEDGER_BY_TARGET_INDEX,
-            KeySchema: [
-              { AttributeName: LEDGER_GSI_PARTITION_KEY, KeyType: 'HASH' },
-              { AttributeName: LEDGER_GSI_SORT_KEY, KeyType: 'RANGE' },
-            ],
-            Projection: { ProjectionType: 'ALL' },
-          },
-        ],
-      }),
-    );
-  } catch (err) {
-    if (!(err instanceof ResourceInUseException) && (err as Error).name !== 'ResourceInUseException') throw err;
-  }
-  for (let attempt = 0; ; attempt++) {
-    const { Table } = await client.send(new DescribeTableCommand({ TableName: tableName }));
-    const gsiActive = (Table?.GlobalSecondaryIndexes ?? []).every((gsi) => gsi.IndexStatus === 'ACTIVE');
-    if (Table?.TableStatus === 'ACTIVE' && gsiActive) break;
-    if (attempt >= 600) throw new LedgerError(`ledger table ${tableName} did not become ACTIVE`);
-    await new Promise((res) => setTimeout(res, 100));
-  }
-  try {
-    await client.send(
-      new UpdateTimeToLiveCommand({
-        TableName: tableName,
-        TimeToLiveSpecification: { AttributeName: LEDGER_TTL_ATTRIBUTE, Enabled: true },
-      }),
-    );
-  } catch (err) {
-    const name = (err as Error).name;
-    // dynalite: UnknownOperationException. Real DynamoDB, second call: "TimeToLive is already enabled".
-    if (name === 'UnknownOperationException') return;
-    if (name === 'ValidationException' && /already enabled/i.test((err as Error).message)) return;
-    throw err;
   }
 }
 

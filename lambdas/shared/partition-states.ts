@@ -1,10 +1,10 @@
 /** Helpers the partition states share: the slots, the iteration's partition, the approved request, the stop path. */
 import { rethrottleTask, type TaskView } from './cluster-ops';
 import { outcomeFromTaskAnswer, processed } from './counters';
-import type { RunConfig } from './config';
 import { runSlotDomain } from './partitioned-run';
 import { TaskSlots } from './task-slots';
-import { loadRun, type RunDeps, type StateInvocation } from './run-context';
+import type { RunConcurrency, RunRecord } from './ledger';
+import type { RunDeps, StateInvocation } from './run-context';
 
 /**
  * Seconds before the first retry for a slot, doubled on each further try up to {@link SLOT_WAIT_MAX_SECONDS}:
@@ -20,15 +20,8 @@ export function nextSlotWait(previous: number | undefined): number {
 }
 
 /** The run's partition concurrency as it stands: maxConcurrency, lowered by the target's rejections. */
-export interface RunConcurrency {
-  readonly current: number;
-  readonly changes: ReadonlyArray<{ readonly at: string; readonly from: number; readonly to: number; readonly partitionId: string; readonly reason: string }>;
-}
-
-export async function currentConcurrency(deps: RunDeps, runId: string): Promise<number> {
-  const record = await loadRun(deps, runId);
-  const config = record.config as unknown as RunConfig;
-  return (record.concurrency as RunConcurrency | undefined)?.current ?? config.maxConcurrency ?? 1;
+export function currentConcurrency(record: RunRecord): number {
+  return record.concurrency?.current ?? record.config.maxConcurrency ?? 1;
 }
 
 /**
@@ -36,16 +29,15 @@ export async function currentConcurrency(deps: RunDeps, runId: string): Promise<
  * fewer for this run from now on (never below 1). Running tasks are not cut off: their run-level slots
  * above the new maximum are simply not handed out again. Recorded on the run and logged.
  */
-export async function lowerConcurrency(deps: RunDeps, runId: string, partitionId: string, reason: string): Promise<number> {
-  const record = await loadRun(deps, runId);
-  const config = record.config as unknown as RunConfig;
-  const now = (record.concurrency as RunConcurrency | undefined) ?? { current: config.maxConcurrency ?? 1, changes: [] };
+export async function lowerConcurrency(deps: RunDeps, record: RunRecord, partitionId: string, reason: string): Promise<number> {
+  const { runId } = record;
+  const now = record.concurrency ?? { current: record.config.maxConcurrency ?? 1, changes: [] };
   if (now.current <= 1) return now.current;
   const next: RunConcurrency = {
     current: now.current - 1,
     changes: [...now.changes, { at: deps.now().toISOString(), from: now.current, to: now.current - 1, partitionId, reason }],
   };
-  await deps.ledger.updateRun(runId, { concurrency: next as unknown as Record<string, unknown> });
+  await deps.ledger.updateRun(runId, { concurrency: next });
   deps.log.warn('the target rejects writes: lowering the run\'s partition concurrency', { runId, partitionId, from: now.current, to: next.current, reason });
   return next.current;
 }
@@ -66,11 +58,6 @@ export function rethrottleRate(task: { requestsPerSecond: number | null; process
   return rate > 0 && next < rate ? next : undefined;
 }
 
-/** A run's rethrottles, as recorded on its record (`throttle`). */
-export interface RunThrottle {
-  readonly changes: ReadonlyArray<{ readonly at: string; readonly taskId: string; readonly partitionId: string | null; readonly from: number | null; readonly to: number; readonly reason: string }>;
-}
-
 /**
  * The target rejected writes of a task (its retries.bulk grew). A partitioned run first runs one task
  * fewer ({@link lowerConcurrency}); at one task (a single-task run, or a partitioned run already down to
@@ -78,15 +65,16 @@ export interface RunThrottle {
  */
 export async function easeRejections(
   deps: RunDeps,
-  rejected: { runId: string; partitionId: string | null; taskId: string; reason: string; requestsPerSecond: number | null; processed: number; secondsSinceLaunch: number },
+  record: RunRecord,
+  rejected: { partitionId: string; taskId: string; reason: string; requestsPerSecond: number | null; processed: number; secondsSinceLaunch: number },
 ): Promise<void> {
-  const { runId, partitionId, taskId, reason } = rejected;
-  if (partitionId !== null && (await currentConcurrency(deps, runId)) > 1) {
-    await lowerConcurrency(deps, runId, partitionId, reason);
+  const { runId } = record;
+  const { partitionId, taskId, reason } = rejected;
+  if (currentConcurrency(record) > 1) {
+    await lowerConcurrency(deps, record, partitionId, reason);
     return;
   }
-  const record = await loadRun(deps, runId);
-  const throttle = (record.throttle as RunThrottle | undefined) ?? { changes: [] };
+  const throttle = record.throttle ?? { changes: [] };
   const last = throttle.changes.filter((c) => c.taskId === taskId).at(-1);
   // A lower rate applies from the next batch, and the batch in flight may still be retried: judge it later.
   if (last && deps.now().getTime() - Date.parse(last.at) < RETHROTTLE_COOLDOWN_SECONDS * 1000) return;
@@ -97,7 +85,7 @@ export async function easeRejections(
   }
   if (!(await rethrottleTask(deps.target, taskId, to))) return;
   const change = { at: deps.now().toISOString(), taskId, partitionId, from: rejected.requestsPerSecond, to, reason };
-  await deps.ledger.updateRun(runId, { throttle: { changes: [...throttle.changes, change] } as unknown as Record<string, unknown> });
+  await deps.ledger.updateRun(runId, { throttle: { changes: [...throttle.changes, change] } });
   deps.log.warn('the target rejects writes: rethrottled the reindex task', { runId, partitionId, taskId, from: rejected.requestsPerSecond ?? 'unthrottled', to, reason });
 }
 

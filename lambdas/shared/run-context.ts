@@ -114,10 +114,11 @@ export interface RunDeps {
   readonly verifyRangeDocs?: number;
 }
 
-export async function loadRun(deps: RunDeps, runId: string): Promise<RunRecord & { config: RunConfig }> {
+/** The run's record: each state loads it once per invocation and passes it down. */
+export async function loadRun(deps: RunDeps, runId: string): Promise<RunRecord> {
   const record = await deps.ledger.getRun(runId);
   if (!record) throw new Error(`run ${runId} has no record in the ledger`);
-  return record as RunRecord & { config: RunConfig };
+  return record;
 }
 
 /**
@@ -126,8 +127,7 @@ export async function loadRun(deps: RunDeps, runId: string): Promise<RunRecord &
  * hours later (after a wait for a task slot, or a partition late in a long run) is not refused as
  * expired, and the approval item's TTL deletion cannot take it away.
  */
-export async function approvedRequest(deps: RunDeps, runId: string): Promise<CanonicalRequest> {
-  const approvedBy = (await loadRun(deps, runId)).approvedBy as { canonicalRequest?: CanonicalRequest } | undefined;
-  if (!approvedBy?.canonicalRequest) throw new DryRunRequiredError(`run ${runId} holds no approved request: rail 1 (CheckApproval) did not pass`);
-  return approvedBy.canonicalRequest;
+export function approvedRequest(record: RunRecord): CanonicalRequest {
+  if (!record.approvedBy?.canonicalRequest) throw new DryRunRequiredError(`run ${record.runId} holds no approved request: rail 1 (CheckApproval) did not pass`);
+  return record.approvedBy.canonicalRequest;
 }

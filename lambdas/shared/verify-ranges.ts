@@ -1,6 +1,5 @@
 import type { Client } from '@opensearch-project/opensearch';
 import type { RunConfig } from './config';
-import type { JsonObject } from './ledger';
 import type { RunDeps } from './run-context';
 import { verifyRange } from './verify-range';
 import {
@@ -17,6 +16,7 @@ import {
   type VerificationRange,
 } from './verification';
 import type { DayCount } from './coverage';
+import type { CountComparison, DayDrift } from './parity';
 
 /**
  * The range loop shared by full verification (CheckParity) and the dry run's exact prediction
@@ -39,6 +39,12 @@ export interface RangeProgress {
   invocations: number;
   classes: ClassCounts;
   firstIds: FirstIds;
+}
+
+/** Full verification between invocations, on the run record: the counts and days found first, the ranges' progress. */
+export interface VerificationProgress extends RangeProgress {
+  readonly counts: CountComparison;
+  readonly driftingDays: DayDrift[];
 }
 
 export function startRanges(deps: RunDeps, dateField: string | null, sourceDays: readonly DayCount[], targetDays: readonly DayCount[]): RangeProgress {
@@ -74,7 +80,7 @@ export interface RangeTurn<P extends RangeProgress> {
   /** Look each difference up again before it counts. */
   readonly confirm: boolean;
   /** Saves the progress (one save at a time, in order). */
-  save(progress: JsonObject): Promise<unknown>;
+  save(progress: P): Promise<unknown>;
   /** Lists confirmed differences of a range; undefined: none are listed (the prediction). */
   readonly write?: (rangeId: string, chunk: number, differences: readonly Difference[]) => Promise<void>;
 }
@@ -142,6 +148,6 @@ export async function verifyRangesInTurn<P extends RangeProgress>(turn: RangeTur
   if (failure !== undefined) throw failure;
 }
 
-function snapshot(progress: RangeProgress): JsonObject {
-  return structuredClone(progress) as unknown as JsonObject;
+function snapshot<T extends RangeProgress>(progress: T): T {
+  return structuredClone(progress);
 }

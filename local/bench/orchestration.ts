@@ -6,7 +6,7 @@ import { pollTask } from '../../lambdas/poll-task/poll-task';
 import { validateInput } from '../../lambdas/validate-input/validate-input';
 import { opaqueId } from '../../lambdas/shared/canonical-request';
 import { WHOLE_INDEX_MAX_ATTEMPTS, WHOLE_INDEX_PARTITION_ID } from '../../lambdas/shared/partitioned-run';
-import type { JsonObject, Ledger } from '../../lambdas/shared/ledger';
+import type { Ledger } from '../../lambdas/shared/ledger';
 import type { PollState, RunDeps, StateInvocation } from '../../lambdas/shared/run-context';
 import { collectingMetrics, localLedger, REINDEX_RUN_ASL } from '../pipeline';
 import { createSimulatedClock, runStateMachine, type SimulatedClock } from '../runner/run-state-machine';
@@ -214,8 +214,9 @@ export async function simulateRun(options: {
     // Modelled: a live run under a dry run's approval; its plan is the whole index, as the real one writes it.
     CheckApprovalFunctionArn: async () => {
       const whole = { id: WHOLE_INDEX_PARTITION_ID, kind: 'all' as const, query: null, expected: model.total, maxAttempts: WHOLE_INDEX_MAX_ATTEMPTS };
-      const config = (await ledger.getRun(runId))!.config as { canonicalRequest: JsonObject };
-      await ledger.updateRun(runId, { approvedBy: { runId: `${runId}-dry`, canonicalRequest: config.canonicalRequest } });
+      const { config } = (await ledger.getRun(runId))!;
+      const approvedAt = new Date(clock.now()).toISOString();
+      await ledger.updateRun(runId, { approvedBy: { runId: `${runId}-dry`, approvedAt, fingerprint: 'modelled', canonicalRequest: config.canonicalRequest } });
       await ledger.putPartitions(runId, [whole], new Date(clock.now()));
       return { approvedBy: `${runId}-dry`, partitions: [{ id: WHOLE_INDEX_PARTITION_ID, kind: 'all' }], maxConcurrency: 1 };
     },

@@ -9,7 +9,7 @@ import type { RecordedPlan } from '../../lambdas/shared/partitions';
 import { releaseTaskSlot } from '../../lambdas/release-task-slot/release-task-slot';
 import { validateInput } from '../../lambdas/validate-input/validate-input';
 import { parseOpaqueId } from '../../lambdas/shared/canonical-request';
-import type { JsonObject, Ledger } from '../../lambdas/shared/ledger';
+import type { Ledger, RunCounters, StoredConfig } from '../../lambdas/shared/ledger';
 import type { RunDeps, StateInvocation } from '../../lambdas/shared/run-context';
 import { TaskSlots } from '../../lambdas/shared/task-slots';
 import { MONTHLY_BACKFILL_ASL, runMonthlyBackfillLocal } from '../monthly';
@@ -519,7 +519,7 @@ export interface PartitionedResult {
   readonly launches: number;
   /** Every partition's final status and attempts, as the run recorded them. */
   readonly partitions: ReadonlyArray<{ id: string; status: string; attempts: number }>;
-  readonly counters: JsonObject | undefined;
+  readonly counters: RunCounters | undefined;
   /** Each modelled task: its partition, and its launch and end in seconds after the live run's start. */
   readonly timeline: ReadonlyArray<{ partitionId: string; launchedAtS: number; endedAtS: number | null; state: string }>;
   /** Held entities beyond the live count (a modelling fault when above 0). */
@@ -697,7 +697,7 @@ export async function simulatePartitionedRun(options: {
   if (scenario.foreignSlotsSeconds) {
     const other = `${runId}-other`;
     const slots = new TaskSlots({ client: ledger.client, tableName: ledger.tableName });
-    await ledger.createRun({ runId: other, targetIndex: `${targetIndex}-other`, dryRun: false, status: 'RUNNING', config: {}, fingerprint: 'other', requestHash: 'other', startedAt: new Date(startMs).toISOString() });
+    await ledger.createRun({ runId: other, targetIndex: `${targetIndex}-other`, dryRun: false, status: 'RUNNING', config: {} as StoredConfig, fingerprint: 'other', requestHash: 'other', startedAt: new Date(startMs).toISOString() });
     for (let i = 0; i < scenario.maxTasksPerDomain; i++) {
       const held = await slots.acquireTaskSlot({ domain: targetEndpoint, max: scenario.maxTasksPerDomain, runId: other, partitionId: `o${i}`, now: new Date(startMs), isHolderFinished: async () => false });
       if (!held.acquired) throw new Error('the other run could not take its slot');
@@ -752,7 +752,7 @@ export async function simulatePartitionedRun(options: {
     slotWaits,
     polls,
     launches: fleet.tasks.size,
-    partitions: ((record?.partitions ?? []) as Array<{ id: string; status: string; attempts: number }>).map(({ id, status, attempts }) => ({ id, status, attempts })),
+    partitions: (record?.partitions ?? []).map(({ id, status, attempts }) => ({ id, status, attempts })),
     counters: record?.counters,
     timeline: [...fleet.tasks.values()].map((t) => ({
       partitionId: t.partitionId,

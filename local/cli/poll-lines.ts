@@ -2,7 +2,7 @@ import { processed as processedOf, thousands, ZERO_COUNTERS, type Counters } fro
 import type { PollSnapshot, RunRecord } from '../../lambdas/shared/ledger';
 import { runProgress, type RunProgress } from '../../lambdas/shared/partition-progress';
 import type { PartitionItem } from '../../lambdas/shared/ledger';
-import type { RunConcurrency, RunThrottle } from '../../lambdas/shared/partition-states';
+import type { RunConcurrency, RunThrottle } from '../../lambdas/shared/ledger';
 import { concurrencyChangeText, stallText, throttleChangeText, type StallSummary } from '../receipts';
 
 /**

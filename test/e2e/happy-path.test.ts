@@ -71,7 +71,7 @@ describe('the dry run\'s exact prediction (probe "full")', () => {
 
     expect([dry.status, dry.error]).toEqual(['SUCCEEDED', null]);
     const expected = expectedCounters(shape);
-    const probe = dry.record?.probe as { mode: string; sampled: number; predicted: Record<string, number>; counts: Record<string, number> };
+    const probe = dry.record!.probe!;
     expect(probe.mode).toBe('full');
     expect(probe.sampled).toBe(expected.total);
     expect(probe.predicted).toEqual({ created: expected.created, updated: expected.updated, versionConflicts: expected.versionConflicts });

@@ -192,7 +192,7 @@ describe('a partitioned run on a target node that is killed and restarted', () =
     // Assess
     expect(crashed).toBe(true);
     expect([live.status, live.error, live.cause]).toEqual(['SUCCEEDED', null, null]);
-    const parts = live.record?.partitions as Array<{ id: string; status: string; attempts: number; errors?: Array<{ error: string }> }>;
+    const parts = live.record!.partitions!;
     // Partitions take the run's one slot in no fixed order: the one running at the crash is rerun, alone.
     expect(parts.map((p) => p.id)).toEqual(['p01', 'p02', 'p03', 'p04']);
     expect(parts.every((p) => p.status === 'SUCCEEDED')).toBe(true);
@@ -363,7 +363,7 @@ describe('a partitioned run into a target that rejects writes', () => {
     expect([live.status, live.error, live.cause]).toEqual(['SUCCEEDED', null, null]);
     expect(live.record?.counters).toMatchObject({ total: 4_000, created: 4_000, updated: 0, versionConflicts: 0, failures: 0 });
     expect(live.record?.parity).toMatchObject({ ok: true });
-    const concurrency = live.record?.concurrency as { current: number; changes: Array<{ from: number; to: number; reason: string }> };
+    const concurrency = live.record!.concurrency!;
     expect(concurrency.current).toBeLessThan(4);
     expect(concurrency.changes[0]).toMatchObject({ from: 4, to: 3, reason: expect.stringMatching(/retries\.bulk grew from 0 to \d+/) });
     expect(warnings.some((w) => w.message.startsWith('the target rejects writes: lowering'))).toBe(true);
@@ -388,7 +388,7 @@ describe('a partitioned run into a target that rejects writes', () => {
 
     expect([live.status, live.error, live.cause]).toEqual(['SUCCEEDED', null, null]);
     expect(live.record?.counters).toMatchObject({ total: 6_000, created: 6_000, updated: 0, versionConflicts: 0, failures: 0 });
-    const throttle = live.record?.throttle as { changes: Array<{ taskId: string; partitionId: string | null; from: number | null; to: number; reason: string }> };
+    const throttle = live.record!.throttle!;
     // One change: the next is only considered a minute later (the run is over by then).
     expect(throttle.changes).toEqual([
       expect.objectContaining({ taskId: live.taskId, partitionId: WHOLE_INDEX_PARTITION_ID, from: 2_000, to: 1_000, reason: expect.stringMatching(/retries\.bulk grew from 0 to \d+/) }),

@@ -3,7 +3,7 @@ import { cancelUnrecordedTasks } from '../../lambdas/abort-run/abort-run';
 import { launchReindex } from '../../lambdas/launch-reindex/launch-reindex';
 import { buildCanonicalRequest } from '../../lambdas/shared/canonical-request';
 import { parseRunConfig } from '../../lambdas/shared/config';
-import { RunAlreadyFinishedError, type JsonObject } from '../../lambdas/shared/ledger';
+import { RunAlreadyFinishedError } from '../../lambdas/shared/ledger';
 import { WHOLE_INDEX_PARTITION_ID } from '../../lambdas/shared/partitioned-run';
 import type { RunDeps } from '../../lambdas/shared/run-context';
 import { collectingMetrics } from '../../local/pipeline';
@@ -67,11 +67,11 @@ async function liveRun(deps: RunDeps, runId: string, sourceIndex: string, target
     runId,
     targetIndex,
     dryRun: false,
-    config: JSON.parse(JSON.stringify({ ...config, canonicalRequest })) as JsonObject,
+    config: { ...config, canonicalRequest },
     fingerprint: 'f',
     requestHash: 'h',
     startedAt: new Date().toISOString(),
-    approvedBy: { canonicalRequest: canonicalRequest as unknown as JsonObject },
+    approvedBy: { runId: `${runId}-dry`, approvedAt: new Date().toISOString(), fingerprint: 'f', canonicalRequest },
   });
   // What CheckApproval plans for a run without partitions: its one whole-index task.
   await deps.ledger.putPartitions(runId, [{ id: WHOLE_INDEX_PARTITION_ID, kind: 'all', query: null, expected: 3, maxAttempts: 1 }], new Date());

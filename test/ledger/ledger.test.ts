@@ -14,11 +14,15 @@ import {
   RunNotFoundError,
   SecretInLedgerError,
   assertNoSecrets,
-  createLedgerTable,
   ledgerKeys,
   type LockHolder,
+  type NewApproval,
   type NewRun,
+  type RecordedProbe,
+  type RunCounters,
+  type StoredConfig,
 } from '../../lambdas/shared/ledger';
+import { createLedgerTable } from '../../local/ledger/table';
 import { startLocalLedger, type LocalLedger } from '../../local/ledger/ledger';
 import { WHOLE_INDEX_PARTITION_ID } from '../../lambdas/shared/partitioned-run';
 
@@ -65,7 +69,7 @@ function newRun(runId: string, overrides: Partial<NewRun> = {}): NewRun {
       batchSize: 1000,
       requestsPerSecond: null,
       parity: { countTolerance: 0.0002, sampleSize: 65 },
-    },
+    } as unknown as StoredConfig,
     fingerprint: 'fp-1',
     requestHash: 'rh-1',
     startedAt: '2026-06-01T00:00:00.000Z',
@@ -107,7 +111,7 @@ describe('runs', () => {
     const updated = await ledger.updateRun('calls-2026-05-live', {
       status: 'RUNNING',
       baselines: { sourceCount: 84_986_805, targetCount: 14_188_045 },
-      probe: { sampled: 65, equal: 60, sourceNewer: 5, ratio: 0.013 },
+      probe: { sampled: 65, equal: 60, sourceNewer: 5, ratio: 0.013 } as unknown as RecordedProbe,
     });
 
     expect(created.status).toBe('VALIDATED');
@@ -117,7 +121,7 @@ describe('runs', () => {
     expect(updated.status).toBe('RUNNING');
     expect(updated.updatedAt).toBe('2026-06-01T00:05:00.000Z');
     expect(updated.baselines).toEqual({ sourceCount: 84_986_805, targetCount: 14_188_045 });
-    expect(updated.probe?.ratio).toBe(0.013);
+    expect(updated.probe).toMatchObject({ ratio: 0.013 });
     expect(updated.fingerprint).toBe('fp-1');
     expect(updated.config).toEqual(created.config);
     expect(await ledger.getRun('missing')).toBeUndefined();
@@ -143,7 +147,7 @@ describe('runs', () => {
     await ledger.finishRun('late', { status: 'ABORTED' });
 
     await expect(ledger.updateRun('late', { status: 'RUNNING' })).rejects.toBeInstanceOf(RunAlreadyFinishedError);
-    await ledger.updateRun('late', { counters: { total: 10 } });
+    await ledger.updateRun('late', { counters: { total: 10 } as RunCounters });
     expect((await ledger.getRun('late'))?.status).toBe('ABORTED');
   });
 
@@ -168,7 +172,7 @@ describe('runs', () => {
     const ledger = await freshLedger();
     await ledger.createRun(newRun('fin'));
     await ledger.updateRun('fin', { status: 'RUNNING' });
-    const counters = { total: 84_986_805, created: 70_798_760, updated: 634_962, version_conflicts: 13_553_083, failures: [] };
+    const counters = { total: 84_986_805, created: 70_798_760, updated: 634_962, version_conflicts: 13_553_083, failures: [] } as unknown as RunCounters;
 
     const first = await ledger.finishRun('fin', { status: 'FAILED', error: 'ParityFailed', cause: 'day 2026-05-03 drifts', counters });
     const again = await ledger.finishRun('fin', { status: 'FAILED', error: 'ParityFailed', cause: 'second' });
@@ -207,7 +211,7 @@ describe('secrets', () => {
       assertNoSecrets({ source: { password: 'secret:es-source', credentialsSecret: 'arn:aws:secretsmanager:x' }, n: 1 }),
     ).not.toThrow();
 
-    const leaking = newRun('leak', { config: { source: { remote: { username: 'u', password: 'hunter2' } } } });
+    const leaking = newRun('leak', { config: { source: { remote: { username: 'u', password: 'hunter2' } } } as unknown as StoredConfig });
     const error = await ledger.createRun(leaking).catch((err: unknown) => err);
 
     expect(error).toBeInstanceOf(SecretInLedgerError);
@@ -408,7 +412,7 @@ describe('approvals', () => {
     probe: { predicted: { created: 70_798_760 } },
     approvedAt: '2026-06-01T00:00:00.000Z',
     maxAgeHours: 24,
-  };
+  } as unknown as NewApproval;
 
   it('returns a fresh approval with its TTL in epoch seconds', async () => {
     const ledger = await freshLedger();

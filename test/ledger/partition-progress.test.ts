@@ -3,7 +3,8 @@ import type { Client } from '@opensearch-project/opensearch';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pollTask } from '../../lambdas/poll-task/poll-task';
 import { parseRunConfig } from '../../lambdas/shared/config';
-import { createLedgerTable, Ledger, type JsonObject } from '../../lambdas/shared/ledger';
+import { Ledger, type StoredConfig } from '../../lambdas/shared/ledger';
+import { createLedgerTable } from '../../local/ledger/table';
 import { percent, reportPartitionPoll, runProgress } from '../../lambdas/shared/partition-progress';
 import { type PartitionItem } from '../../lambdas/shared/ledger';
 import type { RunDeps, RunLog, StateInvocation } from '../../lambdas/shared/run-context';
@@ -98,7 +99,7 @@ describe('PollPartition on the ledger (dynalite)', () => {
       runId,
       targetIndex,
       dryRun: false,
-      config: JSON.parse(JSON.stringify(config)) as JsonObject,
+      config: JSON.parse(JSON.stringify(config)) as StoredConfig,
       fingerprint: 'f',
       requestHash: 'h',
       startedAt: now.toISOString(),

@@ -4,7 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pollTask } from '../../lambdas/poll-task/poll-task';
 import { LONG_POLL_CEILING_SECONDS } from '../../lambdas/shared/adaptive-wait';
 import { parseRunConfig } from '../../lambdas/shared/config';
-import { createLedgerTable, Ledger, type JsonObject } from '../../lambdas/shared/ledger';
+import { Ledger, type StoredConfig } from '../../lambdas/shared/ledger';
+import { createLedgerTable } from '../../local/ledger/table';
 import { WHOLE_INDEX_PARTITION_ID } from '../../lambdas/shared/partitioned-run';
 import type { PollState, RunDeps, StateInvocation } from '../../lambdas/shared/run-context';
 import { startLocalLedger, type LocalLedger } from '../../local/ledger/ledger';
@@ -46,11 +47,11 @@ async function createRun(runId: string, input: Record<string, unknown> = {}): Pr
     runId,
     targetIndex,
     dryRun: false,
-    config: JSON.parse(JSON.stringify(config)) as JsonObject,
+    config: JSON.parse(JSON.stringify(config)) as StoredConfig,
     fingerprint: 'f',
     requestHash: 'h',
     startedAt: new Date(LAUNCH).toISOString(),
-    baselines: { sourceCount: 300 },
+    baselines: { sourceCount: 300, targetCount: 0 },
   });
 }
 

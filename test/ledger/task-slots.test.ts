@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LEDGER_PARTITION_KEY, LEDGER_SORT_KEY, Ledger, createLedgerTable } from '../../lambdas/shared/ledger';
+import { LEDGER_PARTITION_KEY, LEDGER_SORT_KEY, Ledger, type StoredConfig } from '../../lambdas/shared/ledger';
+import { createLedgerTable } from '../../local/ledger/table';
 import {
   TaskSlotError,
   TaskSlots,
@@ -202,7 +203,7 @@ describe('reclaim', () => {
   it('reclaims the slot of a finished holder, reports it, and ignores the late release of the old holder', async () => {
     const { ledger, slots } = await fresh();
     const isHolderFinished = (holder: TaskSlotHolder) => ledger.isRunFinished(holder.runId);
-    await ledger.createRun({ runId: 'old', targetIndex: 'calls-2026-05', dryRun: false, config: {}, fingerprint: 'f', requestHash: 'r', startedAt: now.toISOString() });
+    await ledger.createRun({ runId: 'old', targetIndex: 'calls-2026-05', dryRun: false, config: {} as StoredConfig, fingerprint: 'f', requestHash: 'r', startedAt: now.toISOString() });
     await acquire(slots, 'old', 'p0', { max: 2, executionArn: 'arn:exec:old', isHolderFinished });
     await acquire(slots, 'live', 'p0', { max: 2, isHolderFinished });
     const later = new Date('2026-06-01T06:00:00Z');

@@ -8,7 +8,8 @@ import { DescribeExecutionCommand, ExecutionDoesNotExist, SFNClient } from '@aws
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { createLedgerTable, Ledger, type LockHolder } from '../../lambdas/shared/ledger';
+import { Ledger, type LockHolder } from '../../lambdas/shared/ledger';
+import { createLedgerTable } from '../../local/ledger/table';
 import {
   connectLocalLedger,
   endLocalExecution,

@@ -123,7 +123,7 @@ describe('MonthlyBackfill on the local runner (real clusters)', () => {
         noops: 0,
         failures: 0,
       });
-      const c = live!.counters as Record<string, number>;
+      const c = live!.counters!;
       expect(c['created']! + c['updated']! + c['deleted']! + c['noops']! + c['versionConflicts']!).toBe(c['total']);
       expect(live?.parity).toMatchObject({ ok: true });
       expect(live?.approvedBy).toMatchObject({ runId: dry!.runId });

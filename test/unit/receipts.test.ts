@@ -201,7 +201,7 @@ describe('receipts: concurrency, throttle and stalls (the run says so)', () => {
   it('summarises maxConcurrency, the concurrency the run ended at with each change, the rethrottles and the last stall', () => {
     const summary = summarise(eased, easedOutcome);
 
-    expect(summary.concurrency).toEqual({ max: 4, current: 2, changes: (eased.concurrency as { changes: unknown[] }).changes });
+    expect(summary.concurrency).toEqual({ max: 4, current: 2, changes: eased.concurrency!.changes });
     expect(summary.throttle?.changes).toHaveLength(1);
     expect(summary.stall).toMatchObject({ partitionId: 'p02', since: '2026-05-01T00:05:00.000Z' });
   });
