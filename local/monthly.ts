@@ -1,7 +1,7 @@
 import './runner/polyfill';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { RunLog, RunMetrics } from '../lambdas/shared/run-context';
+import type { RunLog, RunMetrics } from '../lambdas/shared/runtime/run-context';
 import { ensureCloudAssembly, type CloudAssembly } from './lambda/cloud-assembly';
 import { localFunctions } from './lambda/local-functions';
 import { startLocalTopic } from './lambda/local-topic';

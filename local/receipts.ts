@@ -1,12 +1,12 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import type { PollSnapshot, RunRecord } from '../lambdas/shared/ledger';
-import type { Difference } from '../lambdas/shared/verification';
-import { thousands, type Counters } from '../lambdas/shared/counters';
-import { sumCounters, WHOLE_INDEX_PARTITION_ID } from '../lambdas/shared/partitioned-run';
-import { type PartitionItem } from '../lambdas/shared/ledger';
-import type { RunConcurrency, RunThrottle } from '../lambdas/shared/ledger';
-import { isPartitioned, type RunConfig } from '../lambdas/shared/config';
+import type { PollSnapshot, RunRecord } from '../lambdas/shared/ledger/ledger';
+import type { Difference } from '../lambdas/shared/checks/verification';
+import { thousands, type Counters } from '../lambdas/shared/checks/counters';
+import { sumCounters, WHOLE_INDEX_PARTITION_ID } from '../lambdas/shared/planning/task-plan';
+import { type PartitionItem } from '../lambdas/shared/ledger/ledger';
+import type { RunConcurrency, RunThrottle } from '../lambdas/shared/ledger/ledger';
+import { isPartitioned, type RunConfig } from '../lambdas/shared/runtime/config';
 
 /**
  * A run's receipts under `<dir>/<run id>/`: JSON, Markdown and a self-contained HTML page with the

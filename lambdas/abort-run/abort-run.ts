@@ -1,9 +1,9 @@
-import { parseOpaqueId } from '../shared/canonical-request';
-import { cancelTask, reindexTasksInto } from '../shared/cluster-ops';
-import { isRunTag } from '../shared/partitioned-run';
-import { releaseRunTaskSlots } from '../shared/partition-states';
-import type { RunDeps } from '../shared/run-context';
-import { restoreTombstones } from '../shared/tombstones';
+import { parseOpaqueId } from '../shared/planning/canonical-request';
+import { cancelTask, reindexTasksInto } from '../shared/cluster/cluster-ops';
+import { isRunTag } from '../shared/planning/task-plan';
+import { releaseRunTaskSlots } from '../shared/task-loop/task-states';
+import type { RunDeps } from '../shared/runtime/run-context';
+import { restoreTombstones } from '../shared/cluster/tombstones';
 
 /** EventBridge "Step Functions Execution Status Change", the fields the cleanup reads. */
 export interface ExecutionStatusChange {

@@ -1,4 +1,4 @@
-import { lambdaHandler } from '../shared/lambda-runtime';
+import { lambdaHandler } from '../shared/runtime/lambda-runtime';
 import { abortRun, endedExecution, type ExecutionStatusChange } from './abort-run';
 
 /** EventBridge "Step Functions Execution Status Change" (ABORTED, TIMED_OUT, FAILED): clean up the run. */

@@ -1,5 +1,5 @@
-import { RunInProgressError } from '../shared/errors';
-import type { RunDeps, StateInvocation } from '../shared/run-context';
+import { RunInProgressError } from '../shared/runtime/errors';
+import type { RunDeps, StateInvocation } from '../shared/runtime/run-context';
 
 /** Step 2: one live run per target index; a lock whose holder has finished is taken over (and recorded). */
 export async function acquireLock({ state, executionArn }: StateInvocation, deps: RunDeps): Promise<{ acquired: true }> {

@@ -1,4 +1,4 @@
-import { lambdaHandler } from '../shared/lambda-runtime';
+import { lambdaHandler } from '../shared/runtime/lambda-runtime';
 import { acquireLock } from './acquire-lock';
 
 export const handler = lambdaHandler(acquireLock);

@@ -1,7 +1,7 @@
-import { runSlotDomain } from '../shared/partitioned-run';
-import { DEFAULT_MAX_TASKS_PER_DOMAIN } from '../shared/task-slots';
-import { loadRun, type RunDeps, type StateInvocation } from '../shared/run-context';
-import { currentConcurrency, nextSlotWait, slotsOf, partitionOf } from '../shared/partition-states';
+import { runSlotDomain } from '../shared/planning/task-plan';
+import { DEFAULT_MAX_TASKS_PER_DOMAIN } from '../shared/ledger/task-slots';
+import { loadRun, type RunDeps, type StateInvocation } from '../shared/runtime/run-context';
+import { currentConcurrency, nextSlotWait, slotsOf, partitionOf } from '../shared/task-loop/task-states';
 
 /**
  * A run-level slot (max = the run's concurrency: maxConcurrency, lowered by rejections), then a slot of the

@@ -1,9 +1,9 @@
-import { isPartitioned } from '../shared/config';
-import { planFingerprint, WHOLE_INDEX_MAX_ATTEMPTS, WHOLE_INDEX_PARTITION_ID } from '../shared/partitioned-run';
-import type { PartitionRef } from '../shared/run-context';
-import { DryRunRequiredError } from '../shared/errors';
-import { loadRun, type RunDeps, type StateInvocation } from '../shared/run-context';
-import { retainTombstones } from '../shared/tombstones';
+import { isPartitioned } from '../shared/runtime/config';
+import { planFingerprint, WHOLE_INDEX_MAX_ATTEMPTS, WHOLE_INDEX_PARTITION_ID } from '../shared/planning/task-plan';
+import type { PartitionRef } from '../shared/runtime/run-context';
+import { DryRunRequiredError } from '../shared/runtime/errors';
+import { loadRun, type RunDeps, type StateInvocation } from '../shared/runtime/run-context';
+import { retainTombstones } from '../shared/cluster/tombstones';
 
 /**
  * Step 6, rail 1: a live run launches only what a dry run approved, recently enough; then (step 6a) the

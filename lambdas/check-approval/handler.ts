@@ -1,4 +1,4 @@
-import { lambdaHandler } from '../shared/lambda-runtime';
+import { lambdaHandler } from '../shared/runtime/lambda-runtime';
 import { checkApproval } from './check-approval';
 
 export const handler = lambdaHandler(checkApproval);

@@ -1,12 +1,12 @@
-import { cancelTask, getTask } from '../shared/cluster-ops';
-import { countersFromTaskStatus, processed } from '../shared/counters';
-import { HeaderCheckFailedError, TaskLostError } from '../shared/errors';
-import { partitionRequest, partitionTag, WHOLE_INDEX_PARTITION_ID } from '../shared/partitioned-run';
-import { requestHash } from '../shared/canonical-request';
-import { identityProblems, totalProblem } from '../shared/task-identity';
-import { nextPoll } from '../shared/poll-cursor';
-import { approvedRequest, loadRun, type PollState, type RunDeps, type StateInvocation } from '../shared/run-context';
-import { partitionOf } from '../shared/partition-states';
+import { cancelTask, getTask } from '../shared/cluster/cluster-ops';
+import { countersFromTaskStatus, processed } from '../shared/checks/counters';
+import { HeaderCheckFailedError, TaskLostError } from '../shared/runtime/errors';
+import { partitionRequest, partitionTag, WHOLE_INDEX_PARTITION_ID } from '../shared/planning/task-plan';
+import { requestHash } from '../shared/planning/canonical-request';
+import { identityProblems, totalProblem } from '../shared/checks/task-identity';
+import { nextPoll } from '../shared/task-loop/poll-cursor';
+import { approvedRequest, loadRun, type PollState, type RunDeps, type StateInvocation } from '../shared/runtime/run-context';
+import { partitionOf } from '../shared/task-loop/task-states';
 
 /**
  * Rail 2, at once after the launch: the running task is the approved one (its X-Opaque-Id carries the

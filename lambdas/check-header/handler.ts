@@ -1,4 +1,4 @@
-import { lambdaHandler } from '../shared/lambda-runtime';
+import { lambdaHandler } from '../shared/runtime/lambda-runtime';
 import { checkHeader } from './check-header';
 
 export const handler = lambdaHandler(checkHeader);

@@ -1,7 +1,7 @@
 import type { Client } from '@opensearch-project/opensearch';
-import { censusOf, refresh, sampleIds, versionsOf } from '../shared/cluster-ops';
-import type { RunConfig } from '../shared/config';
-import { ParityFailedError } from '../shared/errors';
+import { censusOf, refresh, sampleIds, versionsOf } from '../shared/cluster/cluster-ops';
+import type { RunConfig } from '../shared/runtime/config';
+import { ParityFailedError } from '../shared/runtime/errors';
 import {
   compareCounts,
   countProblem,
@@ -11,10 +11,10 @@ import {
   parityVerdict,
   reverseSample,
   sampleSeed,
-} from '../shared/parity';
-import { loadRun, type RunDeps, type StateInvocation } from '../shared/run-context';
-import { comparedCount, verificationProblem } from '../shared/verification';
-import { rangesLeft, resumeRanges, startRanges, verifyRangesInTurn, type VerificationProgress } from '../shared/verify-ranges';
+} from '../shared/checks/parity';
+import { loadRun, type RunDeps, type StateInvocation } from '../shared/runtime/run-context';
+import { comparedCount, verificationProblem } from '../shared/checks/verification';
+import { rangesLeft, resumeRanges, startRanges, verifyRangesInTurn, type VerificationProgress } from '../shared/checks/verify-ranges';
 
 /** What the state machine's loop reads: `done` false sends it back to CheckParity. */
 export interface ParityStep {

@@ -1,4 +1,4 @@
-import { lambdaHandler } from '../shared/lambda-runtime';
+import { lambdaHandler } from '../shared/runtime/lambda-runtime';
 import { checkParity } from './check-parity';
 
 export const handler = lambdaHandler(checkParity);

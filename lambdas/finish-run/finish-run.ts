@@ -1,5 +1,5 @@
-import { restoreTombstones } from '../shared/tombstones';
-import { loadRun, type RunDeps, type StateInvocation } from '../shared/run-context';
+import { restoreTombstones } from '../shared/cluster/tombstones';
+import { loadRun, type RunDeps, type StateInvocation } from '../shared/runtime/run-context';
 
 /** Step 12 on success: final record, the target's tombstone retention restored, lock released. */
 export async function finishRun({ state }: StateInvocation, deps: RunDeps): Promise<{ status: string }> {

@@ -1,4 +1,4 @@
-import { lambdaHandler } from '../shared/lambda-runtime';
+import { lambdaHandler } from '../shared/runtime/lambda-runtime';
 import { finishRun } from './finish-run';
 
 export const handler = lambdaHandler(finishRun);

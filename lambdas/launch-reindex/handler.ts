@@ -1,4 +1,4 @@
-import { lambdaHandler } from '../shared/lambda-runtime';
+import { lambdaHandler } from '../shared/runtime/lambda-runtime';
 import { launchReindex } from './launch-reindex';
 
 export const handler = lambdaHandler(launchReindex);

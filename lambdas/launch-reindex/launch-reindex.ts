@@ -1,10 +1,10 @@
-import { hashOfSentRequest, opaqueId, parseOpaqueId, type CanonicalRequest } from '../shared/canonical-request';
-import { cancelTask, reindexTasksInto } from '../shared/cluster-ops';
-import { RunAlreadyFinishedError } from '../shared/ledger';
-import { partitionRequest, partitionTag } from '../shared/partitioned-run';
-import { call } from '../shared/search-client';
-import { approvedRequest, loadRun, type RunDeps, type StateInvocation } from '../shared/run-context';
-import { partitionOf } from '../shared/partition-states';
+import { hashOfSentRequest, opaqueId, parseOpaqueId, type CanonicalRequest } from '../shared/planning/canonical-request';
+import { cancelTask, reindexTasksInto } from '../shared/cluster/cluster-ops';
+import { RunAlreadyFinishedError } from '../shared/ledger/ledger';
+import { partitionRequest, partitionTag } from '../shared/planning/task-plan';
+import { call } from '../shared/cluster/search-client';
+import { approvedRequest, loadRun, type RunDeps, type StateInvocation } from '../shared/runtime/run-context';
+import { partitionOf } from '../shared/task-loop/task-states';
 
 /** The bytes a launch sends. Production uses `sendApprovedRequest`; tests pass a faulty builder to prove rail 2. */
 export interface SentRequest {

@@ -1,4 +1,4 @@
-import { lambdaFunction } from '../shared/lambda-runtime';
+import { lambdaFunction } from '../shared/runtime/lambda-runtime';
 import { planMonthsState, type MonthPlan, type PlanMonthsInvocation } from './plan-months';
 
 /**

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
-import { ExecutionInputSchema, indexNameProblem } from '../shared/config';
-import { InvalidInputError } from '../shared/errors';
-import type { JsonObject, Ledger } from '../shared/ledger';
+import { ExecutionInputSchema, indexNameProblem } from '../shared/runtime/config';
+import { InvalidInputError } from '../shared/runtime/errors';
+import type { JsonObject, Ledger } from '../shared/ledger/ledger';
 
 /**
  * MonthlyBackfill's planner (docs/design.md, "MonthlyBackfill"): from the execution input and the

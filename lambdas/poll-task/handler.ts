@@ -1,4 +1,4 @@
-import { lambdaHandler } from '../shared/lambda-runtime';
+import { lambdaHandler } from '../shared/runtime/lambda-runtime';
 import { pollTask } from './poll-task';
 
 export const handler = lambdaHandler(pollTask);

@@ -1,17 +1,17 @@
-import { parseOpaqueId } from '../shared/canonical-request';
-import { cancelTask, getTask } from '../shared/cluster-ops';
-import { outcomeFromTaskAnswer, processed } from '../shared/counters';
-import { HeaderCheckFailedError, TaskLostError } from '../shared/errors';
-import { isRunTag, partitionTag, WHOLE_INDEX_PARTITION_ID } from '../shared/partitioned-run';
-import { totalProblem } from '../shared/task-identity';
-import { cancelForeignTasks } from '../shared/foreign-tasks';
-import { nextPoll } from '../shared/poll-cursor';
-import { loadRun, type PollState, type RunDeps, type StateInvocation } from '../shared/run-context';
-import { easeRejections, partitionOf, retriesBulkOf, taskRate } from '../shared/partition-states';
-import { reportPartitionPoll } from '../shared/partition-progress';
-import { checkStall, reportStall } from '../shared/stall';
-import { longPollFor } from '../shared/adaptive-wait';
-import { extendTombstoneRetention } from '../shared/tombstones';
+import { parseOpaqueId } from '../shared/planning/canonical-request';
+import { cancelTask, getTask } from '../shared/cluster/cluster-ops';
+import { outcomeFromTaskAnswer, processed } from '../shared/checks/counters';
+import { HeaderCheckFailedError, TaskLostError } from '../shared/runtime/errors';
+import { isRunTag, partitionTag, WHOLE_INDEX_PARTITION_ID } from '../shared/planning/task-plan';
+import { totalProblem } from '../shared/checks/task-identity';
+import { cancelForeignTasks } from '../shared/cluster/foreign-tasks';
+import { nextPoll } from '../shared/task-loop/poll-cursor';
+import { loadRun, type PollState, type RunDeps, type StateInvocation } from '../shared/runtime/run-context';
+import { easeRejections, partitionOf, retriesBulkOf, taskRate } from '../shared/task-loop/task-states';
+import { reportPartitionPoll } from '../shared/task-loop/run-progress';
+import { checkStall, reportStall } from '../shared/task-loop/stall';
+import { longPollFor } from '../shared/task-loop/adaptive-wait';
+import { extendTombstoneRetention } from '../shared/cluster/tombstones';
 
 const RERUN = 'Rerun the same input under a new run id: the approval still holds while young enough, and merge mode makes the rerun safe.';
 

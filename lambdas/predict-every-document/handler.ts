@@ -1,4 +1,4 @@
-import { lambdaHandler } from '../shared/lambda-runtime';
+import { lambdaHandler } from '../shared/runtime/lambda-runtime';
 import { predictEveryDocument } from './predict-every-document';
 
 export const handler = lambdaHandler(predictEveryDocument);

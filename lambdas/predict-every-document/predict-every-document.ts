@@ -1,9 +1,9 @@
-import { censusOf } from '../shared/cluster-ops';
-import type { RunConfig } from '../shared/config';
-import { exactProbeLines, withProbeLines } from '../shared/header';
-import { loadRun, type RunDeps, type StateInvocation } from '../shared/run-context';
-import { comparedCount, type ClassCounts } from '../shared/verification';
-import { rangesLeft, resumeRanges, startRanges, verifyRangesInTurn, type RangeProgress } from '../shared/verify-ranges';
+import { censusOf } from '../shared/cluster/cluster-ops';
+import type { RunConfig } from '../shared/runtime/config';
+import { exactProbeLines, withProbeLines } from '../shared/planning/header';
+import { loadRun, type RunDeps, type StateInvocation } from '../shared/runtime/run-context';
+import { comparedCount, type ClassCounts } from '../shared/checks/verification';
+import { rangesLeft, resumeRanges, startRanges, verifyRangesInTurn, type RangeProgress } from '../shared/checks/verify-ranges';
 
 /**
  * A dry run with `probe: "full"`, between the pre-flight and the approval: the exact prediction. Every

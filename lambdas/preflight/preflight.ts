@@ -1,23 +1,23 @@
-import { censusOf, reindexTasksInto, resolveIndex, sampleIds, versionsOf, type IndexCensus } from '../shared/cluster-ops';
-import { isPartitioned, type RunConfig } from '../shared/config';
-import { expectedCounts, planKey, planPartitions, type PartitionPlan, type RecordedPlan } from '../shared/partitions';
-import { sampleSeed } from '../shared/parity';
-import { planFingerprint } from '../shared/partitioned-run';
-import { coverageOf } from '../shared/coverage';
-import { thousands } from '../shared/counters';
+import { censusOf, reindexTasksInto, resolveIndex, sampleIds, versionsOf, type IndexCensus } from '../shared/cluster/cluster-ops';
+import { isPartitioned, type RunConfig } from '../shared/runtime/config';
+import { expectedCounts, planKey, planPartitions, type PartitionPlan, type RecordedPlan } from '../shared/planning/partitions';
+import { sampleSeed } from '../shared/checks/parity';
+import { planFingerprint } from '../shared/planning/task-plan';
+import { coverageOf } from '../shared/checks/coverage';
+import { thousands } from '../shared/checks/counters';
 import {
   ForeignReindexRunningError,
   InvalidInputError,
   SourceIndexMissingError,
   TargetNotEmptyError,
   VersioningContractBrokenError,
-} from '../shared/errors';
-import { renderHeader, sentSettings, type ApprovalStatus } from '../shared/header';
-import type { Approval, Baselines } from '../shared/ledger';
-import { probe, versioningLooksBroken, type ProbeResult } from '../shared/probe';
-import { reach } from '../shared/search-client';
-import { loadRun, type RunDeps, type StateInvocation } from '../shared/run-context';
-import { decideRetention, gcDeletesOf } from '../shared/tombstones';
+} from '../shared/runtime/errors';
+import { renderHeader, sentSettings, type ApprovalStatus } from '../shared/planning/header';
+import type { Approval, Baselines } from '../shared/ledger/ledger';
+import { probe, versioningLooksBroken, type ProbeResult } from '../shared/checks/probe';
+import { reach } from '../shared/cluster/search-client';
+import { loadRun, type RunDeps, type StateInvocation } from '../shared/runtime/run-context';
+import { decideRetention, gcDeletesOf } from '../shared/cluster/tombstones';
 
 
 /**

@@ -1,8 +1,8 @@
-import { reconcile as reconcileCounters } from '../shared/counters';
-import { CounterMismatchError, ReindexFailedError, taskFailureError } from '../shared/errors';
-import type { PartitionItem, PartitionSummary } from '../shared/ledger';
-import { sumCounters, WHOLE_INDEX_PARTITION_ID } from '../shared/partitioned-run';
-import { loadRun, type RunDeps, type StateInvocation } from '../shared/run-context';
+import { reconcile as reconcileCounters } from '../shared/checks/counters';
+import { CounterMismatchError, ReindexFailedError, taskFailureError } from '../shared/runtime/errors';
+import type { PartitionItem, PartitionSummary } from '../shared/ledger/ledger';
+import { sumCounters, WHOLE_INDEX_PARTITION_ID } from '../shared/planning/task-plan';
+import { loadRun, type RunDeps, type StateInvocation } from '../shared/runtime/run-context';
 
 /**
  * After the Map: every task reconciled, and the sum of their totals is the source baseline. A task that

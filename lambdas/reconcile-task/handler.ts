@@ -1,4 +1,4 @@
-import { lambdaHandler } from '../shared/lambda-runtime';
+import { lambdaHandler } from '../shared/runtime/lambda-runtime';
 import { reconcileTask } from './reconcile-task';
 
 export const handler = lambdaHandler(reconcileTask);

@@ -1,10 +1,10 @@
-import { parseOpaqueId } from '../shared/canonical-request';
-import { getTask } from '../shared/cluster-ops';
-import { outcomeFromTaskAnswer, reconcile as reconcileCounters } from '../shared/counters';
-import { CounterMismatchError, ReindexFailedError, TaskLostError } from '../shared/errors';
-import { partitionTag, WHOLE_INDEX_PARTITION_ID } from '../shared/partitioned-run';
-import { loadRun, type RunDeps, type StateInvocation } from '../shared/run-context';
-import { partitionOf } from '../shared/partition-states';
+import { parseOpaqueId } from '../shared/planning/canonical-request';
+import { getTask } from '../shared/cluster/cluster-ops';
+import { outcomeFromTaskAnswer, reconcile as reconcileCounters } from '../shared/checks/counters';
+import { CounterMismatchError, ReindexFailedError, TaskLostError } from '../shared/runtime/errors';
+import { partitionTag, WHOLE_INDEX_PARTITION_ID } from '../shared/planning/task-plan';
+import { loadRun, type RunDeps, type StateInvocation } from '../shared/runtime/run-context';
+import { partitionOf } from '../shared/task-loop/task-states';
 
 /**
  * The finished task's counters add up, hold no failure, and agree with the documents its partition was

@@ -1,4 +1,4 @@
-import { loadRun, type RunDeps, type StateInvocation } from '../shared/run-context';
+import { loadRun, type RunDeps, type StateInvocation } from '../shared/runtime/run-context';
 
 /**
  * Step 5: a dry run records its approval (fingerprint, canonical request, baselines, probe, and a

@@ -1,4 +1,4 @@
-import { lambdaHandler } from '../shared/lambda-runtime';
+import { lambdaHandler } from '../shared/runtime/lambda-runtime';
 import { recordFailure } from './record-failure';
 
 export const handler = lambdaHandler(recordFailure);

@@ -1,8 +1,8 @@
-import { cancelTask } from '../shared/cluster-ops';
-import { RUN_ERROR_NAMES, causeMessage } from '../shared/errors';
-import { releaseRunTaskSlots } from '../shared/partition-states';
-import type { RunDeps, StateInvocation } from '../shared/run-context';
-import { restoreTombstones } from '../shared/tombstones';
+import { cancelTask } from '../shared/cluster/cluster-ops';
+import { RUN_ERROR_NAMES, causeMessage } from '../shared/runtime/errors';
+import { releaseRunTaskSlots } from '../shared/task-loop/task-states';
+import type { RunDeps, StateInvocation } from '../shared/runtime/run-context';
+import { restoreTombstones } from '../shared/cluster/tombstones';
 
 /** Transient errors that outlived their retries end the run as the cluster being unreachable. */
 const FINAL_NAME: Record<string, string> = { TransientCluster: 'ClusterUnreachable' };

@@ -1,4 +1,4 @@
-import { lambdaHandler } from '../shared/lambda-runtime';
+import { lambdaHandler } from '../shared/runtime/lambda-runtime';
 import { recordTaskFailure } from './record-task-failure';
 
 export const handler = lambdaHandler(recordTaskFailure);

@@ -1,8 +1,8 @@
-import { cancelTask } from '../shared/cluster-ops';
-import { causeMessage } from '../shared/errors';
-import { PARTITION_MAX_ATTEMPTS } from '../shared/partitioned-run';
-import { type RunDeps, type StateInvocation } from '../shared/run-context';
-import { isRejection, lowerConcurrency, partitionOf, releaseTaskSlots } from '../shared/partition-states';
+import { cancelTask } from '../shared/cluster/cluster-ops';
+import { causeMessage } from '../shared/runtime/errors';
+import { PARTITION_MAX_ATTEMPTS } from '../shared/planning/task-plan';
+import { type RunDeps, type StateInvocation } from '../shared/runtime/run-context';
+import { isRejection, lowerConcurrency, partitionOf, releaseTaskSlots } from '../shared/task-loop/task-states';
 
 /**
  * Any failure inside an iteration: cancel its task, record the failure on the partition, release its

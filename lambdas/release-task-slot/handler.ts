@@ -1,4 +1,4 @@
-import { lambdaHandler } from '../shared/lambda-runtime';
+import { lambdaHandler } from '../shared/runtime/lambda-runtime';
 import { releaseTaskSlot } from './release-task-slot';
 
 export const handler = lambdaHandler(releaseTaskSlot);

@@ -1,5 +1,5 @@
 import { PublishCommand } from '@aws-sdk/client-sns';
-import { lambdaFunction } from '../shared/lambda-runtime';
+import { lambdaFunction } from '../shared/runtime/lambda-runtime';
 import { requestApproval, type ApprovalRequest } from './request-approval';
 
 /** MonthlyBackfill's WaitForApproval task: the ledger keeps the token, ALARM_TOPIC_ARN gets the header. */

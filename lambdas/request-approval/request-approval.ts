@@ -1,6 +1,6 @@
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { putPendingApproval } from '../shared/approval-tokens';
-import type { Ledger } from '../shared/ledger';
+import { putPendingApproval } from '../shared/ledger/approval-tokens';
+import type { Ledger } from '../shared/ledger/ledger';
 
 /** What MonthlyBackfill's WaitForApproval step passes (`lambda:invoke.waitForTaskToken`). */
 export interface ApprovalRequest {

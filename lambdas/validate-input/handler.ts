@@ -1,4 +1,4 @@
-import { lambdaHandler } from '../shared/lambda-runtime';
+import { lambdaHandler } from '../shared/runtime/lambda-runtime';
 import { validateInput } from './validate-input';
 
 export const handler = lambdaHandler(validateInput);

@@ -1,9 +1,9 @@
-import { buildCanonicalRequest, fingerprintOf, requestHash } from '../shared/canonical-request';
-import { isPartitioned, parseRunConfig } from '../shared/config';
-import { partitionedRequestHash } from '../shared/partitioned-run';
-import { InvalidInputError } from '../shared/errors';
-import { RunIdAlreadyUsedError } from '../shared/ledger';
-import type { RunDeps, RunRef } from '../shared/run-context';
+import { buildCanonicalRequest, fingerprintOf, requestHash } from '../shared/planning/canonical-request';
+import { isPartitioned, parseRunConfig } from '../shared/runtime/config';
+import { partitionedRequestHash } from '../shared/planning/task-plan';
+import { InvalidInputError } from '../shared/runtime/errors';
+import { RunIdAlreadyUsedError } from '../shared/ledger/ledger';
+import type { RunDeps, RunRef } from '../shared/runtime/run-context';
 
 /**
  * Step 1: schema-check the input, build the canonical request and its fingerprint, create the run

@@ -6,7 +6,7 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat, SourceMapMode } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import { METRICS_NAMESPACE } from '../../lambdas/shared/metrics';
+import { METRICS_NAMESPACE } from '../../lambdas/shared/runtime/metrics';
 import { STATE_FUNCTIONS, type StateAccess } from '../../lambdas/states';
 import { acknowledge } from './nag';
 import { LAMBDAS_DIR, PROJECT_ROOT, handlerDirectories, pascalCase } from './paths';
@@ -148,7 +148,7 @@ export class HandlerFunctions extends Construct {
           minify: true,
           // Classes and functions keep their source names (a dependency may read one at run time, and
           // stack traces stay readable). Our error names do not rely on it: they are literals
-          // (lambdas/shared/errors.ts), since Step Functions matches them.
+          // (lambdas/shared/runtime/errors.ts), since Step Functions matches them.
           keepNames: true,
           sourceMap: true,
           sourceMapMode: SourceMapMode.DEFAULT,

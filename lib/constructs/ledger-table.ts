@@ -8,7 +8,7 @@ import {
   LEDGER_PARTITION_KEY,
   LEDGER_SORT_KEY,
   LEDGER_TTL_ATTRIBUTE,
-} from '../../lambdas/shared/ledger';
+} from '../../lambdas/shared/ledger/ledger';
 
 export interface LedgerTableProps {
   /**
@@ -25,7 +25,7 @@ export interface LedgerTableProps {
 
 /**
  * The ledger (docs/design.md "Ledger"): one on-demand DynamoDB table with the key schema of
- * `lambdas/shared/ledger.ts` (pk/sk, the `byTarget` index on gsi1pk/gsi1sk, TTL on `expiresAt` for
+ * `lambdas/shared/ledger/ledger.ts` (pk/sk, the `byTarget` index on gsi1pk/gsi1sk, TTL on `expiresAt` for
  * dry-run approvals), point-in-time recovery and encryption at rest. Its records are the receipts a
  * team reads months later, so it is retained by default.
  */

@@ -8,13 +8,13 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
-import { METRICS_NAMESPACE, TARGET_INDEX_DIMENSION } from '../../lambdas/shared/metrics';
-import type { MetricName } from '../../lambdas/shared/run-context';
+import { METRICS_NAMESPACE, TARGET_INDEX_DIMENSION } from '../../lambdas/shared/runtime/metrics';
+import type { MetricName } from '../../lambdas/shared/runtime/run-context';
 import { POWERTOOLS_SERVICE_NAME } from './handler-functions';
 
 /**
  * The dimensions of the "any index" series. The handlers emit every value twice through Powertools
- * (lambdas/shared/metrics.ts): with `TargetIndex` and without it. Powertools always adds its
+ * (lambdas/shared/runtime/metrics.ts): with `TargetIndex` and without it. Powertools always adds its
  * `service` dimension, so the series without the index is `{service: "safe-reindex"}`, one series
  * for every index, including indices unknown at deploy time.
  */
@@ -102,7 +102,7 @@ export interface MonitoringProps {
 }
 
 /**
- * Logs Insights over PollTask's `poll` lines (lambdas/shared/partition-progress.ts): the latest
+ * Logs Insights over PollTask's `poll` lines (lambdas/shared/task-loop/run-progress.ts): the latest
  * progress and breakdown of each run over all its tasks (`run.*`, the sums the metrics carry too).
  */
 export const RUNS_QUERY: readonly string[] = [

@@ -1,4 +1,4 @@
-import { DEFAULT_VERIFY_INVOCATION_SECONDS } from '../../lambdas/shared/verify-ranges';
+import { DEFAULT_VERIFY_INVOCATION_SECONDS } from '../../lambdas/shared/checks/verify-ranges';
 
 /**
  * Full verification's rate in the simulations, documents compared per second (both ways): below what

@@ -1,4 +1,4 @@
-import { DEFAULT_PARTITION_LIMITS } from '../../lambdas/shared/partitions';
+import { DEFAULT_PARTITION_LIMITS } from '../../lambdas/shared/planning/partitions';
 
 /**
  * Projection: how long the worked example's month and the 13-month backfill take, single task

@@ -11,10 +11,10 @@ import { startLocalLedger, type LocalLedger } from '../ledger/ledger';
 import { runLocal, type LocalRunOptions, type LocalRunResult } from '../pipeline';
 import { WORKED_EXAMPLE_1_1000, scaledShape, seedWorkedExample, targetCopy } from '../seed/worked-example';
 import { tamperedLaunch } from '../fault-proxy/tampered-launch';
-import { buildCanonicalRequest } from '../../lambdas/shared/canonical-request';
-import { parseRunConfig } from '../../lambdas/shared/config';
-import type { RunLog } from '../../lambdas/shared/run-context';
-import type { RunRecord } from '../../lambdas/shared/ledger';
+import { buildCanonicalRequest } from '../../lambdas/shared/planning/canonical-request';
+import { parseRunConfig } from '../../lambdas/shared/runtime/config';
+import type { RunLog } from '../../lambdas/shared/runtime/run-context';
+import type { RunRecord } from '../../lambdas/shared/ledger/ledger';
 
 /**
  * `npm run bench`: the figures of the benchmark issue, measured on real local servers started here

@@ -1,5 +1,5 @@
 import { STATE_FUNCTIONS, functionKey, logicName } from '../../lambdas/states';
-import type { RunDeps, StateInvocation } from '../../lambdas/shared/run-context';
+import type { RunDeps, StateInvocation } from '../../lambdas/shared/runtime/run-context';
 
 /** A state's logic as its `lambdas/<dir>/<dir>.ts` exports it. */
 export type StateLogic = (invocation: StateInvocation, deps: RunDeps) => Promise<unknown>;

@@ -6,7 +6,7 @@ import type { LocalCluster } from '../clusters/cluster';
 import { startFaultProxy } from '../fault-proxy/fault-proxy';
 import { runLocal, type LocalRunOptions, type LocalRunResult } from '../pipeline';
 import { scaledShape, seedWorkedExample } from '../seed/worked-example';
-import type { RunLog } from '../../lambdas/shared/run-context';
+import type { RunLog } from '../../lambdas/shared/runtime/run-context';
 import { project, projectionLines, WORKED_EXAMPLE_MONTH, WORKED_EXAMPLE_TASK_RATE } from './projection';
 
 /**

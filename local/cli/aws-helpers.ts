@@ -1,6 +1,6 @@
 import type { DescribeExecutionCommandOutput, HistoryEvent } from '@aws-sdk/client-sfn';
-import { thousands } from '../../lambdas/shared/counters';
-import { isTerminalStatus, type PollSnapshot, type RunRecord } from '../../lambdas/shared/ledger';
+import { thousands } from '../../lambdas/shared/checks/counters';
+import { isTerminalStatus, type PollSnapshot, type RunRecord } from '../../lambdas/shared/ledger/ledger';
 import type { RunSummary } from '../receipts';
 
 /** Same format as the local runner's poll lines, stamped with the snapshot's own time (UTC). */

@@ -21,12 +21,12 @@ import {
   releaseApprovalDecision,
   type ApprovalDecision,
   type ApprovalOutput,
-} from '../../lambdas/shared/approval-tokens';
-import { Ledger, type PollSnapshot, type RunRecord } from '../../lambdas/shared/ledger';
-import { differencesAt } from '../../lambdas/shared/differences';
-import { WHOLE_INDEX_PARTITION_ID } from '../../lambdas/shared/partitioned-run';
-import { type PartitionItem } from '../../lambdas/shared/ledger';
-import { isPartitioned, type RunConfig } from '../../lambdas/shared/config';
+} from '../../lambdas/shared/ledger/approval-tokens';
+import { Ledger, type PollSnapshot, type RunRecord } from '../../lambdas/shared/ledger/ledger';
+import { differencesAt } from '../../lambdas/shared/checks/differences';
+import { WHOLE_INDEX_PARTITION_ID } from '../../lambdas/shared/planning/task-plan';
+import { type PartitionItem } from '../../lambdas/shared/ledger/ledger';
+import { isPartitioned, type RunConfig } from '../../lambdas/shared/runtime/config';
 import {
   adjustmentLines,
   countersTable,

@@ -1,14 +1,14 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { thousands } from '../../lambdas/shared/counters';
-import { WHOLE_INDEX_PARTITION_ID } from '../../lambdas/shared/partitioned-run';
-import type { RunLog } from '../../lambdas/shared/run-context';
+import { thousands } from '../../lambdas/shared/checks/counters';
+import { WHOLE_INDEX_PARTITION_ID } from '../../lambdas/shared/planning/task-plan';
+import type { RunLog } from '../../lambdas/shared/runtime/run-context';
 import { shutdownFunctions } from '../lambda/lambda-service';
 import { connectLocalLedger, type LocalLedgerConnection } from '../ledger/ledger';
 import { localLedger, runLocal, type LocalRunResult } from '../pipeline';
 import { adjustmentLines, countersTable, differencesLocation, parityLines, partitionLines, summarise, writeDifferences, writeReceipts, type RunSummary } from '../receipts';
-import { fileDifferences } from '../../lambdas/shared/differences';
+import { fileDifferences } from '../../lambdas/shared/checks/differences';
 import { runAwsCommand } from './aws';
 import { PartitionPollLines, runEventLine, type PartitionPoll } from './poll-lines';
 

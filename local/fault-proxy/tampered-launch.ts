@@ -1,4 +1,4 @@
-import { hashOfSentRequest, opaqueId, parseOpaqueId, type CredentialReference } from '../../lambdas/shared/canonical-request';
+import { hashOfSentRequest, opaqueId, parseOpaqueId, type CredentialReference } from '../../lambdas/shared/planning/canonical-request';
 import type { FaultRule } from './fault-proxy';
 
 /**

@@ -1,7 +1,7 @@
 import { dirname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { MetricName, RunLog, RunMetrics } from '../../lambdas/shared/run-context';
-import { TARGET_INDEX_DIMENSION } from '../../lambdas/shared/metrics';
+import type { MetricName, RunLog, RunMetrics } from '../../lambdas/shared/runtime/run-context';
+import { TARGET_INDEX_DIMENSION } from '../../lambdas/shared/runtime/metrics';
 import { LOCAL_ACCOUNT, LOCAL_REGION, localStateMachineArn, type AssemblyFunction, type CloudAssembly, type TemplateValue } from './cloud-assembly';
 import { invokeFunction, type LocalFunction, type OutputSink } from './lambda-service';
 

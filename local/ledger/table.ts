@@ -9,7 +9,7 @@ import {
   LEDGER_SORT_KEY,
   LEDGER_TTL_ATTRIBUTE,
   LedgerError,
-} from '../../lambdas/shared/ledger';
+} from '../../lambdas/shared/ledger/ledger';
 
 /* Local only: on AWS the CDK ledger construct creates the table. */
 

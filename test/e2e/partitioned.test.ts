@@ -2,7 +2,7 @@ import { DeleteCommand } from '@aws-sdk/lib-dynamodb';
 import { describe, expect, it } from 'vitest';
 import { runLocal } from '../../local/pipeline';
 import { expectedCounters, seedWorkedExample, type WorkedExampleShape } from '../../local/seed/worked-example';
-import { reindexTasksInto } from '../../lambdas/shared/cluster-ops';
+import { reindexTasksInto } from '../../lambdas/shared/cluster/cluster-ops';
 import { clientFor } from '../support/client';
 import { fileLedgerTable, ledgerItems, ledgerOf, runOptions } from '../support/e2e-harness';
 import { defaultTarget, localServers, uniqueIndex } from '../support/servers';

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { localLedger, runLocal } from '../../local/pipeline';
 import { summarise, writeReceipts } from '../../local/receipts';
-import type { RunLog } from '../../lambdas/shared/run-context';
+import type { RunLog } from '../../lambdas/shared/runtime/run-context';
 import { expectedCounters } from '../../local/seed/worked-example';
 import { ledgerItems, runOptions, seededIndex } from '../support/e2e-harness';
 import { clientFor } from '../support/client';

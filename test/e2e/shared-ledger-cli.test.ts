@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Ledger } from '../../lambdas/shared/ledger';
+import { Ledger } from '../../lambdas/shared/ledger/ledger';
 import { createLedgerTable } from '../../local/ledger/table';
 import { connectLocalLedger, stopLocalLedgerDaemon } from '../../local/ledger/ledger';
 import { seedWorkedExample } from '../../local/seed/worked-example';

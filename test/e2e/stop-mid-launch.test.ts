@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { cancelUnrecordedTasks } from '../../lambdas/abort-run/abort-run';
 import { launchReindex } from '../../lambdas/launch-reindex/launch-reindex';
-import { buildCanonicalRequest } from '../../lambdas/shared/canonical-request';
-import { parseRunConfig } from '../../lambdas/shared/config';
-import { RunAlreadyFinishedError } from '../../lambdas/shared/ledger';
-import { WHOLE_INDEX_PARTITION_ID } from '../../lambdas/shared/partitioned-run';
-import type { RunDeps } from '../../lambdas/shared/run-context';
+import { buildCanonicalRequest } from '../../lambdas/shared/planning/canonical-request';
+import { parseRunConfig } from '../../lambdas/shared/runtime/config';
+import { RunAlreadyFinishedError } from '../../lambdas/shared/ledger/ledger';
+import { WHOLE_INDEX_PARTITION_ID } from '../../lambdas/shared/planning/task-plan';
+import type { RunDeps } from '../../lambdas/shared/runtime/run-context';
 import { collectingMetrics } from '../../local/pipeline';
 import { seedWorkedExample } from '../../local/seed/worked-example';
 import { clientFor } from '../support/client';

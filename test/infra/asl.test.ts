@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { RUN_ERROR_NAMES } from '../../lambdas/shared/errors';
+import { RUN_ERROR_NAMES } from '../../lambdas/shared/runtime/errors';
 import { aslPlaceholders } from '../../lib/constructs/asl';
 import { MONTHLY_BACKFILL_ASL, REINDEX_RUN_ASL } from '../../lib/constructs/paths';
 

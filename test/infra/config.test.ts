@@ -172,7 +172,7 @@ describe('parseConfig', () => {
 describe('the example MonthlyBackfill input of cdk.json', () => {
   it('is an input the planner accepts: one month due, a dry run and a live run each with a valid ReindexRun input', async () => {
     const { planMonths } = await import('../../lambdas/plan-months/plan-months');
-    const { ExecutionInputSchema } = await import('../../lambdas/shared/config');
+    const { ExecutionInputSchema } = await import('../../lambdas/shared/runtime/config');
     const config = parseConfig(CDK_JSON_CONTEXT);
 
     const plan = planMonths(config.schedule!.input, new Date('2026-06-02T03:00:00Z'), new Set(), 'scheduled-2026-06');

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { synthesise } from './support';
 
 // The source credentials reach a deployed function only through the run's Secrets Manager secret:
-// SAFE_REINDEX_SOURCE_USERNAME / _PASSWORD are the local stand-in (lambdas/shared/lambda-runtime.ts
+// SAFE_REINDEX_SOURCE_USERNAME / _PASSWORD are the local stand-in (lambdas/shared/runtime/lambda-runtime.ts
 // reads them for a run that names no secret), and the stack must never set them.
 
 type Json = Record<string, unknown>;

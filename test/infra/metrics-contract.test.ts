@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { METRICS_NAMESPACE } from '../../lambdas/shared/metrics';
-import { powertoolsRunMetrics } from '../../lambdas/shared/metrics';
+import { METRICS_NAMESPACE } from '../../lambdas/shared/runtime/metrics';
+import { powertoolsRunMetrics } from '../../lambdas/shared/runtime/metrics';
 import { ANY_INDEX_DIMENSIONS, RUN_ALARMS } from '../../lib/constructs/monitoring';
 import { POWERTOOLS_SERVICE_NAME } from '../../lib/constructs/handler-functions';
 

@@ -13,8 +13,8 @@ import {
   LEDGER_PARTITION_KEY,
   LEDGER_SORT_KEY,
   LEDGER_TTL_ATTRIBUTE,
-} from '../../lambdas/shared/ledger';
-import { METRICS_NAMESPACE } from '../../lambdas/shared/metrics';
+} from '../../lambdas/shared/ledger/ledger';
+import { METRICS_NAMESPACE } from '../../lambdas/shared/runtime/metrics';
 import { aslPlaceholders } from '../../lib/constructs/asl';
 import { HANDLER_SETTINGS, type HandlerAccess } from '../../lib/constructs/handler-functions';
 import { RUN_ALARMS } from '../../lib/constructs/monitoring';
@@ -224,7 +224,7 @@ describe('abort cleanup', () => {
 });
 
 describe('ledger table', () => {
-  it('has the keys, index and TTL of lambdas/shared/ledger.ts, on demand, with point-in-time recovery and encryption, retained', () => {
+  it('has the keys, index and TTL of lambdas/shared/ledger/ledger.ts, on demand, with point-in-time recovery and encryption, retained', () => {
     s.template.hasResource('AWS::DynamoDB::Table', {
       DeletionPolicy: 'Retain',
       Properties: {
@@ -331,12 +331,13 @@ describe('IAM', () => {
         .some((f) => pattern.test(readFileSync(join(LAMBDAS_DIR, dir, f), 'utf8')));
     // A state reaches the target itself (deps.target) or through a shared function that does.
     const sharedDir = join(LAMBDAS_DIR, 'shared');
-    const targetHelpers = readdirSync(sharedDir)
+    const targetHelpers = readdirSync(sharedDir, { recursive: true, encoding: 'utf8' })
       .filter((f) => f.endsWith('.ts'))
       // Each exported function's text runs to the next top-level declaration.
       .flatMap((f) => readFileSync(join(sharedDir, f), 'utf8').split(/^(?=export |function |async function |const |interface |type )/m))
       .filter((chunk) => /deps\.target\b/.test(chunk))
       .flatMap((chunk) => [.../^export async function (\w+)\(\s*deps\b/.exec(chunk)?.slice(1) ?? []]);
+    expect(targetHelpers.length).toBeGreaterThan(3);
     const usesTarget = new RegExp(`deps\\.target\\b|\\b(${targetHelpers.join('|')})\\(deps\\b`);
     for (const dir of handlerDirectories()) {
       const name = pascalCase(dir);

@@ -21,10 +21,10 @@ import {
   type RecordedProbe,
   type RunCounters,
   type StoredConfig,
-} from '../../lambdas/shared/ledger';
+} from '../../lambdas/shared/ledger/ledger';
 import { createLedgerTable } from '../../local/ledger/table';
 import { startLocalLedger, type LocalLedger } from '../../local/ledger/ledger';
-import { WHOLE_INDEX_PARTITION_ID } from '../../lambdas/shared/partitioned-run';
+import { WHOLE_INDEX_PARTITION_ID } from '../../lambdas/shared/planning/task-plan';
 
 let server: LocalLedger;
 let raw: DynamoDBClient;

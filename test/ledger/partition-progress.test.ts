@@ -2,12 +2,12 @@ import { randomUUID } from 'node:crypto';
 import type { Client } from '@opensearch-project/opensearch';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pollTask } from '../../lambdas/poll-task/poll-task';
-import { parseRunConfig } from '../../lambdas/shared/config';
-import { Ledger, type StoredConfig } from '../../lambdas/shared/ledger';
+import { parseRunConfig } from '../../lambdas/shared/runtime/config';
+import { Ledger, type StoredConfig } from '../../lambdas/shared/ledger/ledger';
 import { createLedgerTable } from '../../local/ledger/table';
-import { percent, reportPartitionPoll, runProgress } from '../../lambdas/shared/partition-progress';
-import { type PartitionItem } from '../../lambdas/shared/ledger';
-import type { RunDeps, RunLog, StateInvocation } from '../../lambdas/shared/run-context';
+import { percent, reportPartitionPoll, runProgress } from '../../lambdas/shared/task-loop/run-progress';
+import { type PartitionItem } from '../../lambdas/shared/ledger/ledger';
+import type { RunDeps, RunLog, StateInvocation } from '../../lambdas/shared/runtime/run-context';
 import { startLocalLedger, type LocalLedger } from '../../local/ledger/ledger';
 import { collectingMetrics, localDocumentClient } from '../../local/pipeline';
 

@@ -2,12 +2,12 @@ import { randomUUID } from 'node:crypto';
 import type { Client } from '@opensearch-project/opensearch';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pollTask } from '../../lambdas/poll-task/poll-task';
-import { LONG_POLL_CEILING_SECONDS } from '../../lambdas/shared/adaptive-wait';
-import { parseRunConfig } from '../../lambdas/shared/config';
-import { Ledger, type StoredConfig } from '../../lambdas/shared/ledger';
+import { LONG_POLL_CEILING_SECONDS } from '../../lambdas/shared/task-loop/adaptive-wait';
+import { parseRunConfig } from '../../lambdas/shared/runtime/config';
+import { Ledger, type StoredConfig } from '../../lambdas/shared/ledger/ledger';
 import { createLedgerTable } from '../../local/ledger/table';
-import { WHOLE_INDEX_PARTITION_ID } from '../../lambdas/shared/partitioned-run';
-import type { PollState, RunDeps, StateInvocation } from '../../lambdas/shared/run-context';
+import { WHOLE_INDEX_PARTITION_ID } from '../../lambdas/shared/planning/task-plan';
+import type { PollState, RunDeps, StateInvocation } from '../../lambdas/shared/runtime/run-context';
 import { startLocalLedger, type LocalLedger } from '../../local/ledger/ledger';
 import { collectingMetrics, localDocumentClient } from '../../local/pipeline';
 

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LEDGER_PARTITION_KEY, LEDGER_SORT_KEY, Ledger, type StoredConfig } from '../../lambdas/shared/ledger';
+import { LEDGER_PARTITION_KEY, LEDGER_SORT_KEY, Ledger, type StoredConfig } from '../../lambdas/shared/ledger/ledger';
 import { createLedgerTable } from '../../local/ledger/table';
 import {
   TaskSlotError,
@@ -10,7 +10,7 @@ import {
   taskSlotKeys,
   type AcquireTaskSlot,
   type TaskSlotHolder,
-} from '../../lambdas/shared/task-slots';
+} from '../../lambdas/shared/ledger/task-slots';
 import { startLocalLedger, type LocalLedger } from '../../local/ledger/ledger';
 import { localDocumentClient } from '../../local/pipeline';
 

@@ -8,7 +8,7 @@ import { DescribeExecutionCommand, ExecutionDoesNotExist, SFNClient } from '@aws
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { Ledger, type LockHolder } from '../../lambdas/shared/ledger';
+import { Ledger, type LockHolder } from '../../lambdas/shared/ledger/ledger';
 import { createLedgerTable } from '../../local/ledger/table';
 import {
   connectLocalLedger,
@@ -147,7 +147,7 @@ describe('connectLocalLedger: one ledger daemon per folder, shared by every proc
     const writer = nodeProcess(`import { connectLocalLedger } from ${JSON.stringify(ledgerModule)};
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
-import { createLedgerTable } from ${JSON.stringify(join(root, 'lambdas/shared/ledger.ts'))};
+import { createLedgerTable } from ${JSON.stringify(join(root, 'lambdas/shared/ledger/ledger.ts'))};
 const ledger = await connectLocalLedger(${JSON.stringify(folder)});
 const client = DynamoDBDocumentClient.from(new DynamoDBClient({ endpoint: ledger.endpoint, region: 'us-east-1', credentials: { accessKeyId: 'a', secretAccessKey: 'a' } }));
 await createLedgerTable(client, ${JSON.stringify(TABLE)});
@@ -264,7 +264,7 @@ console.log(JSON.stringify(Item ?? null));`);
     const holder = nodeProcess(`import { connectLocalLedger, registerLocalExecution } from ${JSON.stringify(ledgerModule)};
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { createLedgerTable, Ledger } from ${JSON.stringify(join(root, 'lambdas/shared/ledger.ts'))};
+import { createLedgerTable, Ledger } from ${JSON.stringify(join(root, 'lambdas/shared/ledger/ledger.ts'))};
 const ledger = await connectLocalLedger(${JSON.stringify(folder)});
 const client = DynamoDBDocumentClient.from(new DynamoDBClient({ endpoint: ledger.endpoint, region: 'us-east-1', credentials: { accessKeyId: 'a', secretAccessKey: 'a' } }));
 await createLedgerTable(client, ${JSON.stringify(TABLE)});
@@ -276,7 +276,7 @@ process.stdin.on('end', () => process.exit(0)); // gone without ending its execu
     expect(JSON.parse(await holder.line(/acquired/))).toEqual({ acquired: true });
     const connection = await connectLocalLedger(folder);
     const ledger = await ledgerAt(connection.endpoint);
-    // What the deployed functions' isHolderFinished does (lambdas/shared/lambda-runtime.ts).
+    // What the deployed functions' isHolderFinished does (lambdas/shared/runtime/lambda-runtime.ts).
     const isHolderFinished = async (h: LockHolder) =>
       (await ledger.isRunFinished(h.runId)) || (await sfn(connection.endpoint).send(new DescribeExecutionCommand({ executionArn: h.executionArn! }))).status !== 'RUNNING';
     const request = { targetIndex: 'calls', runId: 'second', executionArn: executionArn(), isHolderFinished };

@@ -6,7 +6,7 @@ import {
   type ExecutionEvent,
   type WaitReport,
 } from '../../local/runner/run-state-machine';
-import { TargetNotEmptyError, TransientClusterError } from '../../lambdas/shared/errors';
+import { TargetNotEmptyError, TransientClusterError } from '../../lambdas/shared/runtime/errors';
 
 function fixture(name: string): object {
   return JSON.parse(readFileSync(new URL(`../fixtures/asl/${name}.asl.json`, import.meta.url), 'utf8')) as object;

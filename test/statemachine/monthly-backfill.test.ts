@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { runMonthlyBackfillLocal, type MonthlyBackfillLocalOptions } from '../../local/monthly';
-import { getPendingApproval } from '../../lambdas/shared/approval-tokens';
+import { getPendingApproval } from '../../lambdas/shared/ledger/approval-tokens';
 import { localDocumentClient, localLedger } from '../../local/pipeline';
 import type { ChildRunner } from '../../local/runner/child-executions';
 import { sendTaskFailure, sendTaskSuccess, type TaskTokenRequest } from '../../local/runner/task-tokens';

@@ -6,7 +6,7 @@ import {
   stalled,
   type PollSnapshot,
   type WaitDecision,
-} from '../../lambdas/shared/adaptive-wait';
+} from '../../lambdas/shared/task-loop/adaptive-wait';
 
 /** A reindex as the poll loop sees it: no total for a few seconds, then phases at constant rates. */
 interface RunModel {

@@ -5,9 +5,9 @@ import {
   fingerprint,
   hashOfSentRequest,
   requestHash,
-} from '../../lambdas/shared/canonical-request';
-import { parseRunConfig } from '../../lambdas/shared/config';
-import type { RunDeps } from '../../lambdas/shared/run-context';
+} from '../../lambdas/shared/planning/canonical-request';
+import { parseRunConfig } from '../../lambdas/shared/runtime/config';
+import type { RunDeps } from '../../lambdas/shared/runtime/run-context';
 import { validateInput } from '../../lambdas/validate-input/validate-input';
 
 // Amazon OpenSearch Service: a remote reindex from a source that is not an OpenSearch Service domain

@@ -9,8 +9,8 @@ import {
   parseOpaqueId,
   requestHash,
   stableJson,
-} from '../../lambdas/shared/canonical-request';
-import { parseRunConfig } from '../../lambdas/shared/config';
+} from '../../lambdas/shared/planning/canonical-request';
+import { parseRunConfig } from '../../lambdas/shared/runtime/config';
 
 const target = { endpoint: 'https://search-calls.eu-west-1.es.amazonaws.com' };
 const base = {

@@ -19,7 +19,7 @@ import { DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, UpdateCom
 import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { approvalTokenKey, getPendingApproval, putPendingApproval } from '../../lambdas/shared/approval-tokens';
+import { approvalTokenKey, getPendingApproval, putPendingApproval } from '../../lambdas/shared/ledger/approval-tokens';
 import { failureFromHistory, pollLine } from '../../local/cli/aws-helpers';
 import { runAwsCommand, type AwsIo } from '../../local/cli/aws';
 

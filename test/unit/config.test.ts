@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { buildCanonicalRequest, fingerprint, requestHash } from '../../lambdas/shared/canonical-request';
-import { parseRunConfig, indexNameProblem } from '../../lambdas/shared/config';
-import { InvalidInputError } from '../../lambdas/shared/errors';
+import { buildCanonicalRequest, fingerprint, requestHash } from '../../lambdas/shared/planning/canonical-request';
+import { parseRunConfig, indexNameProblem } from '../../lambdas/shared/runtime/config';
+import { InvalidInputError } from '../../lambdas/shared/runtime/errors';
 
 const target = { endpoint: 'https://search-calls.eu-west-1.es.amazonaws.com' };
 const valid = {

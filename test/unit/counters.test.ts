@@ -7,7 +7,7 @@ import {
   reconcile,
   thousands,
   type Counters,
-} from '../../lambdas/shared/counters';
+} from '../../lambdas/shared/checks/counters';
 
 /** The worked example of docs/design.md. */
 const WORKED: Counters = {

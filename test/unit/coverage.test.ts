@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { coverageOf, daysBetween, daysFromBuckets, describeCoverage, EMPTY_COVERAGE, utcDay } from '../../lambdas/shared/coverage';
+import { coverageOf, daysBetween, daysFromBuckets, describeCoverage, EMPTY_COVERAGE, utcDay } from '../../lambdas/shared/checks/coverage';
 
 const DAY_MS = 86_400_000;
 const MAY_27 = Date.UTC(2026, 4, 27);

@@ -5,8 +5,8 @@ import { pathToFileURL } from 'node:url';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, it } from 'vitest';
-import { differencesAt } from '../../lambdas/shared/differences';
-import type { Difference } from '../../lambdas/shared/verification';
+import { differencesAt } from '../../lambdas/shared/checks/differences';
+import type { Difference } from '../../lambdas/shared/checks/verification';
 
 const s3 = mockClient(S3Client);
 afterEach(() => s3.reset());

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import * as runErrors from '../../lambdas/shared/errors';
-import * as ledgerModule from '../../lambdas/shared/ledger';
-import * as taskSlotsModule from '../../lambdas/shared/task-slots';
+import * as runErrors from '../../lambdas/shared/runtime/errors';
+import * as ledgerModule from '../../lambdas/shared/ledger/ledger';
+import * as taskSlotsModule from '../../lambdas/shared/ledger/task-slots';
 
 // Step Functions matches Retry/Catch `ErrorEquals` against the Lambda runtime's `errorType`, which is
 // the thrown error's `name`. The deployed bundles are minified, so a name taken from the class at run

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { ExecutionInputSchema } from '../../lambdas/shared/config';
+import { ExecutionInputSchema } from '../../lambdas/shared/runtime/config';
 import { FULL_INPUT, parsedExample, refusalsOf, renderExecutionInputPage } from '../../local/docs/execution-input-page';
 
 const PAGE = new URL('../../docs/execution-input.md', import.meta.url);

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { buildCanonicalRequest, credentialReference } from '../../lambdas/shared/canonical-request';
-import { parseRunConfig } from '../../lambdas/shared/config';
-import { coverageOf } from '../../lambdas/shared/coverage';
-import { renderHeader, sentSettings, withoutUserinfo, type HeaderInput } from '../../lambdas/shared/header';
-import { probe, type SampledPair } from '../../lambdas/shared/probe';
+import { buildCanonicalRequest, credentialReference } from '../../lambdas/shared/planning/canonical-request';
+import { parseRunConfig } from '../../lambdas/shared/runtime/config';
+import { coverageOf } from '../../lambdas/shared/checks/coverage';
+import { renderHeader, sentSettings, withoutUserinfo, type HeaderInput } from '../../lambdas/shared/planning/header';
+import { probe, type SampledPair } from '../../lambdas/shared/checks/probe';
 
 const SECRET = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:es-source';
 

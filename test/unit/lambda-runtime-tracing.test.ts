@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it, vi } from 'vitest';
-import { runtime, tracer } from '../../lambdas/shared/lambda-runtime';
+import { runtime, tracer } from '../../lambdas/shared/runtime/lambda-runtime';
 
 // As in a Lambda container with active tracing: the tracer reads its switch when the runtime module
 // loads, so the environment is set before the imports.

@@ -8,10 +8,10 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { handler as planMonthsHandler } from '../../lambdas/plan-months/handler';
 import { handler as requestApprovalHandler } from '../../lambdas/request-approval/handler';
-import { LOCAL_ENV_CREDENTIALS } from '../../lambdas/shared/canonical-request';
-import { parseRunConfig } from '../../lambdas/shared/config';
-import { createRunDeps, lambdaHandler, runtime, type LambdaContext } from '../../lambdas/shared/lambda-runtime';
-import type { LockHolder } from '../../lambdas/shared/ledger';
+import { LOCAL_ENV_CREDENTIALS } from '../../lambdas/shared/planning/canonical-request';
+import { parseRunConfig } from '../../lambdas/shared/runtime/config';
+import { createRunDeps, lambdaHandler, runtime, type LambdaContext } from '../../lambdas/shared/runtime/lambda-runtime';
+import type { LockHolder } from '../../lambdas/shared/ledger/ledger';
 
 // As in a Lambda container with tracing switched off (what the local runner sets), started on demand
 // (so the first invocation is a cold start). Read when the runtime module loads, so set before imports.

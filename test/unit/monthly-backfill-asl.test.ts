@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { MAX_MONTHS, MAX_RUN_BYTES, planMonths, planMonthsState, type PlanMonthsInvocation } from '../../lambdas/plan-months/plan-months';
-import type { RunRecord } from '../../lambdas/shared/ledger';
+import type { RunRecord } from '../../lambdas/shared/ledger/ledger';
 import { MONTHLY_BACKFILL_ASL } from '../../lib/constructs/paths';
 import { createChildExecutions, START_EXECUTION_SYNC2, type ChildRunner } from '../../local/runner/child-executions';
 import { runStateMachine, type LocalLambda } from '../../local/runner/run-state-machine';

@@ -7,7 +7,7 @@ import {
   reverseSample,
   type ForwardPair,
   type ParityInput,
-} from '../../lambdas/shared/parity';
+} from '../../lambdas/shared/checks/parity';
 
 const CLEAN: ParityInput = {
   counts: compareCounts(84_986_805, 84_986_805, 0.0002),

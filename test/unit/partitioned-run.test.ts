@@ -1,12 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { buildCanonicalRequest, parseOpaqueId, requestHash, opaqueId } from '../../lambdas/shared/canonical-request';
-import { isPartitioned, parseRunConfig } from '../../lambdas/shared/config';
-import { InvalidInputError } from '../../lambdas/shared/errors';
-import { partitionRequest, partitionTag, partitionedRequestHash, planFingerprint, runSlotDomain, sumCounters } from '../../lambdas/shared/partitioned-run';
-import { taskSlotDomainKey } from '../../lambdas/shared/task-slots';
+import { buildCanonicalRequest, parseOpaqueId, requestHash, opaqueId } from '../../lambdas/shared/planning/canonical-request';
+import { isPartitioned, parseRunConfig } from '../../lambdas/shared/runtime/config';
+import { InvalidInputError } from '../../lambdas/shared/runtime/errors';
+import { partitionRequest, partitionTag, partitionedRequestHash, planFingerprint, runSlotDomain, sumCounters } from '../../lambdas/shared/planning/task-plan';
+import { taskSlotDomainKey } from '../../lambdas/shared/ledger/task-slots';
 import { runSeries } from '../../local/receipts';
-import { SLOT_WAIT_MAX_SECONDS, SLOT_WAIT_SECONDS, nextSlotWait } from '../../lambdas/shared/partition-states';
+import { SLOT_WAIT_MAX_SECONDS, SLOT_WAIT_SECONDS, nextSlotWait } from '../../lambdas/shared/task-loop/task-states';
 import { REINDEX_RUN_ASL } from '../../local/pipeline';
 
 const target = { endpoint: 'https://search-calls.eu-west-1.es.amazonaws.com', maxTasksPerDomain: 4 };

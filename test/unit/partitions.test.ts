@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { DayCount } from '../../lambdas/shared/coverage';
+import type { DayCount } from '../../lambdas/shared/checks/coverage';
 import {
   DEFAULT_PARTITION_LIMITS,
   expectedCounts,
@@ -8,7 +8,7 @@ import {
   type Partition,
   type PartitionPlan,
   type RangePartition,
-} from '../../lambdas/shared/partitions';
+} from '../../lambdas/shared/planning/partitions';
 
 const FIELD = 'timestamp';
 const RUN_QUERY = { term: { tenant: 'acme' } };

@@ -11,8 +11,8 @@ import {
   runIdFor,
   templateProblem,
 } from '../../lambdas/plan-months/plan-months';
-import { InvalidInputError } from '../../lambdas/shared/errors';
-import type { RunRecord } from '../../lambdas/shared/ledger';
+import { InvalidInputError } from '../../lambdas/shared/runtime/errors';
+import type { RunRecord } from '../../lambdas/shared/ledger/ledger';
 
 const NOW = new Date('2026-06-15T12:00:00Z');
 const run = { source: { url: 'https://es7.internal:9200' }, dateField: 'timestamp', batchSize: 500 };

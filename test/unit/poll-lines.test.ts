@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import type { PollSnapshot, RunRecord } from '../../lambdas/shared/ledger';
-import type { RunProgress } from '../../lambdas/shared/partition-progress';
-import type { PartitionItem } from '../../lambdas/shared/ledger';
+import type { PollSnapshot, RunRecord } from '../../lambdas/shared/ledger/ledger';
+import type { RunProgress } from '../../lambdas/shared/task-loop/run-progress';
+import type { PartitionItem } from '../../lambdas/shared/ledger/ledger';
 import {
   PARTITION_LEGEND,
   PartitionPollLines,

@@ -5,7 +5,7 @@ import {
   probe,
   versioningLooksBroken,
   type SampledPair,
-} from '../../lambdas/shared/probe';
+} from '../../lambdas/shared/checks/probe';
 
 /** A sample shaped like the worked example at 1/1000: 635 source newer, 13,053 equal, 500 target newer. */
 function workedExampleSample(): SampledPair[] {

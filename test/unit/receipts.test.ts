@@ -16,8 +16,8 @@ import {
   writeDifferences,
   writeReceipts,
 } from '../../local/receipts';
-import type { RunRecord } from '../../lambdas/shared/ledger';
-import type { PartitionItem } from '../../lambdas/shared/ledger';
+import type { RunRecord } from '../../lambdas/shared/ledger/ledger';
+import type { PartitionItem } from '../../lambdas/shared/ledger/ledger';
 
 const record = {
   runId: 'calls-live',

@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import type { Client } from '@opensearch-project/opensearch';
-import { LONG_POLL_CEILING_SECONDS, LONG_POLL_REQUEST_SLACK_SECONDS, POLL_CEILING_SECONDS } from '../../lambdas/shared/adaptive-wait';
-import { getTask } from '../../lambdas/shared/cluster-ops';
-import { InvalidInputError, RUN_ERROR_NAMES } from '../../lambdas/shared/errors';
+import { LONG_POLL_CEILING_SECONDS, LONG_POLL_REQUEST_SLACK_SECONDS, POLL_CEILING_SECONDS } from '../../lambdas/shared/task-loop/adaptive-wait';
+import { getTask } from '../../lambdas/shared/cluster/cluster-ops';
+import { InvalidInputError, RUN_ERROR_NAMES } from '../../lambdas/shared/runtime/errors';
 import { HANDLER_SETTINGS } from '../../lib/constructs/handler-functions';
 import { handlerDirectories, pascalCase, REINDEX_RUN_ASL } from '../../lib/constructs/paths';
 import { runStateMachine, type LocalLambda } from '../../local/runner/run-state-machine';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { RETHROTTLE_FLOOR, rethrottleRate, taskRate } from '../../lambdas/shared/partition-states';
-import type { TaskView } from '../../lambdas/shared/cluster-ops';
+import { RETHROTTLE_FLOOR, rethrottleRate, taskRate } from '../../lambdas/shared/task-loop/task-states';
+import type { TaskView } from '../../lambdas/shared/cluster/cluster-ops';
 
 describe('rethrottleRate: what a task whose writes the target rejects is slowed to', () => {
   it('halves a throttled task’s rate', () => {

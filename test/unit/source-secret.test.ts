@@ -1,8 +1,8 @@
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { parseRunConfig } from '../../lambdas/shared/config';
-import { sourceSecret } from '../../lambdas/shared/lambda-runtime';
+import { parseRunConfig } from '../../lambdas/shared/runtime/config';
+import { sourceSecret } from '../../lambdas/shared/runtime/lambda-runtime';
 
 const secrets = mockClient(SecretsManagerClient);
 const arn = (name: string) => `arn:aws:secretsmanager:eu-west-1:123456789012:secret:${name}-AbCdEf`;

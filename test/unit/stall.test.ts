@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { nextPoll } from '../../lambdas/shared/poll-cursor';
-import type { PollCursor } from '../../lambdas/shared/run-context';
-import { checkStall, type StallCheck } from '../../lambdas/shared/stall';
+import { nextPoll } from '../../lambdas/shared/task-loop/poll-cursor';
+import type { PollCursor } from '../../lambdas/shared/runtime/run-context';
+import { checkStall, type StallCheck } from '../../lambdas/shared/task-loop/stall';
 
 /**
  * The stall check PollTask and PollPartition share: one poll loop driven on a fake clock, its cursor

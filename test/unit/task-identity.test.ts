@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { identityProblems, parseReindexDescription, totalProblem } from '../../lambdas/shared/task-identity';
+import { identityProblems, parseReindexDescription, totalProblem } from '../../lambdas/shared/checks/task-identity';
 
 const hash = 'a'.repeat(64);
 const expected = { runId: 'calls-live', requestHash: hash, sourceUrl: 'http://127.0.0.1:9200', sourceIndex: 'calls', targetIndex: 'calls' };

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { durationMs } from '../../lambdas/shared/durations';
-import { decideRetention, extendedRetention, hoursAtLeast } from '../../lambdas/shared/tombstones';
+import { durationMs } from '../../lambdas/shared/runtime/durations';
+import { decideRetention, extendedRetention, hoursAtLeast } from '../../lambdas/shared/cluster/tombstones';
 
 describe('server time values', () => {
   it.each([

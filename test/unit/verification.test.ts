@@ -14,9 +14,9 @@ import {
   splitRange,
   verificationProblem,
   type VerificationRange,
-} from '../../lambdas/shared/verification';
+} from '../../lambdas/shared/checks/verification';
 import { exactPrediction } from '../../lambdas/predict-every-document/predict-every-document';
-import { withProbeLines } from '../../lambdas/shared/header';
+import { withProbeLines } from '../../lambdas/shared/planning/header';
 
 const day = (d: string) => Date.parse(`${d}T00:00:00.000Z`);
 

@@ -1,6 +1,6 @@
-import type { Mode } from './config';
+import type { Mode } from '../runtime/config';
 import type { DayCount } from './coverage';
-import { dayStart } from './partitions';
+import { dayStart } from '../planning/partitions';
 import { thousands } from './counters';
 
 /**

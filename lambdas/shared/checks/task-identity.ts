@@ -1,4 +1,4 @@
-import { parseOpaqueId } from './canonical-request';
+import { parseOpaqueId } from '../planning/canonical-request';
 import { baselineAllowance, thousands } from './counters';
 
 /** Rail 2: is the running task the approved one? Pure checks over what `_tasks` shows. */

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Mode } from './config';
+import type { Mode } from '../runtime/config';
 import type { DayCount } from './coverage';
 import { thousands } from './counters';
 

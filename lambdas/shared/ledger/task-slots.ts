@@ -33,7 +33,7 @@ import {
   UpdateCommand,
   type DynamoDBDocumentClient,
 } from '@aws-sdk/lib-dynamodb';
-import { normaliseEndpoint } from './canonical-request';
+import { normaliseEndpoint } from '../planning/canonical-request';
 import { LEDGER_PARTITION_KEY, LEDGER_SORT_KEY, LedgerError, assertNoSecrets, isConditionFailure, queryAllItems } from './ledger';
 
 /** Default of the `maxTasksPerDomain` deployment setting. */

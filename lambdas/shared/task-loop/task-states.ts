@@ -1,10 +1,10 @@
 /** Helpers the partition states share: the slots, the iteration's partition, the approved request, the stop path. */
-import { rethrottleTask, type TaskView } from './cluster-ops';
-import { outcomeFromTaskAnswer, processed } from './counters';
-import { runSlotDomain } from './partitioned-run';
-import { TaskSlots } from './task-slots';
-import type { RunConcurrency, RunRecord } from './ledger';
-import type { RunDeps, StateInvocation } from './run-context';
+import { rethrottleTask, type TaskView } from '../cluster/cluster-ops';
+import { outcomeFromTaskAnswer, processed } from '../checks/counters';
+import { runSlotDomain } from '../planning/task-plan';
+import { TaskSlots } from '../ledger/task-slots';
+import type { RunConcurrency, RunRecord } from '../ledger/ledger';
+import type { RunDeps, StateInvocation } from '../runtime/run-context';
 
 /**
  * Seconds before the first retry for a slot, doubled on each further try up to {@link SLOT_WAIT_MAX_SECONDS}:

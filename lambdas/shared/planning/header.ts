@@ -1,8 +1,8 @@
 import type { CanonicalRequest } from './canonical-request';
-import type { Mode, ParityMode } from './config';
-import { describeCoverage, type Coverage } from './coverage';
-import { thousands } from './counters';
-import type { ProbeResult } from './probe';
+import type { Mode, ParityMode } from '../runtime/config';
+import { describeCoverage, type Coverage } from '../checks/coverage';
+import { thousands } from '../checks/counters';
+import type { ProbeResult } from '../checks/probe';
 
 /**
  * The configuration header: what the operator reads and approves in a dry run, and sees again at launch.

@@ -1,5 +1,5 @@
 import { cancelTask, reindexTasksInto, type ReindexTask } from './cluster-ops';
-import type { RunDeps } from './run-context';
+import type { RunDeps } from '../runtime/run-context';
 
 /**
  * Each poll's sweep (docs/design.md step 9): every reindex writing into the target that is not this run's

@@ -1,4 +1,4 @@
-import type { DayCount } from './coverage';
+import type { DayCount } from '../checks/coverage';
 
 /**
  * The partition planner of a partitioned run: pure, no cluster access. It splits one

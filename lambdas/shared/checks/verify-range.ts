@@ -1,6 +1,6 @@
 import type { Client } from '@opensearch-project/opensearch';
-import { countOf, idPages, versionsOf } from './cluster-ops';
-import type { Mode } from './config';
+import { countOf, idPages, versionsOf } from '../cluster/cluster-ops';
+import type { Mode } from '../runtime/config';
 import {
   addCounts,
   classify,

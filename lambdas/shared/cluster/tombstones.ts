@@ -1,8 +1,8 @@
 import type { Client } from '@opensearch-project/opensearch';
-import { TombstoneRetentionUnavailableError } from './errors';
-import { durationMs } from './durations';
-import type { TombstoneRetention } from './ledger';
-import type { RunDeps } from './run-context';
+import { TombstoneRetentionUnavailableError } from '../runtime/errors';
+import { durationMs } from '../runtime/durations';
+import type { TombstoneRetention } from '../ledger/ledger';
+import type { RunDeps } from '../runtime/run-context';
 import { errors } from '@opensearch-project/opensearch';
 import { call, classifyClusterError, errorType, isNotFound, statusOf } from './search-client';
 

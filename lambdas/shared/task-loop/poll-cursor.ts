@@ -1,5 +1,5 @@
 import { markProgress, nextWait } from './adaptive-wait';
-import type { PollCursor, PollState } from './run-context';
+import type { PollCursor, PollState } from '../runtime/run-context';
 
 /** The poll loop's next step from the counters just read: pure, so the benchmark can drive it. */
 export function nextPoll(input: {

@@ -1,6 +1,6 @@
 import { Client, errors } from '@opensearch-project/opensearch';
 import { AwsSigv4Signer } from '@opensearch-project/opensearch/aws';
-import { ClusterUnreachableError, TransientClusterError } from './errors';
+import { ClusterUnreachableError, TransientClusterError } from '../runtime/errors';
 
 /**
  * Search clients. The target is an Amazon OpenSearch Service domain signed with SigV4 on AWS, or a

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { ParityMode, RunConfig, TargetContext } from './config';
+import type { ParityMode, RunConfig, TargetContext } from '../runtime/config';
 
 /**
  * The canonical request: the exact `_reindex` call a config implies, with the source credentials as

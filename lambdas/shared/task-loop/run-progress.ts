@@ -4,10 +4,10 @@
  * `Failures`) are the sum of every partition's latest counters, the same series a single-task run
  * emits; per-partition values go only into the structured `poll` log line (no partition dimension).
  */
-import { processed as processedOf, type Counters } from './counters';
-import { sumCounters } from './partitioned-run';
-import { type PartitionItem } from './ledger';
-import type { RunDeps } from './run-context';
+import { processed as processedOf, type Counters } from '../checks/counters';
+import { sumCounters } from '../planning/task-plan';
+import { type PartitionItem } from '../ledger/ledger';
+import type { RunDeps } from '../runtime/run-context';
 
 /**
  * A partitioned run at one poll: the partitions by state and their counters summed (`total`: each

@@ -7,13 +7,13 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { SecretsProvider } from '@aws-lambda-powertools/parameters/secrets';
 import { Tracer } from '@aws-lambda-powertools/tracer';
-import { LOCAL_ENV_CREDENTIALS, credentialReference, type CredentialReference } from './canonical-request';
+import { LOCAL_ENV_CREDENTIALS, credentialReference, type CredentialReference } from '../planning/canonical-request';
 import type { RunConfig } from './config';
-import { differencesAt } from './differences';
-import { Ledger, type LockHolder } from './ledger';
+import { differencesAt } from '../checks/differences';
+import { Ledger, type LockHolder } from '../ledger/ledger';
 import { powertoolsRunMetrics } from './metrics';
 import type { RunDeps } from './run-context';
-import { createSearchClient } from './search-client';
+import { createSearchClient } from '../cluster/search-client';
 
 /**
  * The Lambda side of every state, the one place that creates its clients: the DynamoDB document

@@ -5,7 +5,7 @@
  * cursor's `stallReported` keeps it from being reported again until the counters move.
  */
 import { stalled, type ProgressMark } from './adaptive-wait';
-import type { PollCursor, RunDeps } from './run-context';
+import type { PollCursor, RunDeps } from '../runtime/run-context';
 
 /** A stall as the poll loop saw it: since when the counters have not moved, and where they stand. */
 export interface Stall {

@@ -1,6 +1,6 @@
 import type { Client } from '@opensearch-project/opensearch';
-import type { RunConfig } from './config';
-import type { RunDeps } from './run-context';
+import type { RunConfig } from '../runtime/config';
+import type { RunDeps } from '../runtime/run-context';
 import { verifyRange } from './verify-range';
 import {
   addCounts,

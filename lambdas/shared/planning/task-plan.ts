@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { requestHash, stableJson, type CanonicalRequest } from './canonical-request';
-import { ZERO_COUNTERS, type Counters } from './counters';
+import { ZERO_COUNTERS, type Counters } from '../checks/counters';
 import type { PartitionKey, PartitionsRequest, SourceQuery } from './partitions';
 
 /** Attempts of one partition (first run included) before it is left FAILED and the run fails. */

@@ -26,14 +26,14 @@ import {
   type DynamoDBDocumentClient,
   type QueryCommandInput,
 } from '@aws-sdk/lib-dynamodb';
-import type { CanonicalRequest } from './canonical-request';
-import type { RunConfig } from './config';
-import type { Counters } from './counters';
-import type { DayCount } from './coverage';
-import type { ProbeResult } from './probe';
-import type { RangeProgress, VerificationProgress } from './verify-ranges';
-import { PARTITION_MAX_ATTEMPTS } from './partitioned-run';
-import type { PartitionKey, RecordedPlan, SourceQuery } from './partitions';
+import type { CanonicalRequest } from '../planning/canonical-request';
+import type { RunConfig } from '../runtime/config';
+import type { Counters } from '../checks/counters';
+import type { DayCount } from '../checks/coverage';
+import type { ProbeResult } from '../checks/probe';
+import type { RangeProgress, VerificationProgress } from '../checks/verify-ranges';
+import { PARTITION_MAX_ATTEMPTS } from '../planning/task-plan';
+import type { PartitionKey, RecordedPlan, SourceQuery } from '../planning/partitions';
 
 // ---------------------------------------------------------------------------------------------------
 // Table schema: shared with the CDK ledger construct, which creates the same table on AWS.

@@ -1,10 +1,10 @@
 import type { Client } from '@opensearch-project/opensearch';
-import type { CanonicalRequest, CredentialReference } from './canonical-request';
+import type { CanonicalRequest, CredentialReference } from '../planning/canonical-request';
 import type { RunConfig } from './config';
-import type { Ledger, LockHolder, RunRecord } from './ledger';
-import type { ProgressMark } from './adaptive-wait';
+import type { Ledger, LockHolder, RunRecord } from '../ledger/ledger';
+import type { ProgressMark } from '../task-loop/adaptive-wait';
 import { DryRunRequiredError } from './errors';
-import type { DifferencesStore } from './differences';
+import type { DifferencesStore } from '../checks/differences';
 
 /** What the state machine carries from state to state: small, no secrets (it lands in execution history). */
 export interface RunRef {

@@ -1,4 +1,4 @@
-import type { Mode } from './config';
+import type { Mode } from '../runtime/config';
 
 /**
  * The version probe of the pre-flight: target documents sampled, each looked up on the source, classified
