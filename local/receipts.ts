@@ -11,7 +11,7 @@ import { isPartitioned, type RunConfig } from '../lambdas/shared/runtime/config'
 /**
  * A run's receipts under `<dir>/<run id>/`: JSON, Markdown and a self-contained HTML page with the
  * created / updated / version_conflicts breakdown over time. Built from the ledger alone, so they can
- * be rebuilt months later to answer "did we have issues with that window?".
+ * be rebuilt months later to answer "what happened in that window?".
  */
 
 export interface RunSummary {

@@ -17,7 +17,7 @@ import type { RunLog } from '../../lambdas/shared/runtime/run-context';
 import type { RunRecord } from '../../lambdas/shared/ledger/ledger';
 
 /**
- * `npm run bench`: the figures of the benchmark issue, measured on real local servers started here
+ * `npm run bench`: the benchmark figures, measured on real local servers started here
  * (Elasticsearch 7.10.2, OpenSearch, dynalite) and printed, each beside its goal. Nothing is asserted.
  * Progress goes to stderr, results to stdout; every server is stopped at the end.
  * `npm run bench -- throughput` runs only figure 7 (throughput, projection and 7c with the source behind a

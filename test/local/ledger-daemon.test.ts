@@ -147,7 +147,7 @@ describe('connectLocalLedger: one ledger daemon per folder, shared by every proc
     const writer = nodeProcess(`import { connectLocalLedger } from ${JSON.stringify(ledgerModule)};
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
-import { createLedgerTable } from ${JSON.stringify(join(root, 'lambdas/shared/ledger/ledger.ts'))};
+import { createLedgerTable } from ${JSON.stringify(join(root, 'local/ledger/table.ts'))};
 const ledger = await connectLocalLedger(${JSON.stringify(folder)});
 const client = DynamoDBDocumentClient.from(new DynamoDBClient({ endpoint: ledger.endpoint, region: 'us-east-1', credentials: { accessKeyId: 'a', secretAccessKey: 'a' } }));
 await createLedgerTable(client, ${JSON.stringify(TABLE)});
@@ -264,7 +264,8 @@ console.log(JSON.stringify(Item ?? null));`);
     const holder = nodeProcess(`import { connectLocalLedger, registerLocalExecution } from ${JSON.stringify(ledgerModule)};
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { createLedgerTable, Ledger } from ${JSON.stringify(join(root, 'lambdas/shared/ledger/ledger.ts'))};
+import { Ledger } from ${JSON.stringify(join(root, 'lambdas/shared/ledger/ledger.ts'))};
+import { createLedgerTable } from ${JSON.stringify(join(root, 'local/ledger/table.ts'))};
 const ledger = await connectLocalLedger(${JSON.stringify(folder)});
 const client = DynamoDBDocumentClient.from(new DynamoDBClient({ endpoint: ledger.endpoint, region: 'us-east-1', credentials: { accessKeyId: 'a', secretAccessKey: 'a' } }));
 await createLedgerTable(client, ${JSON.stringify(TABLE)});
