@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { causeMessage } from '../lambdas/shared/runtime/errors';
-import { WHOLE_INDEX_PARTITION_ID } from '../lambdas/shared/planning/task-plan';
+import { WHOLE_INDEX_PARTITION_ID } from '../lambdas/shared/planning/partitions';
 import { createLedgerTable } from './ledger/table';
 import { Ledger, type JsonObject, type PartitionItem, type RunRecord } from '../lambdas/shared/ledger/ledger';
 import type { MetricName, RunLog, RunMetrics } from '../lambdas/shared/runtime/run-context';

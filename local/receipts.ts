@@ -1,11 +1,9 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import type { PollSnapshot, RunRecord } from '../lambdas/shared/ledger/ledger';
+import type { PartitionItem, PollSnapshot, RunConcurrency, RunRecord, RunThrottle } from '../lambdas/shared/ledger/ledger';
 import type { Difference } from '../lambdas/shared/checks/verification';
 import { thousands, type Counters } from '../lambdas/shared/checks/counters';
-import { sumCounters, WHOLE_INDEX_PARTITION_ID } from '../lambdas/shared/planning/task-plan';
-import { type PartitionItem } from '../lambdas/shared/ledger/ledger';
-import type { RunConcurrency, RunThrottle } from '../lambdas/shared/ledger/ledger';
+import { sumCounters, WHOLE_INDEX_PARTITION_ID } from '../lambdas/shared/planning/partitions';
 import { isPartitioned, type RunConfig } from '../lambdas/shared/runtime/config';
 
 /**

@@ -1,6 +1,6 @@
 import { parseOpaqueId } from '../shared/planning/canonical-request';
 import { cancelTask, reindexTasksInto } from '../shared/cluster/cluster-ops';
-import { isRunTag } from '../shared/planning/task-plan';
+import { isRunTag } from '../shared/planning/partitions';
 import { releaseRunTaskSlots } from '../shared/task-loop/task-states';
 import type { RunDeps } from '../shared/runtime/run-context';
 import { restoreTombstones } from '../shared/cluster/tombstones';

@@ -1,4 +1,4 @@
-import { runSlotDomain } from '../shared/planning/task-plan';
+import { runSlotDomain } from '../shared/planning/partitions';
 import { DEFAULT_MAX_TASKS_PER_DOMAIN } from '../shared/ledger/task-slots';
 import { loadRun, type RunDeps, type StateInvocation } from '../shared/runtime/run-context';
 import { currentConcurrency, nextSlotWait, slotsOf, partitionOf } from '../shared/task-loop/task-states';

@@ -1,8 +1,7 @@
 import { isPartitioned } from '../shared/runtime/config';
-import { planFingerprint, WHOLE_INDEX_MAX_ATTEMPTS, WHOLE_INDEX_PARTITION_ID } from '../shared/planning/task-plan';
-import type { PartitionRef } from '../shared/runtime/run-context';
+import { planFingerprint, WHOLE_INDEX_MAX_ATTEMPTS, WHOLE_INDEX_PARTITION_ID } from '../shared/planning/partitions';
+import { loadRun, type PartitionRef, type RunDeps, type StateInvocation } from '../shared/runtime/run-context';
 import { DryRunRequiredError } from '../shared/runtime/errors';
-import { loadRun, type RunDeps, type StateInvocation } from '../shared/runtime/run-context';
 import { retainTombstones } from '../shared/cluster/tombstones';
 
 /**

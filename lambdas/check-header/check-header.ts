@@ -1,10 +1,10 @@
 import { cancelTask, getTask } from '../shared/cluster/cluster-ops';
 import { countersFromTaskStatus, processed } from '../shared/checks/counters';
 import { HeaderCheckFailedError, TaskLostError } from '../shared/runtime/errors';
-import { partitionRequest, partitionTag, WHOLE_INDEX_PARTITION_ID } from '../shared/planning/task-plan';
+import { partitionRequest, partitionTag, WHOLE_INDEX_PARTITION_ID } from '../shared/planning/partitions';
 import { requestHash } from '../shared/planning/canonical-request';
 import { identityProblems, totalProblem } from '../shared/checks/task-identity';
-import { nextPoll } from '../shared/task-loop/poll-cursor';
+import { nextPoll } from '../shared/task-loop/adaptive-wait';
 import { approvedRequest, loadRun, type PollState, type RunDeps, type StateInvocation } from '../shared/runtime/run-context';
 import { partitionOf } from '../shared/task-loop/task-states';
 

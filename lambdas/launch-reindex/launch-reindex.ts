@@ -1,7 +1,7 @@
 import { hashOfSentRequest, opaqueId, parseOpaqueId, type CanonicalRequest } from '../shared/planning/canonical-request';
 import { cancelTask, reindexTasksInto } from '../shared/cluster/cluster-ops';
 import { RunAlreadyFinishedError } from '../shared/ledger/ledger';
-import { partitionRequest, partitionTag } from '../shared/planning/task-plan';
+import { partitionRequest, partitionTag } from '../shared/planning/partitions';
 import { call } from '../shared/cluster/search-client';
 import { approvedRequest, loadRun, type RunDeps, type StateInvocation } from '../shared/runtime/run-context';
 import { partitionOf } from '../shared/task-loop/task-states';

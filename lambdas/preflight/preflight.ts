@@ -1,17 +1,10 @@
 import { censusOf, reindexTasksInto, resolveIndex, sampleIds, versionsOf, type IndexCensus } from '../shared/cluster/cluster-ops';
 import { isPartitioned, type RunConfig } from '../shared/runtime/config';
-import { expectedCounts, planKey, planPartitions, type PartitionPlan, type RecordedPlan } from '../shared/planning/partitions';
+import { expectedCounts, planFingerprint, planKey, planPartitions, type PartitionPlan, type RecordedPlan } from '../shared/planning/partitions';
 import { sampleSeed } from '../shared/checks/parity';
-import { planFingerprint } from '../shared/planning/task-plan';
 import { coverageOf } from '../shared/checks/coverage';
 import { thousands } from '../shared/checks/counters';
-import {
-  ForeignReindexRunningError,
-  InvalidInputError,
-  SourceIndexMissingError,
-  TargetNotEmptyError,
-  VersioningContractBrokenError,
-} from '../shared/runtime/errors';
+import { ForeignReindexRunningError, InvalidInputError, SourceIndexMissingError, TargetNotEmptyError, VersioningContractBrokenError } from '../shared/runtime/errors';
 import { renderHeader, sentSettings, type ApprovalStatus } from '../shared/planning/header';
 import type { Approval, Baselines } from '../shared/ledger/ledger';
 import { probe, versioningLooksBroken, type ProbeResult } from '../shared/checks/probe';

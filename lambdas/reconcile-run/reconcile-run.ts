@@ -1,7 +1,7 @@
 import { reconcile as reconcileCounters } from '../shared/checks/counters';
 import { CounterMismatchError, ReindexFailedError, taskFailureError } from '../shared/runtime/errors';
 import type { PartitionItem, PartitionSummary } from '../shared/ledger/ledger';
-import { sumCounters, WHOLE_INDEX_PARTITION_ID } from '../shared/planning/task-plan';
+import { sumCounters, WHOLE_INDEX_PARTITION_ID } from '../shared/planning/partitions';
 import { loadRun, type RunDeps, type StateInvocation } from '../shared/runtime/run-context';
 
 /**

@@ -2,7 +2,7 @@ import { parseOpaqueId } from '../shared/planning/canonical-request';
 import { getTask } from '../shared/cluster/cluster-ops';
 import { outcomeFromTaskAnswer, reconcile as reconcileCounters } from '../shared/checks/counters';
 import { CounterMismatchError, ReindexFailedError, TaskLostError } from '../shared/runtime/errors';
-import { partitionTag, WHOLE_INDEX_PARTITION_ID } from '../shared/planning/task-plan';
+import { partitionTag, WHOLE_INDEX_PARTITION_ID } from '../shared/planning/partitions';
 import { loadRun, type RunDeps, type StateInvocation } from '../shared/runtime/run-context';
 import { partitionOf } from '../shared/task-loop/task-states';
 

@@ -1,6 +1,6 @@
 import { cancelTask } from '../shared/cluster/cluster-ops';
 import { causeMessage } from '../shared/runtime/errors';
-import { PARTITION_MAX_ATTEMPTS } from '../shared/planning/task-plan';
+import { PARTITION_MAX_ATTEMPTS } from '../shared/planning/partitions';
 import { type RunDeps, type StateInvocation } from '../shared/runtime/run-context';
 import { isRejection, lowerConcurrency, partitionOf, releaseTaskSlots } from '../shared/task-loop/task-states';
 

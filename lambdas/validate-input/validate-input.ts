@@ -1,6 +1,6 @@
 import { buildCanonicalRequest, fingerprintOf, requestHash } from '../shared/planning/canonical-request';
 import { isPartitioned, parseRunConfig } from '../shared/runtime/config';
-import { partitionedRequestHash } from '../shared/planning/task-plan';
+import { partitionedRequestHash } from '../shared/planning/partitions';
 import { InvalidInputError } from '../shared/runtime/errors';
 import { RunIdAlreadyUsedError } from '../shared/ledger/ledger';
 import type { RunDeps, RunRef } from '../shared/runtime/run-context';

@@ -102,7 +102,7 @@ export interface MonitoringProps {
 }
 
 /**
- * Logs Insights over PollTask's `poll` lines (lambdas/shared/task-loop/run-progress.ts): the latest
+ * Logs Insights over PollTask's `poll` lines (lambdas/shared/task-loop/stall.ts): the latest
  * progress and breakdown of each run over all its tasks (`run.*`, the sums the metrics carry too).
  */
 export const RUNS_QUERY: readonly string[] = [

@@ -5,7 +5,7 @@ import { checkHeader } from '../../lambdas/check-header/check-header';
 import { pollTask } from '../../lambdas/poll-task/poll-task';
 import { validateInput } from '../../lambdas/validate-input/validate-input';
 import { opaqueId } from '../../lambdas/shared/planning/canonical-request';
-import { WHOLE_INDEX_MAX_ATTEMPTS, WHOLE_INDEX_PARTITION_ID } from '../../lambdas/shared/planning/task-plan';
+import { WHOLE_INDEX_MAX_ATTEMPTS, WHOLE_INDEX_PARTITION_ID } from '../../lambdas/shared/planning/partitions';
 import type { Ledger } from '../../lambdas/shared/ledger/ledger';
 import type { PollState, RunDeps, StateInvocation } from '../../lambdas/shared/runtime/run-context';
 import { collectingMetrics, localLedger, REINDEX_RUN_ASL } from '../pipeline';

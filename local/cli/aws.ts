@@ -2,55 +2,17 @@ import { readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import {
-  DescribeExecutionCommand,
-  GetExecutionHistoryCommand,
-  SendTaskFailureCommand,
-  SendTaskSuccessCommand,
-  SFNClient,
-  StartExecutionCommand,
-  type DescribeExecutionCommandOutput,
-} from '@aws-sdk/client-sfn';
+import { DescribeExecutionCommand, GetExecutionHistoryCommand, SendTaskFailureCommand, SendTaskSuccessCommand, SFNClient, StartExecutionCommand, type DescribeExecutionCommandOutput } from '@aws-sdk/client-sfn';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import {
-  claimApprovalDecision,
-  getPendingApproval,
-  REJECTED_ERROR,
-  releaseApprovalDecision,
-  type ApprovalDecision,
-  type ApprovalOutput,
-} from '../../lambdas/shared/ledger/approval-tokens';
-import { Ledger, type PollSnapshot, type RunRecord } from '../../lambdas/shared/ledger/ledger';
+import { claimApprovalDecision, getPendingApproval, REJECTED_ERROR, releaseApprovalDecision, type ApprovalDecision, type ApprovalOutput } from '../../lambdas/shared/ledger/approval-tokens';
+import { Ledger, type PartitionItem, type PollSnapshot, type RunRecord } from '../../lambdas/shared/ledger/ledger';
 import { differencesAt } from '../../lambdas/shared/checks/differences';
-import { WHOLE_INDEX_PARTITION_ID } from '../../lambdas/shared/planning/task-plan';
-import { type PartitionItem } from '../../lambdas/shared/ledger/ledger';
+import { WHOLE_INDEX_PARTITION_ID } from '../../lambdas/shared/planning/partitions';
 import { isPartitioned, type RunConfig } from '../../lambdas/shared/runtime/config';
-import {
-  adjustmentLines,
-  countersTable,
-  differencesLocation,
-  parityLines,
-  partitionLines,
-  partitionSummaries,
-  runAdjustments,
-  summarise,
-  writeDifferences,
-  writeReceipts,
-  type Receipts,
-  type RunSummary,
-} from '../receipts';
-import {
-  executionArnFor,
-  executionEnded,
-  failureFromHistory,
-  isAwsExecutionArn,
-  isExecutionArn,
-  outcomeOf,
-  pollLine,
-  type ExecutionFailure,
-} from './aws-helpers';
+import { adjustmentLines, countersTable, differencesLocation, parityLines, partitionLines, partitionSummaries, runAdjustments, summarise, writeDifferences, writeReceipts, type Receipts, type RunSummary } from '../receipts';
+import { executionArnFor, executionEnded, failureFromHistory, isAwsExecutionArn, isExecutionArn, outcomeOf, pollLine, type ExecutionFailure } from './aws-helpers';
 import { clock, partitionStatusLine, RecordEventLines, SnapshotPollLines } from './poll-lines';
 
 /**

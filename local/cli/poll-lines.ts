@@ -1,8 +1,6 @@
 import { processed as processedOf, thousands, ZERO_COUNTERS, type Counters } from '../../lambdas/shared/checks/counters';
-import type { PollSnapshot, RunRecord } from '../../lambdas/shared/ledger/ledger';
-import { runProgress, type RunProgress } from '../../lambdas/shared/task-loop/run-progress';
-import type { PartitionItem } from '../../lambdas/shared/ledger/ledger';
-import type { RunConcurrency, RunThrottle } from '../../lambdas/shared/ledger/ledger';
+import type { PartitionItem, PollSnapshot, RunConcurrency, RunRecord, RunThrottle } from '../../lambdas/shared/ledger/ledger';
+import { runProgress, type RunProgress } from '../../lambdas/shared/task-loop/stall';
 import { concurrencyChangeText, stallText, throttleChangeText, type StallSummary } from '../receipts';
 
 /**
@@ -11,7 +9,7 @@ import { concurrencyChangeText, stallText, throttleChangeText, type StallSummary
  * partition's progress and breakdown (a partition whose task just finished is shown once more, as done).
  */
 
-/** The fields of PollPartition's `poll` log line (lambdas/shared/task-loop/run-progress.ts). */
+/** The fields of PollPartition's `poll` log line (lambdas/shared/task-loop/stall.ts). */
 export interface PartitionPoll {
   readonly partitionId: string;
   readonly taskId: string;

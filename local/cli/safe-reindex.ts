@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { thousands } from '../../lambdas/shared/checks/counters';
-import { WHOLE_INDEX_PARTITION_ID } from '../../lambdas/shared/planning/task-plan';
+import { WHOLE_INDEX_PARTITION_ID } from '../../lambdas/shared/planning/partitions';
 import type { RunLog } from '../../lambdas/shared/runtime/run-context';
 import { shutdownFunctions } from '../lambda/lambda-service';
 import { connectLocalLedger, type LocalLedgerConnection } from '../ledger/ledger';

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RUN_ERROR_NAMES } from '../../lambdas/shared/runtime/errors';
-import { WHOLE_INDEX_PARTITION_ID } from '../../lambdas/shared/planning/task-plan';
+import { WHOLE_INDEX_PARTITION_ID } from '../../lambdas/shared/planning/partitions';
 import { ensureCloudAssembly, type CloudAssembly } from '../../local/lambda/cloud-assembly';
 import { LambdaFunctionError } from '../../local/lambda/lambda-service';
 import { localFunctions, type LocalEndpoints } from '../../local/lambda/local-functions';

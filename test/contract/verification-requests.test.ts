@@ -6,7 +6,7 @@
  */
 import type { Client } from '@opensearch-project/opensearch';
 import { describe, expect, it } from 'vitest';
-import { verifyRange } from '../../lambdas/shared/checks/verify-range';
+import { verifyRange } from '../../lambdas/shared/checks/verify-ranges';
 import { scaledShape, seedWorkedExample } from '../../local/seed/worked-example';
 import { clientFor } from '../support/client';
 import { defaultTarget, localServers, uniqueIndex } from '../support/servers';

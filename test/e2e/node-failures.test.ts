@@ -9,7 +9,7 @@
 import type { Client } from '@opensearch-project/opensearch';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { reindexTasksInto } from '../../lambdas/shared/cluster/cluster-ops';
-import { WHOLE_INDEX_PARTITION_ID } from '../../lambdas/shared/planning/task-plan';
+import { WHOLE_INDEX_PARTITION_ID } from '../../lambdas/shared/planning/partitions';
 import { startLocalCluster, type LocalCluster } from '../../local/clusters/cluster';
 import { localLedger, runLocal } from '../../local/pipeline';
 import { adjustmentLines, summarise } from '../../local/receipts';

@@ -4,7 +4,7 @@ import { launchReindex } from '../../lambdas/launch-reindex/launch-reindex';
 import { buildCanonicalRequest } from '../../lambdas/shared/planning/canonical-request';
 import { parseRunConfig } from '../../lambdas/shared/runtime/config';
 import { RunAlreadyFinishedError } from '../../lambdas/shared/ledger/ledger';
-import { WHOLE_INDEX_PARTITION_ID } from '../../lambdas/shared/planning/task-plan';
+import { WHOLE_INDEX_PARTITION_ID } from '../../lambdas/shared/planning/partitions';
 import type { RunDeps } from '../../lambdas/shared/runtime/run-context';
 import { collectingMetrics } from '../../local/pipeline';
 import { seedWorkedExample } from '../../local/seed/worked-example';

@@ -24,7 +24,7 @@ import {
 } from '../../lambdas/shared/ledger/ledger';
 import { createLedgerTable } from '../../local/ledger/table';
 import { startLocalLedger, type LocalLedger } from '../../local/ledger/ledger';
-import { WHOLE_INDEX_PARTITION_ID } from '../../lambdas/shared/planning/task-plan';
+import { WHOLE_INDEX_PARTITION_ID } from '../../lambdas/shared/planning/partitions';
 
 let server: LocalLedger;
 let raw: DynamoDBClient;

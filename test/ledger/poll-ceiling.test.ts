@@ -6,7 +6,7 @@ import { LONG_POLL_CEILING_SECONDS } from '../../lambdas/shared/task-loop/adapti
 import { parseRunConfig } from '../../lambdas/shared/runtime/config';
 import { Ledger, type StoredConfig } from '../../lambdas/shared/ledger/ledger';
 import { createLedgerTable } from '../../local/ledger/table';
-import { WHOLE_INDEX_PARTITION_ID } from '../../lambdas/shared/planning/task-plan';
+import { WHOLE_INDEX_PARTITION_ID } from '../../lambdas/shared/planning/partitions';
 import type { PollState, RunDeps, StateInvocation } from '../../lambdas/shared/runtime/run-context';
 import { startLocalLedger, type LocalLedger } from '../../local/ledger/ledger';
 import { collectingMetrics, localDocumentClient } from '../../local/pipeline';

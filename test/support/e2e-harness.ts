@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { startFaultProxy, type FaultProxy, type ProxiedRequest } from '../../local/fault-proxy/fault-proxy';
 import { localLedger } from '../../local/pipeline';
-import { WHOLE_INDEX_PARTITION_ID } from '../../lambdas/shared/planning/task-plan';
+import { WHOLE_INDEX_PARTITION_ID } from '../../lambdas/shared/planning/partitions';
 import type { Ledger } from '../../lambdas/shared/ledger/ledger';
 import { clientFor } from './client';
 import { seedWorkedExample, type WorkedExampleShape } from '../../local/seed/worked-example';

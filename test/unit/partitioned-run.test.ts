@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { buildCanonicalRequest, parseOpaqueId, requestHash, opaqueId } from '../../lambdas/shared/planning/canonical-request';
 import { isPartitioned, parseRunConfig } from '../../lambdas/shared/runtime/config';
 import { InvalidInputError } from '../../lambdas/shared/runtime/errors';
-import { partitionRequest, partitionTag, partitionedRequestHash, planFingerprint, runSlotDomain, sumCounters } from '../../lambdas/shared/planning/task-plan';
+import { partitionRequest, partitionTag, partitionedRequestHash, planFingerprint, runSlotDomain, sumCounters } from '../../lambdas/shared/planning/partitions';
 import { taskSlotDomainKey } from '../../lambdas/shared/ledger/task-slots';
 import { runSeries } from '../../local/receipts';
 import { SLOT_WAIT_MAX_SECONDS, SLOT_WAIT_SECONDS, nextSlotWait } from '../../lambdas/shared/task-loop/task-states';

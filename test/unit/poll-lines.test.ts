@@ -1,18 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import type { PollSnapshot, RunRecord } from '../../lambdas/shared/ledger/ledger';
-import type { RunProgress } from '../../lambdas/shared/task-loop/run-progress';
-import type { PartitionItem } from '../../lambdas/shared/ledger/ledger';
-import {
-  PARTITION_LEGEND,
-  PartitionPollLines,
-  partitionPollLine,
-  partitionStatusLine,
-  RecordEventLines,
-  RUN_EVENTS,
-  runEventLine,
-  SnapshotPollLines,
-  type PartitionPoll,
-} from '../../local/cli/poll-lines';
+import type { PartitionItem, PollSnapshot, RunRecord } from '../../lambdas/shared/ledger/ledger';
+import type { RunProgress } from '../../lambdas/shared/task-loop/stall';
+import { PARTITION_LEGEND, partitionPollLine, PartitionPollLines, partitionStatusLine, RecordEventLines, RUN_EVENTS, runEventLine, SnapshotPollLines, type PartitionPoll } from '../../local/cli/poll-lines';
 
 // local/cli/safe-reindex.mjs (the bin) sits beside safe-reindex.ts and wins the extensionless import.
 const CLI_MODULE = '../../local/cli/safe-reindex.ts';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { nextPoll } from '../../lambdas/shared/task-loop/poll-cursor';
+import { nextPoll } from '../../lambdas/shared/task-loop/adaptive-wait';
 import type { PollCursor } from '../../lambdas/shared/runtime/run-context';
 import { checkStall, type StallCheck } from '../../lambdas/shared/task-loop/stall';
 

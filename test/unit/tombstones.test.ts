@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { durationMs } from '../../lambdas/shared/runtime/durations';
+import { durationMs } from '../../lambdas/shared/runtime/config';
 import { decideRetention, extendedRetention, hoursAtLeast } from '../../lambdas/shared/cluster/tombstones';
 
 describe('server time values', () => {

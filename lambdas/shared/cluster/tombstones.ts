@@ -1,9 +1,8 @@
-import type { Client } from '@opensearch-project/opensearch';
+import { errors, type Client } from '@opensearch-project/opensearch';
 import { TombstoneRetentionUnavailableError } from '../runtime/errors';
-import { durationMs } from '../runtime/durations';
+import { durationMs } from '../runtime/config';
 import type { TombstoneRetention } from '../ledger/ledger';
 import type { RunDeps } from '../runtime/run-context';
-import { errors } from '@opensearch-project/opensearch';
 import { call, classifyClusterError, errorType, isNotFound, statusOf } from './search-client';
 
 /**

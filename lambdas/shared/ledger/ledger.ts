@@ -14,26 +14,15 @@
  * The document client is passed in (a module-level singleton in the handlers, a dynalite client
  * locally). Every write goes through {@link assertNoSecrets}: secrets never reach the ledger.
  */
-import {
-  ConditionalCheckFailedException,
-} from '@aws-sdk/client-dynamodb';
-import {
-  DeleteCommand,
-  GetCommand,
-  PutCommand,
-  QueryCommand,
-  UpdateCommand,
-  type DynamoDBDocumentClient,
-  type QueryCommandInput,
-} from '@aws-sdk/lib-dynamodb';
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { DeleteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
 import type { CanonicalRequest } from '../planning/canonical-request';
 import type { RunConfig } from '../runtime/config';
 import type { Counters } from '../checks/counters';
 import type { DayCount } from '../checks/coverage';
 import type { ProbeResult } from '../checks/probe';
 import type { RangeProgress, VerificationProgress } from '../checks/verify-ranges';
-import { PARTITION_MAX_ATTEMPTS } from '../planning/task-plan';
-import type { PartitionKey, RecordedPlan, SourceQuery } from '../planning/partitions';
+import { PARTITION_MAX_ATTEMPTS, type PartitionKey, type RecordedPlan, type SourceQuery } from '../planning/partitions';
 
 // ---------------------------------------------------------------------------------------------------
 // Table schema: shared with the CDK ledger construct, which creates the same table on AWS.

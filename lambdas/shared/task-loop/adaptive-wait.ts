@@ -1,3 +1,4 @@
+import type { PollCursor, PollState } from '../runtime/run-context';
 /**
  * How long the poll loop's Wait state waits before the next `_tasks` poll, and how long that poll may
  * long-poll (`GET _tasks/{id}?wait_for_completion=true&timeout=<n>s`). A 5-hour run must cost few state
@@ -137,4 +138,35 @@ export function markProgress(previous: ProgressMark | null, processed: number, t
 /** No counter change for `stallMinutes`. */
 export function stalled(mark: ProgressMark, nowSeconds: number, stallMinutes: number): boolean {
   return nowSeconds - mark.changedAtSeconds >= stallMinutes * 60;
+}
+
+/** The poll loop's next step from the counters just read: pure, so the benchmark can drive it. */
+export function nextPoll(input: {
+  completed: boolean;
+  processed: number;
+  total: number;
+  nowMs: number;
+  cursor: PollCursor;
+  stallMinutes: number;
+  maxLongPollSeconds?: number;
+}): PollState {
+  const { cursor } = input;
+  const secondsSinceLaunch = Math.max(0, (input.nowMs - cursor.launchedAtMs) / 1000);
+  const mark = markProgress(cursor.mark, input.processed, input.total, secondsSinceLaunch);
+  const next: PollCursor = {
+    ...cursor,
+    previous: { processed: input.processed, secondsSinceLaunch },
+    mark,
+    polls: cursor.polls + 1,
+  };
+  if (input.completed) return { completed: true, waitSeconds: 0, longPollSeconds: 0, cursor: next };
+  const decision = nextWait({
+    secondsSinceLaunch,
+    processed: input.processed,
+    total: input.total,
+    previous: cursor.previous,
+    stallMinutes: input.stallMinutes,
+    ...(input.maxLongPollSeconds === undefined ? {} : { maxLongPollSeconds: input.maxLongPollSeconds }),
+  });
+  return { completed: false, waitSeconds: decision.waitSeconds, longPollSeconds: decision.longPollSeconds, cursor: next };
 }

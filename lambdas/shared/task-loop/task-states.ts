@@ -1,7 +1,7 @@
 /** Helpers the partition states share: the slots, the iteration's partition, the approved request, the stop path. */
-import { rethrottleTask, type TaskView } from '../cluster/cluster-ops';
+import { cancelTask, reindexTasksInto, rethrottleTask, type ReindexTask, type TaskView } from '../cluster/cluster-ops';
 import { outcomeFromTaskAnswer, processed } from '../checks/counters';
-import { runSlotDomain } from '../planning/task-plan';
+import { runSlotDomain } from '../planning/partitions';
 import { TaskSlots } from '../ledger/task-slots';
 import type { RunConcurrency, RunRecord } from '../ledger/ledger';
 import type { RunDeps, StateInvocation } from '../runtime/run-context';
@@ -132,4 +132,23 @@ export async function releaseRunTaskSlots(deps: RunDeps, runId: string): Promise
   const slots = slotsOf(deps);
   await slots.releaseAllTaskSlots({ domain: deps.targetEndpoint, runId });
   await slots.releaseAllTaskSlots({ domain: runSlotDomain(deps.targetEndpoint, runId), runId });
+}
+
+/**
+ * Each poll's sweep (docs/design.md step 9): every reindex writing into the target that is not this run's
+ * own (`isOwn`) is cancelled, recorded on the run, counted (`ForeignReindexCancelled`) and logged.
+ */
+export async function cancelForeignTasks(deps: RunDeps, runId: string, targetIndex: string, isOwn: (task: ReindexTask) => boolean): Promise<void> {
+  for (const task of await reindexTasksInto(deps.target, targetIndex)) {
+    if (isOwn(task)) continue;
+    await cancelTask(deps.target, task.taskId);
+    await deps.ledger.addForeignTask(runId, {
+      taskId: task.taskId,
+      opaqueId: task.opaqueId ?? null,
+      description: task.description,
+      cancelledAt: deps.now().toISOString(),
+    });
+    deps.metrics.emit(targetIndex, { ForeignReindexCancelled: 1 });
+    deps.log.warn('cancelled a foreign reindex writing into the target', { runId, taskId: task.taskId, opaqueId: task.opaqueId });
+  }
 }
