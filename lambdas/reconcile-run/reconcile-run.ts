@@ -47,7 +47,7 @@ export async function reconcileRun({ state }: StateInvocation, deps: RunDeps): P
     const message = `${parts.length === 1 ? '' : `sum of ${parts.length} partitions: `}${verdict.cause} (${verdict.arithmetic})`;
     throw verdict.error === 'CounterMismatch' ? new CounterMismatchError(message) : new ReindexFailedError(message);
   }
-  deps.log.info('partitions reconcile', { runId, partitions: parts.length, arithmetic: verdict.arithmetic });
+  deps.log.info('run reconciles', { runId, tasks: parts.length, arithmetic: verdict.arithmetic });
   return { total: sum.total };
 }
 

@@ -47,6 +47,6 @@ export async function reconcileTask({ state }: StateInvocation, deps: RunDeps): 
     const message = `${partitionId === WHOLE_INDEX_PARTITION_ID ? '' : `partition ${partitionId}: `}${verdict.cause} (${verdict.arithmetic})`;
     throw verdict.error === 'CounterMismatch' ? new CounterMismatchError(message) : new ReindexFailedError(message);
   }
-  deps.log.info('counters reconcile', { runId, partitionId, arithmetic: verdict.arithmetic });
+  deps.log.info('task reconciles', { runId, partitionId, arithmetic: verdict.arithmetic });
   return { total: outcome.counters.total, arithmetic: verdict.arithmetic };
 }
