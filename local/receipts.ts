@@ -126,7 +126,7 @@ export function summarise(
   partitions?: readonly PartitionItem[],
 ): RunSummary {
   const counters = record?.counters as (Counters & { arithmetic?: string }) | undefined;
-  const tasks = record?.partitions ? (record.partitions as unknown as PartitionSummary[]) : partitions?.length ? partitionSummaries(partitions) : undefined;
+  const tasks = record?.partitions ? record.partitions : partitions?.length ? partitionSummaries(partitions) : undefined;
   const whole = tasks?.length === 1 && tasks[0]!.id === WHOLE_INDEX_PARTITION_ID ? tasks[0] : undefined;
   return {
     runId: outcome.runId,
@@ -175,7 +175,7 @@ export function runAdjustments(record: RunRecord | undefined): Pick<RunSummary, 
   return {
     ...(partitioned ? { concurrency: { max, current: lowered?.current ?? max, changes: lowered?.changes ?? [] } } : {}),
     ...(throttle?.changes.length ? { throttle } : {}),
-    ...(record.stall ? { stall: record.stall as unknown as StallSummary } : {}),
+    ...(record.stall ? { stall: record.stall } : {}),
   };
 }
 

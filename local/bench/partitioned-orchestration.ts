@@ -5,7 +5,6 @@ import { errors, type Client } from '@opensearch-project/opensearch';
 import { acquireTaskSlot } from '../../lambdas/acquire-task-slot/acquire-task-slot';
 import { recordTaskFailure } from '../../lambdas/record-task-failure/record-task-failure';
 import { pollTask } from '../../lambdas/poll-task/poll-task';
-import type { RecordedPlan } from '../../lambdas/shared/planning/partitions';
 import { releaseTaskSlot } from '../../lambdas/release-task-slot/release-task-slot';
 import { validateInput } from '../../lambdas/validate-input/validate-input';
 import { parseOpaqueId } from '../../lambdas/shared/planning/canonical-request';
@@ -681,7 +680,7 @@ export async function simulatePartitionedRun(options: {
   const dry = await run(`${runId}-dry`, true);
   if (dry.status !== 'SUCCEEDED') throw new Error(`the simulated dry run ended ${dry.status}: ${dry.error}: ${dry.cause}`);
   clock.nowMs = startMs;
-  const plan = (await ledger.getRun(`${runId}-dry`))?.plan as unknown as RecordedPlan | undefined;
+  const plan = (await ledger.getRun(`${runId}-dry`))?.plan;
   if (!plan) throw new Error('the simulated dry run recorded no partition plan');
   partitionIds = plan.partitions.map((p) => p.id);
   loads = new Map(

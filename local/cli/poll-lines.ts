@@ -1,7 +1,7 @@
 import { processed as processedOf, thousands, ZERO_COUNTERS, type Counters } from '../../lambdas/shared/checks/counters';
 import type { PartitionItem, PollSnapshot, RunConcurrency, RunRecord, RunThrottle } from '../../lambdas/shared/ledger/ledger';
 import { runProgress, type RunProgress } from '../../lambdas/shared/task-loop/stall';
-import { concurrencyChangeText, stallText, throttleChangeText, type StallSummary } from '../receipts';
+import { concurrencyChangeText, stallText, throttleChangeText } from '../receipts';
 
 /**
  * The poll lines of a partitioned run in a terminal: one line per turn of the poll loop (not one per
@@ -235,7 +235,7 @@ export class RecordEventLines {
       events.push({ at: ch.at, key: `t@${ch.at}@${ch.taskId}`, line: `  ! ${clock(ch.at)}  rethrottled ${throttleChangeText(ch)}` });
     }
     const stalls = [
-      ...(record.stall ? [record.stall as unknown as StallSummary] : []),
+      ...(record.stall ? [record.stall] : []),
       ...items.flatMap((p) => (p.stall ? [{ ...p.stall, partitionId: p.partitionId }] : [])),
     ];
     for (const st of stalls) {
