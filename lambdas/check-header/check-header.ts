@@ -1,7 +1,7 @@
 import { cancelTask, getTask } from '../shared/cluster/cluster-ops';
 import { countersFromTaskStatus, processed } from '../shared/checks/counters';
 import { HeaderCheckFailedError, TaskLostError } from '../shared/runtime/errors';
-import { partitionRequest, partitionTag, WHOLE_INDEX_PARTITION_ID } from '../shared/planning/partitions';
+import { partitionRequest, partitionTag, taskLabel } from '../shared/planning/partitions';
 import { requestHash } from '../shared/planning/canonical-request';
 import { identityProblems, totalProblem } from '../shared/checks/task-identity';
 import { nextPoll } from '../shared/task-loop/adaptive-wait';
@@ -20,7 +20,7 @@ export async function checkHeader({ state }: StateInvocation, deps: RunDeps): Pr
   const record = await loadRun(deps, runId);
   const config = record.config;
   const part = await deps.ledger.getPartition(runId, partitionId);
-  const where = partitionId === WHOLE_INDEX_PARTITION_ID ? `task ${taskId}` : `partition ${partitionId}: task ${taskId}`;
+  const where = taskLabel(partitionId, taskId);
   const task = await getTask(deps.target, taskId);
   if (!task) throw new TaskLostError(`${where} vanished right after its launch: rerun the same input under a new run id`);
   const problems = identityProblems(task.task, {

@@ -2,7 +2,7 @@ import { parseOpaqueId } from '../shared/planning/canonical-request';
 import { cancelTask, getTask } from '../shared/cluster/cluster-ops';
 import { outcomeFromTaskAnswer, processed } from '../shared/checks/counters';
 import { HeaderCheckFailedError, TaskLostError } from '../shared/runtime/errors';
-import { isRunTag, partitionTag, WHOLE_INDEX_PARTITION_ID } from '../shared/planning/partitions';
+import { isRunTag, partitionTag, taskLabel } from '../shared/planning/partitions';
 import { totalProblem } from '../shared/checks/task-identity';
 import { cancelForeignTasks, easeRejections, partitionOf, retriesBulkOf, taskRate } from '../shared/task-loop/task-states';
 import { longPollFor, nextPoll } from '../shared/task-loop/adaptive-wait';
@@ -28,7 +28,7 @@ export async function pollTask({ state }: StateInvocation, deps: RunDeps): Promi
   const { config } = record;
   const part = await deps.ledger.getPartition(runId, partitionId);
   const tag = partitionTag(runId, partitionId);
-  const where = partitionId === WHOLE_INDEX_PARTITION_ID ? `task ${taskId}` : `partition ${partitionId}: task ${taskId}`;
+  const where = taskLabel(partitionId, taskId);
   // Never longer than the ceiling: the invocation must end well inside its Lambda and Task timeouts.
   const task = await getTask(deps.target, taskId, longPollFor(poll.longPollSeconds));
   if (!task) {

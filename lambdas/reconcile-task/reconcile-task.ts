@@ -2,7 +2,7 @@ import { parseOpaqueId } from '../shared/planning/canonical-request';
 import { getTask } from '../shared/cluster/cluster-ops';
 import { outcomeFromTaskAnswer, reconcile as reconcileCounters } from '../shared/checks/counters';
 import { CounterMismatchError, ReindexFailedError, TaskLostError } from '../shared/runtime/errors';
-import { partitionTag, WHOLE_INDEX_PARTITION_ID } from '../shared/planning/partitions';
+import { partitionTag, taskLabel, WHOLE_INDEX_PARTITION_ID } from '../shared/planning/partitions';
 import { loadRun, type RunDeps, type StateInvocation } from '../shared/runtime/run-context';
 import { partitionOf } from '../shared/task-loop/task-states';
 
@@ -17,7 +17,7 @@ export async function reconcileTask({ state }: StateInvocation, deps: RunDeps): 
   const taskId = state.launch!.taskId;
   const config = (await loadRun(deps, runId)).config;
   const part = await deps.ledger.getPartition(runId, partitionId);
-  const where = partitionId === WHOLE_INDEX_PARTITION_ID ? `task ${taskId}` : `partition ${partitionId}: task ${taskId}`;
+  const where = taskLabel(partitionId, taskId);
   const task = await getTask(deps.target, taskId);
   if (!task || !task.completed || parseOpaqueId(task.task.headers?.['X-Opaque-Id'])?.runId !== partitionTag(runId, partitionId)) {
     throw new TaskLostError(`${where} has no stored result of this run to reconcile: rerun the same input under a new run id`);

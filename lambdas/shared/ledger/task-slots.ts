@@ -1,6 +1,6 @@
 /**
  * Task slots: the counting semaphore that caps the reindex tasks writing into one target domain at once,
- * across all runs, single-task runs included (docs/design.md "Partitioned runs").
+ * across all runs, runs without partitions included (docs/design.md "Partitioned runs").
  *
  * One ledger item per slot, in the ledger table:
  *
@@ -20,7 +20,7 @@
  * as finished), so after lowering `max` the domain drains down to the new limit instead of having tasks
  * cut off.
  *
- * A holder is identified by `runId` + `partitionId` (a single-task run uses one fixed partition id).
+ * A holder is identified by `runId` + `partitionId` (a run without partitions uses its one partition, `all`).
  * Releases go by that identity, never by slot number: whatever slot a holder ended up with, its release
  * frees it.
  *

@@ -396,6 +396,11 @@ export function partitionTag(runId: string, partitionId: string): string {
   return partitionId === WHOLE_INDEX_PARTITION_ID ? runId : `${runId}.${partitionId}`;
 }
 
+/** How a message names a task: `task n:5`, or `partition p02: task n:5` when the run is partitioned. */
+export function taskLabel(partitionId: string, taskId: string): string {
+  return partitionId === WHOLE_INDEX_PARTITION_ID ? `task ${taskId}` : `partition ${partitionId}: task ${taskId}`;
+}
+
 /** Whether an `X-Opaque-Id` run tag is one of this run's tasks (the whole index, or one of its partitions). */
 export function isRunTag(runId: string, tag: string | undefined): boolean {
   return tag === runId || (tag !== undefined && tag.startsWith(`${runId}.`) && /^p\d+$/.test(tag.slice(runId.length + 1)));

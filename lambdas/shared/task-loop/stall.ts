@@ -1,5 +1,5 @@
 /**
- * Stall detection, shared by PollTask (a single-task run) and PollPartition (each partition of a
+ * Stall detection of PollTask, for every task of a run (the whole index, or each partition of a
  * partitioned run): no counter change for `guards.stallMinutes` is reported once per stall, as the
  * metric `Stalled` (index dimension, so the alarm fires), a warning and a record in the ledger. The
  * cursor's `stallReported` keeps it from being reported again until the counters move.

@@ -60,7 +60,7 @@ export function rethrottleRate(task: { requestsPerSecond: number | null; process
 
 /**
  * The target rejected writes of a task (its retries.bulk grew). A partitioned run first runs one task
- * fewer ({@link lowerConcurrency}); at one task (a single-task run, or a partitioned run already down to
+ * fewer ({@link lowerConcurrency}); at one task (a run without partitions, or a partitioned run already down to
  * one) the task itself is rethrottled to {@link rethrottleRate}. Either way the run records and logs it.
  */
 export async function easeRejections(
