@@ -1,7 +1,7 @@
 import { parseOpaqueId } from '../shared/planning/canonical-request';
 import { cancelTask, reindexTasksInto } from '../shared/cluster/cluster-ops';
 import { isRunTag } from '../shared/planning/partitions';
-import { releaseRunTaskSlots } from '../shared/task-loop/task-states';
+import { stopRunTasks } from '../shared/task-loop/task-states';
 import type { RunDeps } from '../shared/runtime/run-context';
 import { restoreTombstones } from '../shared/cluster/tombstones';
 
@@ -57,12 +57,9 @@ export async function abortRun(ended: EndedExecution, deps: RunDeps): Promise<{ 
   if (record.executionArn && record.executionArn !== ended.executionArn) return { status: 'NOT_THIS_EXECUTION', cancelledTask: null };
   const taskIds: string[] = [];
   if (!record.dryRun) {
-    for (const part of await deps.ledger.listPartitions(runId)) {
-      if (!part.taskId) continue;
-      await cancelTask(deps.target, part.taskId);
-      taskIds.push(part.taskId);
-    }
-    await releaseRunTaskSlots(deps, runId);
+    const stop = await stopRunTasks(deps, runId);
+    if (stop.failed) throw stop.failed.error;
+    taskIds.push(...stop.cancelled);
   }
   const taskId = taskIds[0] ?? null;
   const cancelled = taskIds.length === 0 ? '' : taskIds.length === 1 ? `; its reindex task ${taskId} was cancelled` : `; its reindex tasks ${taskIds.join(', ')} were cancelled`;

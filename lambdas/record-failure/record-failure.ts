@@ -1,6 +1,5 @@
-import { cancelTask } from '../shared/cluster/cluster-ops';
 import { RUN_ERROR_NAMES, causeMessage } from '../shared/runtime/errors';
-import { releaseRunTaskSlots } from '../shared/task-loop/task-states';
+import { stopRunTasks } from '../shared/task-loop/task-states';
 import type { RunDeps, StateInvocation } from '../shared/runtime/run-context';
 import { restoreTombstones } from '../shared/cluster/tombstones';
 
@@ -17,18 +16,10 @@ export async function recordFailure({ state }: StateInvocation, deps: RunDeps): 
   const raw = state.failure?.Error ?? 'RunFailed';
   const error = FINAL_NAME[raw] ?? raw;
   const cause = causeMessage(state.failure?.Cause) || error;
-  let cancelError: unknown;
-  let taskId: string | undefined;
-  if (!dryRun) {
-    for (const part of await deps.ledger.listPartitions(runId)) {
-      if (!part.taskId) continue;
-      taskId = part.taskId;
-      cancelError = await cancelTask(deps.target, part.taskId).then(() => undefined, (err: unknown) => err);
-      if (cancelError) break;
-    }
-    // A cancel that failed keeps the run's task slots, as it keeps the lock.
-    if (!cancelError) await releaseRunTaskSlots(deps, runId);
-  }
+  // A cancel that failed keeps the run's task slots, as it keeps the lock.
+  const failed = dryRun ? undefined : (await stopRunTasks(deps, runId)).failed;
+  const cancelError = failed?.error;
+  const taskId = failed?.taskId;
   const kept = await deps.ledger.finishRun(runId, {
     status: 'FAILED',
     error,

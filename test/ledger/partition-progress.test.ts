@@ -3,6 +3,7 @@ import type { Client } from '@opensearch-project/opensearch';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pollTask } from '../../lambdas/poll-task/poll-task';
 import { parseRunConfig } from '../../lambdas/shared/runtime/config';
+import { ZERO_COUNTERS } from '../../lambdas/shared/checks/counters';
 import { Ledger, type PartitionItem, type StoredConfig } from '../../lambdas/shared/ledger/ledger';
 import { createLedgerTable } from '../../local/ledger/table';
 import { percent, reportPartitionPoll, runProgress } from '../../lambdas/shared/task-loop/stall';
@@ -14,16 +15,7 @@ import { collectingMetrics, localDocumentClient } from '../../local/pipeline';
 
 const now = new Date('2026-06-01T00:00:00Z');
 const HASH = 'a'.repeat(64);
-const counters = (c: Partial<Record<'total' | 'created' | 'updated' | 'versionConflicts' | 'failures', number>>) => ({
-  total: 0,
-  created: 0,
-  updated: 0,
-  deleted: 0,
-  noops: 0,
-  versionConflicts: 0,
-  failures: 0,
-  ...c,
-});
+const counters = (c: Partial<Record<'total' | 'created' | 'updated' | 'versionConflicts' | 'failures', number>>) => ({ ...ZERO_COUNTERS, ...c });
 const item = (partitionId: string, status: PartitionItem['status'], expected: number, c?: ReturnType<typeof counters>): PartitionItem => ({
   runId: 'r',
   partitionId,

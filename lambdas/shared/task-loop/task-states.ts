@@ -127,6 +127,23 @@ export async function releaseTaskSlots(deps: RunDeps, runId: string, partitionId
   await slots.releaseTaskSlot({ domain: runSlotDomain(deps.targetEndpoint, runId), runId, partitionId });
 }
 
+/**
+ * The failure and abort paths: cancel every task the run's partitions record, then free the run's task
+ * slots. A cancel that fails stops there, and the slots stay held (as the lock does): the failure is
+ * returned with its task, for the caller to retry or report.
+ */
+export async function stopRunTasks(deps: RunDeps, runId: string): Promise<{ cancelled: string[]; failed?: { taskId: string; error: unknown } }> {
+  const cancelled: string[] = [];
+  for (const part of await deps.ledger.listPartitions(runId)) {
+    if (!part.taskId) continue;
+    const error = await cancelTask(deps.target, part.taskId).then(() => undefined, (err: unknown) => err ?? new Error('cancel failed'));
+    if (error) return { cancelled, failed: { taskId: part.taskId, error } };
+    cancelled.push(part.taskId);
+  }
+  await releaseRunTaskSlots(deps, runId);
+  return { cancelled };
+}
+
 /** Every task slot the run holds, of the target domain and of the run itself. */
 export async function releaseRunTaskSlots(deps: RunDeps, runId: string): Promise<void> {
   const slots = slotsOf(deps);
