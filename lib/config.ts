@@ -13,7 +13,8 @@ export const CONTEXT_KEYS = {
   stackName: 'CloudFormation stack name. Default "SafeReindex".',
   targetService:
     '"aos" (Amazon OpenSearch Service: SigV4 on every target request, IAM on the domain, remote reindex with source.remote.external) or "self-managed" (no SigV4, no domain ARN). Default "aos".',
-  targetDomainEndpoint: 'https URL of the target OpenSearch endpoint, e.g. https://vpc-calls-abc123.eu-west-1.es.amazonaws.com. Required.',
+  targetDomainEndpoint:
+    'https URL of the target OpenSearch endpoint, e.g. https://vpc-calls-abc123.eu-west-1.es.amazonaws.com (a "self-managed" target may be http). Required.',
   targetDomainArn:
     'ARN of the target domain, arn:aws:es:<region>:<account>:domain/<name>. Required for "aos": IAM is scoped to it and to <arn>/*; the stack is deployed to its account and region.',
   account: 'Account to deploy to. Default: the domain ARN\'s account ("aos"); for "self-managed" without it the stack is environment-agnostic.',
@@ -173,8 +174,16 @@ export function parseConfig(context: Readonly<Record<string, unknown>>): SafeRei
     } catch {
       url = undefined;
     }
-    if (!url || url.protocol !== 'https:' || url.username || url.password || url.search || url.hash || (url.pathname !== '/' && url.pathname !== '')) {
-      bad('targetDomainEndpoint', endpointRaw, 'an https URL without path, credentials or query, e.g. https://vpc-calls-abc123.eu-west-1.es.amazonaws.com');
+    // A self-managed cluster may serve plain HTTP inside its network; an Amazon OpenSearch Service domain never does.
+    const protocols = targetService === 'self-managed' ? ['https:', 'http:'] : ['https:'];
+    if (!url || !protocols.includes(url.protocol) || url.username || url.password || url.search || url.hash || (url.pathname !== '/' && url.pathname !== '')) {
+      bad(
+        'targetDomainEndpoint',
+        endpointRaw,
+        targetService === 'self-managed'
+          ? 'an https (or, for a self-managed cluster, http) URL without path, credentials or query, e.g. https://opensearch.internal:9200'
+          : 'an https URL without path, credentials or query, e.g. https://vpc-calls-abc123.eu-west-1.es.amazonaws.com',
+      );
     } else {
       targetDomainEndpoint = `${url.protocol}//${url.host}`;
     }

@@ -167,6 +167,17 @@ describe('parseConfig', () => {
     expect(problemsOf({ ...base, 'safe-reindex:remoteExternal': true })).toEqual([expect.stringMatching(/only Amazon OpenSearch Service knows source.remote.external/)]);
     expect(problemsOf({ ...base, 'safe-reindex:account': '123456789012' })).toEqual([expect.stringMatching(/give both or neither/)]);
   });
+
+  it('takes a plain http endpoint for a self-managed target only', () => {
+    const selfManaged = { 'safe-reindex:targetService': 'self-managed', 'safe-reindex:sourceSecretArns': [] };
+    expect(parseConfig({ ...selfManaged, 'safe-reindex:targetDomainEndpoint': 'http://10.0.3.7:9200' }).targetDomainEndpoint).toBe('http://10.0.3.7:9200');
+    expect(problemsOf({ ...selfManaged, 'safe-reindex:targetDomainEndpoint': 'ftp://10.0.3.7:9200' })).toEqual([
+      expect.stringMatching(/targetDomainEndpoint.*an https \(or, for a self-managed cluster, http\) URL/),
+    ]);
+    expect(problemsOf({ ...minimal, 'safe-reindex:targetDomainEndpoint': 'http://vpc-calls.eu-west-1.es.amazonaws.com' })).toEqual([
+      expect.stringMatching(/targetDomainEndpoint.*an https URL without path/),
+    ]);
+  });
 });
 
 describe('the example MonthlyBackfill input of cdk.json', () => {
