@@ -38,6 +38,8 @@ export interface FaultRule {
   readonly times?: number;
   /** Chance that a matching request fires the fault, 0..1; @default 1 */
   readonly probability?: number;
+  /** Fire only for requests whose headers pass this test (e.g. no or wrong credentials); @default any */
+  readonly headers?: (headers: Readonly<Record<string, string | string[] | undefined>>) => boolean;
 }
 
 export interface ProxiedRequest {
@@ -75,8 +77,10 @@ export interface FaultProxy {
 export interface FaultProxyOptions {
   /** Base URL of the real cluster, e.g. http://127.0.0.1:9200 */
   readonly target: string;
-  /** Port on 127.0.0.1; @default a free port */
+  /** Port to listen on; @default a free port */
   readonly port?: number;
+  /** Address to listen on (and to name in `url`); @default 127.0.0.1 */
+  readonly host?: string;
   /** Random source for `probability`; @default Math.random */
   readonly random?: () => number;
 }
@@ -117,6 +121,15 @@ export const serverErrors = {
     const cause = { type: 'cluster_block_exception', reason: 'blocked by: [SERVICE_UNAVAILABLE/2/no master];' };
     return { kind: 'status', status: 503, body: { error: { root_cause: [cause], ...cause }, status: 503 } };
   },
+  /** 401: what a cluster with security on answers a request without valid credentials. */
+  unauthorized(path = '/'): { kind: 'status'; status: number; body: unknown } {
+    const cause = {
+      type: 'security_exception',
+      reason: `missing authentication credentials for REST request [${path}]`,
+      header: { 'WWW-Authenticate': 'Basic realm="security" charset="UTF-8"' },
+    };
+    return { kind: 'status', status: 401, body: { error: { root_cause: [cause], ...cause }, status: 401 } };
+  },
   /** 502: what a load balancer in front of the cluster answers while a node is away. */
   badGateway(): { kind: 'status'; status: number; body: unknown } {
     return { kind: 'status', status: 502, body: { message: 'Bad Gateway' } };
@@ -138,16 +151,18 @@ function pathMatcher(pattern: string | RegExp): (pathname: string) => boolean {
 export async function startFaultProxy(options: FaultProxyOptions): Promise<FaultProxy> {
   const target = new URL(options.target);
   const random = options.random ?? Math.random;
+  const host = options.host ?? '127.0.0.1';
   let rules: ActiveRule[] = [];
   let log: ProxiedRequest[] = [];
   const sockets = new Set<Socket>();
 
-  const pickFault = (method: string, pathname: string): FaultAction | undefined => {
+  const pickFault = (method: string, pathname: string, headers: IncomingMessage['headers']): FaultAction | undefined => {
     for (const active of rules) {
       const { rule } = active;
       const methods = rule.method === undefined ? undefined : [rule.method].flat().map((m) => m.toUpperCase());
       if (methods && !methods.includes(method)) continue;
       if (!active.matchPath(pathname)) continue;
+      if (rule.headers && !rule.headers(headers)) continue;
       if (rule.times !== undefined && active.fired >= rule.times) continue;
       if (rule.probability !== undefined && random() >= rule.probability) continue;
       active.fired += 1;
@@ -188,7 +203,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     const method = (req.method ?? 'GET').toUpperCase();
     const path = req.url ?? '/';
     const pathname = path.split('?')[0]!;
-    const fault = pickFault(method, pathname);
+    const fault = pickFault(method, pathname, req.headers);
     const entry: ProxiedRequest = { method, path, status: 0, headers: req.headers, ...(fault ? { fault: fault.kind } : {}) };
     log.push(entry);
     if (!fault) return forward(req, res, entry);
@@ -239,13 +254,13 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(options.port ?? 0, '127.0.0.1', () => resolve());
+    server.listen(options.port ?? 0, host, () => resolve());
   });
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : 0;
 
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `http://${host}:${port}`,
     port,
     inject(rule) {
       const active: ActiveRule = { rule, matchPath: pathMatcher(rule.path), fired: 0 };

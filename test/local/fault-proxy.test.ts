@@ -103,6 +103,18 @@ describe('fault proxy in front of the real Elasticsearch node', () => {
     expect(proxy.writeRequests().map((r) => `${r.method} ${r.path.split('?')[0]}`)).toEqual([`PUT /${index}/_doc/1`]);
     expect(proxy.requests()).toHaveLength(4);
   });
+
+  it('gates on request headers: answers 401 to requests without the expected credentials and forwards the rest', async () => {
+    const expected = `Basic ${Buffer.from('reindexer:s3cret').toString('base64')}`;
+    proxy.inject({ path: /.*/, headers: (h) => h.authorization !== expected, action: serverErrors.unauthorized('/') });
+
+    const anonymous = await viaProxy.info().catch((err: errors.ResponseError) => err.meta);
+    expect(anonymous.statusCode).toBe(401);
+    expect((anonymous.body as { error: { type: string } }).error.type).toBe('security_exception');
+    const withCredentials = new Client({ node: proxy.url, auth: { username: 'reindexer', password: 's3cret' }, maxRetries: 0 });
+    expect((await withCredentials.info()).body.version.number).toBe('7.10.2');
+    await withCredentials.close();
+  });
 });
 
 describe('fault proxy between an OpenSearch target and the source it reindexes from', () => {
