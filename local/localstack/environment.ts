@@ -1,0 +1,327 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { chmodSync, closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { startLocalCluster, type LocalCluster } from '../clusters/cluster';
+import { isProcessAlive, processStartTime } from '../ledger/processes';
+import { ensureDebianPackages, ensureLambdaRootfs, ensureLocalStackVenv, HostSetupError, run, type Log } from './host';
+import {
+  DEFAULT_NETWORK,
+  DEFAULT_WORK_DIR,
+  GATEWAY_PORT,
+  LAMBDA_IMAGE,
+  LAMBDA_INIT_SOURCE,
+  LAMBDA_INIT_VERSION_DIR,
+  LAMBDA_RUNTIME,
+  REGION,
+  REGISTRY_PORT,
+  type NetworkSettings,
+} from './settings';
+
+/**
+ * The LocalStack environment on this machine: a Linux bridge of its own, a Docker engine (Debian's)
+ * whose containers sit on that bridge, a registry on 127.0.0.1 that serves them the locally built
+ * Lambda image (LocalStack always pulls), localstack-core on the host with the project's Lambda init
+ * and dynalite standing in for DynamoDB's engine, and the real local clusters listening on the bridge
+ * too. `startLocalStackEnvironment` brings it up; `stop()` (or `tearDownLocalStackEnvironment` from a
+ * state file left by a crash) leaves no process, container, bridge or data behind.
+ */
+
+export const PROJECT_ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
+
+export interface LocalStackEnvironmentOptions {
+  readonly workDir?: string;
+  readonly network?: NetworkSettings;
+  readonly log?: Log;
+  /** Start the local source and target clusters; @default true */
+  readonly clusters?: boolean;
+}
+
+export interface LocalStackEnvironment {
+  /** LocalStack's gateway as the host reaches it. */
+  readonly endpoint: string;
+  readonly region: string;
+  /** The host's address on the bridge: what the functions reach. */
+  readonly hostAddress: string;
+  /** Source (Elasticsearch 7.10.2) and target (OpenSearch) on the bridge address, as the functions and remote reindex see them. */
+  readonly sourceUrl?: string;
+  readonly targetUrl?: string;
+  readonly source?: LocalCluster;
+  readonly target?: LocalCluster;
+  /** The environment variables for an AWS SDK client (or cdklocal) talking to this LocalStack. */
+  readonly awsEnv: Readonly<Record<string, string>>;
+  readonly workDir: string;
+  stop(): Promise<void>;
+}
+
+interface RecordedProcess {
+  readonly name: string;
+  readonly pid: number;
+  readonly startTime?: number;
+}
+
+interface EnvironmentState {
+  readonly workDir: string;
+  readonly bridge: string;
+  readonly dockerHost: string;
+  readonly processes: RecordedProcess[];
+}
+
+const STATE_FILE = 'environment.json';
+
+export function localStackAwsEnv(endpoint: string): Record<string, string> {
+  return {
+    AWS_ENDPOINT_URL: endpoint,
+    AWS_REGION: REGION,
+    AWS_DEFAULT_REGION: REGION,
+    AWS_ACCESS_KEY_ID: 'test',
+    AWS_SECRET_ACCESS_KEY: 'test',
+  };
+}
+
+export async function startLocalStackEnvironment(options: LocalStackEnvironmentOptions = {}): Promise<LocalStackEnvironment> {
+  const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const network = options.network ?? DEFAULT_NETWORK;
+  const workDir = resolve(options.workDir ?? DEFAULT_WORK_DIR);
+  if (existsSync(join(workDir, STATE_FILE))) {
+    log(`A previous environment left ${join(workDir, STATE_FILE)}: tearing it down first`);
+    await tearDownLocalStackEnvironment(workDir, log);
+  }
+  ensureDebianPackages(log);
+  const python = ensureLocalStackVenv(log);
+  const rootfsTar = ensureLambdaRootfs(PROJECT_ROOT, log);
+
+  mkdirSync(join(workDir, 'logs'), { recursive: true });
+  const dockerHost = `unix://${join(workDir, 'docker', 'docker.sock')}`;
+  const state: EnvironmentState = { workDir, bridge: network.bridge, dockerHost, processes: [] };
+  const saveState = () => writeFileSync(join(workDir, STATE_FILE), JSON.stringify(state, null, 2));
+  saveState();
+  const clusters: LocalCluster[] = [];
+  const teardown = async () => {
+    for (const cluster of clusters.reverse()) await cluster.stop().catch(() => undefined);
+    await tearDownLocalStackEnvironment(workDir, log);
+  };
+
+  try {
+    createBridge(network, log);
+    const spawnLogged = (name: string, command: string, args: string[], env: NodeJS.ProcessEnv = process.env) => {
+      const out = openSync(join(workDir, 'logs', `${name}.log`), 'a');
+      const child = spawn(command, args, { env, stdio: ['ignore', out, out], detached: true });
+      closeSync(out);
+      child.unref();
+      if (child.pid === undefined) throw new HostSetupError(`${command} did not start`);
+      state.processes.push({ name, pid: child.pid, startTime: processStartTime(child.pid) });
+      saveState();
+      return child.pid;
+    };
+
+    log(`Starting Docker (Debian's dockerd) on bridge ${network.bridge}, ${network.hostAddress}/${network.prefixLength}: no iptables, no masquerading, no forwarding`);
+    mkdirSync(join(workDir, 'docker'), { recursive: true });
+    spawnLogged('dockerd', 'dockerd', [
+      '--host', dockerHost,
+      '--data-root', join(workDir, 'docker', 'data'),
+      '--exec-root', join(workDir, 'docker', 'exec'),
+      '--pidfile', join(workDir, 'docker', 'docker.pid'),
+      '--bridge', network.bridge,
+      '--iptables=false',
+      '--ip-masq=false',
+      '--ip-forward=false',
+      '--userland-proxy=false',
+    ]);
+    await waitFor('Docker', async () => spawnSync('docker', ['-H', dockerHost, 'version'], { encoding: 'utf8' }).status === 0, 60_000);
+
+    log(`Starting the image registry (Debian's docker-registry) on 127.0.0.1:${REGISTRY_PORT}`);
+    const registryConfig = join(workDir, 'registry.yml');
+    writeFileSync(
+      registryConfig,
+      [
+        'version: 0.1',
+        'log:',
+        '  level: warn',
+        'storage:',
+        '  filesystem:',
+        `    rootdirectory: ${join(workDir, 'registry')}`,
+        'http:',
+        `  addr: 127.0.0.1:${REGISTRY_PORT}`,
+        '',
+      ].join('\n'),
+    );
+    spawnLogged('registry', 'docker-registry', ['serve', registryConfig]);
+    await waitFor('the registry', async () => (await fetch(`http://127.0.0.1:${REGISTRY_PORT}/v2/`).catch(() => undefined))?.ok === true, 30_000);
+
+    log(`Importing the Lambda image ${LAMBDA_IMAGE}`);
+    run('docker', ['-H', dockerHost, 'import', '--change', 'ENV PATH=/var/lang/bin:/usr/local/bin:/usr/bin:/bin', '--change', 'ENV LANG=C.UTF-8', rootfsTar, LAMBDA_IMAGE]);
+    run('docker', ['-H', dockerHost, 'push', '-q', LAMBDA_IMAGE]);
+
+    const fsRoot = join(workDir, 'localstack');
+    placeLocalStackPackages(fsRoot);
+    const endpoint = `http://127.0.0.1:${GATEWAY_PORT}`;
+    log(`Starting localstack-core on ${endpoint} and ${network.hostAddress}:${GATEWAY_PORT}`);
+    spawnLogged('localstack', python, ['-m', 'localstack.runtime.main'], {
+      ...process.env,
+      // This machine may itself be a container (/.dockerenv): LocalStack must still keep to host mode and FILESYSTEM_ROOT.
+      OVERRIDE_IN_DOCKER: '0',
+      FILESYSTEM_ROOT: fsRoot,
+      LOCALSTACK_VOLUME_DIR: join(fsRoot, 'volume'),
+      GATEWAY_LISTEN: `127.0.0.1:${GATEWAY_PORT},${network.hostAddress}:${GATEWAY_PORT}`,
+      // The default (twisted) server binds 0.0.0.0 whatever GATEWAY_LISTEN names; hypercorn binds the two addresses.
+      GATEWAY_SERVER: 'hypercorn',
+      DOCKER_HOST: dockerHost,
+      LAMBDA_RUNTIME_IMAGE_MAPPING: JSON.stringify({ [LAMBDA_RUNTIME]: LAMBDA_IMAGE }),
+      LAMBDA_IGNORE_ARCHITECTURE: '1',
+      HOSTNAME_FROM_LAMBDA: network.hostAddress,
+      LAMBDA_DOCKER_NETWORK: 'bridge',
+      DNS_ADDRESS: '0',
+      SKIP_SSL_CERT_DOWNLOAD: '1',
+      DISABLE_EVENTS: '1',
+      LOCALSTACK_TELEMETRY_DISABLED: '1',
+      PATH: `${join(fsRoot, 'shims')}:${process.env.PATH ?? ''}`,
+      SAFE_REINDEX_DYNALITE: join(PROJECT_ROOT, 'node_modules', 'dynalite', 'cli.js'),
+    });
+    await waitFor('LocalStack', async () => {
+      const health = await fetch(`${endpoint}/_localstack/health`).then((r) => r.json() as Promise<{ services?: Record<string, string> }>).catch(() => undefined);
+      return health?.services?.lambda !== undefined && health.services.stepfunctions !== undefined;
+    }, 120_000);
+
+    let source: LocalCluster | undefined;
+    let target: LocalCluster | undefined;
+    if (options.clusters ?? true) {
+      const bridged = {
+        'http.host': ['127.0.0.1', network.hostAddress],
+      };
+      source = await startLocalCluster({ distribution: 'elasticsearch', settings: bridged, log });
+      clusters.push(source);
+      target = await startLocalCluster({
+        distribution: 'opensearch',
+        settings: { ...bridged, 'reindex.remote.allowlist': [`${network.hostAddress}:*`, '127.0.0.1:*', 'localhost:*'] },
+        log,
+      });
+      clusters.push(target);
+    }
+    const onBridge = (cluster?: LocalCluster) => (cluster ? `http://${network.hostAddress}:${cluster.port}` : undefined);
+    return {
+      endpoint,
+      region: REGION,
+      hostAddress: network.hostAddress,
+      ...(source ? { source, sourceUrl: onBridge(source) } : {}),
+      ...(target ? { target, targetUrl: onBridge(target) } : {}),
+      awsEnv: localStackAwsEnv(endpoint),
+      workDir,
+      stop: teardown,
+    };
+  } catch (err) {
+    await teardown();
+    throw err;
+  }
+}
+
+/**
+ * What LocalStack would download at first use, put where its installers look first (var/lib/localstack/lib
+ * under FILESYSTEM_ROOT): the project's Lambda init, and for DynamoDB a `java` that runs dynalite (with
+ * an empty marker where DynamoDB Local's jar would be: that jar is never run).
+ */
+function placeLocalStackPackages(fsRoot: string): void {
+  const libs = join(fsRoot, 'var', 'lib', 'localstack', 'lib');
+  const init = join(libs, 'lambda-runtime', LAMBDA_INIT_VERSION_DIR, 'x86_64', 'var', 'rapid', 'init');
+  mkdirSync(join(init, '..'), { recursive: true });
+  copyFileSync(LAMBDA_INIT_SOURCE, init);
+  chmodSync(init, 0o755);
+
+  const java = join(libs, 'java', '21', 'bin', 'java');
+  mkdirSync(join(java, '..'), { recursive: true });
+  writeFileSync(java, DYNALITE_JAVA_SHIM);
+  chmodSync(java, 0o755);
+  mkdirSync(join(fsRoot, 'shims'), { recursive: true });
+  copyFileSync(java, join(fsRoot, 'shims', 'java'));
+  chmodSync(join(fsRoot, 'shims', 'java'), 0o755);
+  const ddb = join(libs, 'dynamodb-local', '2');
+  mkdirSync(ddb, { recursive: true });
+  writeFileSync(join(ddb, 'DynamoDBLocal.jar'), '');
+}
+
+/** LocalStack starts DynamoDB Local as `java ... -jar DynamoDBLocal.jar -port N ...`: run dynalite on that port instead. */
+const DYNALITE_JAVA_SHIM = `#!/bin/sh
+# Stands in for the JVM LocalStack would start DynamoDB Local in: serves dynalite on the same port.
+port=
+while [ $# -gt 0 ]; do
+  if [ "$1" = "-port" ]; then port="$2"; fi
+  shift
+done
+if [ -z "$port" ]; then echo "dynalite shim: no -port given" >&2; exit 2; fi
+exec node "$SAFE_REINDEX_DYNALITE" --port "$port" --host 127.0.0.1
+`;
+
+function createBridge(network: NetworkSettings, log: Log): void {
+  if (spawnSync('ip', ['link', 'show', network.bridge], { encoding: 'utf8' }).status === 0) {
+    throw new HostSetupError(`a network interface named ${network.bridge} already exists; remove it (ip link delete ${network.bridge}) or choose another bridge`);
+  }
+  log(`Creating bridge ${network.bridge} (${network.hostAddress}/${network.prefixLength})`);
+  run('ip', ['link', 'add', 'name', network.bridge, 'type', 'bridge']);
+  run('ip', ['addr', 'add', `${network.hostAddress}/${network.prefixLength}`, 'dev', network.bridge]);
+  run('ip', ['link', 'set', network.bridge, 'up']);
+}
+
+async function waitFor(what: string, ready: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await ready()) return;
+    await sleep(500);
+  }
+  throw new HostSetupError(`${what} did not become ready within ${Math.round(timeoutMs / 1000)} s`);
+}
+
+async function stopProcess(proc: RecordedProcess, log: Log, graceMs = 20_000): Promise<void> {
+  if (!isProcessAlive(proc.pid, proc.startTime)) return;
+  log(`Stopping ${proc.name} (pid ${proc.pid})`);
+  const signalGroup = (signal: NodeJS.Signals) => {
+    try {
+      process.kill(-proc.pid, signal);
+    } catch {
+      try {
+        process.kill(proc.pid, signal);
+      } catch {
+        // gone
+      }
+    }
+  };
+  signalGroup('SIGTERM');
+  const deadline = Date.now() + graceMs;
+  while (Date.now() < deadline && isProcessAlive(proc.pid, proc.startTime)) await sleep(200);
+  if (isProcessAlive(proc.pid, proc.startTime)) signalGroup('SIGKILL');
+  while (isProcessAlive(proc.pid, proc.startTime)) await sleep(100);
+}
+
+/**
+ * Stops what the state file in `workDir` records, in reverse order of start (LocalStack first, Docker
+ * last, after every container it runs is removed), deletes the bridge and the work directory.
+ */
+export async function tearDownLocalStackEnvironment(workDir: string = DEFAULT_WORK_DIR, log: Log = (l) => process.stderr.write(`${l}\n`)): Promise<void> {
+  const file = join(workDir, STATE_FILE);
+  if (!existsSync(file)) return;
+  const state = JSON.parse(readFileSync(file, 'utf8')) as EnvironmentState;
+  const processes = [...state.processes].reverse();
+  for (const proc of processes) {
+    if (proc.name === 'dockerd') {
+      const containers = spawnSync('docker', ['-H', state.dockerHost, 'ps', '-aq'], { encoding: 'utf8' });
+      const ids = containers.status === 0 ? containers.stdout.split('\n').filter(Boolean) : [];
+      if (ids.length > 0) {
+        log(`Removing ${ids.length} container(s)`);
+        spawnSync('docker', ['-H', state.dockerHost, 'rm', '-f', ...ids], { encoding: 'utf8' });
+      }
+    }
+    await stopProcess(proc, log);
+  }
+  // dockerd unmounts its layers when it stops; a crash can leave mounts under the work directory.
+  const mounts = readFileSync('/proc/self/mounts', 'utf8')
+    .split('\n')
+    .map((line) => line.split(' ')[1] ?? '')
+    .filter((mountPoint) => mountPoint.startsWith(`${workDir}/`))
+    .sort((a, b) => b.length - a.length);
+  for (const mountPoint of mounts) spawnSync('umount', ['-l', mountPoint]);
+  if (spawnSync('ip', ['link', 'show', state.bridge]).status === 0) {
+    log(`Deleting bridge ${state.bridge}`);
+    spawnSync('ip', ['link', 'delete', state.bridge]);
+  }
+  rmSync(workDir, { recursive: true, force: true });
+}
