@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -179,6 +179,7 @@ beforeEach(() => {
 afterEach(() => {
   sfn.reset();
   ddb.reset();
+  rmSync(work, { recursive: true, force: true });
 });
 
 function inputFile(content: unknown, name = 'run.json'): string {
