@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { createApp } from '../../lib/app';
+import { PROJECT_ROOT } from './environment';
 import type { Log } from './host';
 import { ACCOUNT, REGION } from './settings';
 
@@ -20,6 +20,8 @@ export interface LocalStackDeployment {
   readonly alarmTopicArn: string;
   readonly dashboardName: string;
   readonly outputs: Readonly<Record<string, string>>;
+  /** The synthesised cloud assembly that was deployed (and that `destroyFromLocalStack` removes again). */
+  readonly assemblyDir: string;
 }
 
 export interface DeployOptions {
@@ -47,10 +49,10 @@ export function localStackContext(options: Pick<DeployOptions, 'targetUrl' | 'so
   };
 }
 
-function cdklocal(args: readonly string[], options: { cwd: string; env: NodeJS.ProcessEnv; log: Log }): Promise<string> {
-  const bin = join(process.cwd(), 'node_modules', '.bin', 'cdklocal');
+/** Runs a command, keeping its output for the error it throws when the command fails. */
+function runQuietly(command: string, args: readonly string[], options: { cwd: string; env: NodeJS.ProcessEnv; what: string }): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn(bin, [...args], { cwd: options.cwd, env: options.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(command, [...args], { cwd: options.cwd, env: options.env, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     const take = (chunk: Buffer) => {
       output += chunk.toString('utf8');
@@ -60,9 +62,13 @@ function cdklocal(args: readonly string[], options: { cwd: string; env: NodeJS.P
     child.on('error', reject);
     child.on('close', (code) => {
       if (code === 0) resolve(output);
-      else reject(new Error(`cdklocal ${args.join(' ')} exited ${code}:\n${output.trim().split('\n').slice(-30).join('\n')}`));
+      else reject(new Error(`${options.what} exited ${code}:\n${output.trim().split('\n').slice(-30).join('\n')}`));
     });
   });
+}
+
+function cdklocal(args: readonly string[], options: { cwd: string; env: NodeJS.ProcessEnv }): Promise<string> {
+  return runQuietly(join(PROJECT_ROOT, 'node_modules', '.bin', 'cdklocal'), args, { ...options, what: `cdklocal ${args.join(' ')}` });
 }
 
 export async function deployToLocalStack(options: DeployOptions): Promise<LocalStackDeployment> {
@@ -70,26 +76,21 @@ export async function deployToLocalStack(options: DeployOptions): Promise<LocalS
   mkdirSync(options.workDir, { recursive: true });
   const assemblyDir = mkdtempSync(join(options.workDir, 'cdk.out-'));
   options.log(`Synthesising the stack into ${assemblyDir} (target ${options.targetUrl}, self-managed)`);
-  const { app } = createApp(localStackContext({ ...options, stackName }), { outdir: assemblyDir });
-  app.synth();
+  await runQuietly(join(PROJECT_ROOT, 'node_modules', '.bin', 'tsx'), [join(PROJECT_ROOT, 'local', 'localstack', 'synth.ts'), assemblyDir, JSON.stringify(localStackContext({ ...options, stackName }))], {
+    cwd: PROJECT_ROOT,
+    env: process.env,
+    what: 'the synth',
+  });
 
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    ...options.awsEnv,
-    // cdklocal hands only these to the CDK CLI unchanged; with them the bootstrap and the deploy use the same account.
-    AWS_ENVAR_ALLOWLIST: 'AWS_ACCESS_KEY_ID,AWS_SECRET_ACCESS_KEY,AWS_REGION,AWS_DEFAULT_REGION',
-    AWS_ENDPOINT_URL_S3: options.awsEnv.AWS_ENDPOINT_URL!.replace('127.0.0.1', 'localhost'),
-    AWS_ENDPOINT_URL: options.awsEnv.AWS_ENDPOINT_URL!.replace('127.0.0.1', 'localhost'),
-    CDK_DISABLE_VERSION_CHECK: '1',
-  };
+  const env = cdklocalEnv(options.awsEnv);
   // Outside the project: a cdk.json in the working directory would make the CLI synthesise the project.
   const cwd = mkdtempSync(join(options.workDir, 'cdklocal-'));
   try {
     options.log(`cdklocal bootstrap aws://${ACCOUNT}/${REGION}`);
-    await cdklocal(['bootstrap', `aws://${ACCOUNT}/${REGION}`, '--no-notices'], { cwd, env, log: options.log });
+    await cdklocal(['bootstrap', `aws://${ACCOUNT}/${REGION}`, '--no-notices'], { cwd, env });
     const outputsFile = join(cwd, 'outputs.json');
     options.log(`cdklocal deploy ${stackName}`);
-    await cdklocal(['deploy', '--app', assemblyDir, '--all', '--require-approval', 'never', '--no-notices', '--outputs-file', outputsFile], { cwd, env, log: options.log });
+    await cdklocal(['deploy', '--app', assemblyDir, '--all', '--require-approval', 'never', '--no-notices', '--outputs-file', outputsFile], { cwd, env });
     const outputs = (JSON.parse(readFileSync(outputsFile, 'utf8')) as Record<string, Record<string, string>>)[stackName] ?? {};
     const output = (key: string) => {
       const value = outputs[key];
@@ -104,8 +105,34 @@ export async function deployToLocalStack(options: DeployOptions): Promise<LocalS
       alarmTopicArn: output('AlarmTopicArn'),
       dashboardName: output('DashboardName'),
       outputs,
+      assemblyDir,
     };
   } finally {
     rmSync(cwd, { recursive: true, force: true });
   }
+}
+
+/** `cdklocal destroy` of what `deployToLocalStack` deployed: a LocalStack the user runs is left as it was found (but for the bootstrap stack). */
+export async function destroyFromLocalStack(deployment: LocalStackDeployment, options: Pick<DeployOptions, 'awsEnv' | 'workDir' | 'log'>): Promise<void> {
+  const cwd = mkdtempSync(join(options.workDir, 'cdklocal-'));
+  try {
+    options.log(`cdklocal destroy ${deployment.stackName}`);
+    await cdklocal(['destroy', '--app', deployment.assemblyDir, '--all', '--force', '--no-notices'], { cwd, env: cdklocalEnv(options.awsEnv) });
+  } finally {
+    rmSync(cwd, { recursive: true, force: true });
+  }
+}
+
+function cdklocalEnv(awsEnv: Readonly<Record<string, string>>): NodeJS.ProcessEnv {
+  const endpoint = awsEnv.AWS_ENDPOINT_URL!.replace('127.0.0.1', 'localhost');
+  return {
+    ...process.env,
+    ...awsEnv,
+    // cdklocal hands only these to the CDK CLI unchanged; with them the bootstrap and the deploy use the same account.
+    AWS_ENVAR_ALLOWLIST: 'AWS_ACCESS_KEY_ID,AWS_SECRET_ACCESS_KEY,AWS_REGION,AWS_DEFAULT_REGION',
+    // Without the S3 endpoint named as well, the bootstrap's asset upload fails with NoCredentials.
+    AWS_ENDPOINT_URL_S3: endpoint,
+    AWS_ENDPOINT_URL: endpoint,
+    CDK_DISABLE_VERSION_CHECK: '1',
+  };
 }

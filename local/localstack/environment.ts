@@ -184,28 +184,13 @@ export async function startLocalStackEnvironment(options: LocalStackEnvironmentO
       return health?.services?.lambda !== undefined && health.services.stepfunctions !== undefined;
     }, 120_000);
 
-    let source: LocalCluster | undefined;
-    let target: LocalCluster | undefined;
-    if (options.clusters ?? true) {
-      const bridged = {
-        'http.host': ['127.0.0.1', network.hostAddress],
-      };
-      source = await startLocalCluster({ distribution: 'elasticsearch', settings: bridged, log });
-      clusters.push(source);
-      target = await startLocalCluster({
-        distribution: 'opensearch',
-        settings: { ...bridged, 'reindex.remote.allowlist': [`${network.hostAddress}:*`, '127.0.0.1:*', 'localhost:*'] },
-        log,
-      });
-      clusters.push(target);
-    }
-    const onBridge = (cluster?: LocalCluster) => (cluster ? `http://${network.hostAddress}:${cluster.port}` : undefined);
+    const bridged = options.clusters ?? true ? await startReachableClusters(network.hostAddress, log) : undefined;
+    if (bridged) clusters.push(bridged.source, bridged.target);
     return {
       endpoint,
       region: REGION,
       hostAddress: network.hostAddress,
-      ...(source ? { source, sourceUrl: onBridge(source) } : {}),
-      ...(target ? { target, targetUrl: onBridge(target) } : {}),
+      ...(bridged ?? {}),
       awsEnv: localStackAwsEnv(endpoint),
       workDir,
       stop: teardown,
@@ -214,6 +199,85 @@ export async function startLocalStackEnvironment(options: LocalStackEnvironmentO
     await teardown();
     throw err;
   }
+}
+
+interface ReachableClusters {
+  readonly source: LocalCluster;
+  readonly target: LocalCluster;
+  readonly sourceUrl: string;
+  readonly targetUrl: string;
+}
+
+/**
+ * The real local clusters, listening on loopback and on `hostAddress` too: the functions reach both
+ * there, and the target's remote reindex reaches the source there (its allowlist names the address).
+ */
+async function startReachableClusters(hostAddress: string, log: Log): Promise<ReachableClusters> {
+  const listen = { 'http.host': ['127.0.0.1', hostAddress] };
+  const source = await startLocalCluster({ distribution: 'elasticsearch', settings: listen, log });
+  try {
+    const target = await startLocalCluster({
+      distribution: 'opensearch',
+      settings: { ...listen, 'reindex.remote.allowlist': [`${hostAddress}:*`, '127.0.0.1:*', 'localhost:*'] },
+      log,
+    });
+    const at = (cluster: LocalCluster) => `http://${hostAddress}:${cluster.port}`;
+    return { source, target, sourceUrl: at(source), targetUrl: at(target) };
+  } catch (err) {
+    await source.stop().catch(() => undefined);
+    throw err;
+  }
+}
+
+export interface ExternalLocalStackOptions {
+  /** The LocalStack gateway a user runs (e.g. the Docker image), as AWS_ENDPOINT_URL names it. */
+  readonly endpoint: string;
+  /** An address of this machine that the user's Lambda containers reach (e.g. the Docker bridge's gateway, 172.17.0.1). */
+  readonly hostAddress: string;
+  readonly workDir?: string;
+  readonly log?: Log;
+}
+
+/**
+ * A LocalStack the user runs: nothing is installed or started but the real local clusters, listening on
+ * `hostAddress` for the functions; `stop()` stops the clusters and leaves that LocalStack running.
+ */
+export async function useExternalLocalStack(options: ExternalLocalStackOptions): Promise<LocalStackEnvironment> {
+  const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  let endpointUrl: URL;
+  try {
+    endpointUrl = new URL(options.endpoint);
+  } catch {
+    throw new HostSetupError(`AWS_ENDPOINT_URL ${JSON.stringify(options.endpoint)} is not a URL; give LocalStack's gateway, e.g. http://localhost:4566`);
+  }
+  if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(options.hostAddress)) {
+    throw new HostSetupError(`--host-address ${JSON.stringify(options.hostAddress)} is not an IPv4 address of this machine (e.g. 172.17.0.1, the Docker bridge's gateway)`);
+  }
+  const endpoint = endpointUrl.origin;
+  const health = await fetch(`${endpoint}/_localstack/health`)
+    .then((r) => r.json() as Promise<{ services?: Record<string, string> }>)
+    .catch((err: Error) => {
+      throw new HostSetupError(`no LocalStack answers at ${endpoint}/_localstack/health (${err.message}); start it, or unset AWS_ENDPOINT_URL to let this command run its own`);
+    });
+  const missing = ['lambda', 'stepfunctions', 'dynamodb', 'events', 'secretsmanager', 'cloudformation', 's3', 'iam'].filter((s) => health.services?.[s] === undefined);
+  if (missing.length > 0) throw new HostSetupError(`the LocalStack at ${endpoint} does not offer ${missing.join(', ')}`);
+  const workDir = resolve(options.workDir ?? DEFAULT_WORK_DIR);
+  mkdirSync(workDir, { recursive: true });
+  log(`Using the LocalStack at ${endpoint}; the functions reach this machine at ${options.hostAddress}`);
+  const clusters = await startReachableClusters(options.hostAddress, log);
+  return {
+    endpoint,
+    region: REGION,
+    hostAddress: options.hostAddress,
+    ...clusters,
+    awsEnv: localStackAwsEnv(endpoint),
+    workDir,
+    async stop() {
+      await clusters.target.stop().catch(() => undefined);
+      await clusters.source.stop().catch(() => undefined);
+      rmSync(workDir, { recursive: true, force: true });
+    },
+  };
 }
 
 /**
@@ -271,25 +335,31 @@ async function waitFor(what: string, ready: () => Promise<boolean>, timeoutMs: n
   throw new HostSetupError(`${what} did not become ready within ${Math.round(timeoutMs / 1000)} s`);
 }
 
-async function stopProcess(proc: RecordedProcess, log: Log, graceMs = 20_000): Promise<void> {
-  if (!isProcessAlive(proc.pid, proc.startTime)) return;
-  log(`Stopping ${proc.name} (pid ${proc.pid})`);
-  const signalGroup = (signal: NodeJS.Signals) => {
+/**
+ * SIGTERM to the process itself (LocalStack, dockerd shut their own children down; a signal to the whole
+ * group makes LocalStack hang in its shutdown), SIGKILL after the grace period; then SIGKILL to whatever
+ * is left in its process group.
+ */
+async function stopProcess(proc: RecordedProcess, log: Log, graceMs = 30_000): Promise<void> {
+  const signal = (target: number, sig: NodeJS.Signals) => {
     try {
-      process.kill(-proc.pid, signal);
+      process.kill(target, sig);
     } catch {
-      try {
-        process.kill(proc.pid, signal);
-      } catch {
-        // gone
-      }
+      // gone
     }
   };
-  signalGroup('SIGTERM');
-  const deadline = Date.now() + graceMs;
-  while (Date.now() < deadline && isProcessAlive(proc.pid, proc.startTime)) await sleep(200);
-  if (isProcessAlive(proc.pid, proc.startTime)) signalGroup('SIGKILL');
-  while (isProcessAlive(proc.pid, proc.startTime)) await sleep(100);
+  if (isProcessAlive(proc.pid, proc.startTime)) {
+    const started = Date.now();
+    log(`Stopping ${proc.name} (pid ${proc.pid})`);
+    signal(proc.pid, 'SIGTERM');
+    while (Date.now() - started < graceMs && isProcessAlive(proc.pid, proc.startTime)) await sleep(200);
+    if (isProcessAlive(proc.pid, proc.startTime)) {
+      log(`${proc.name} did not stop within ${graceMs / 1000} s of SIGTERM: SIGKILL`);
+      signal(-proc.pid, 'SIGKILL');
+    }
+    while (isProcessAlive(proc.pid, proc.startTime)) await sleep(100);
+  }
+  signal(-proc.pid, 'SIGKILL');
 }
 
 /**

@@ -31,6 +31,8 @@ export const LAMBDA_INIT_SOURCE = join(here, 'lambda-init.mjs');
 export const CACHE_DIR = join(here, '.cache');
 /** Everything one environment writes while it runs; removed at teardown. */
 export const DEFAULT_WORK_DIR = join(here, '.run');
+/** What a run against a LocalStack the user runs writes (the clusters' data stay in their own temporary directories). */
+export const EXTERNAL_WORK_DIR = join(here, '.run-external');
 
 export interface NetworkSettings {
   /** Name of the Linux bridge the environment creates for the function containers. */
