@@ -362,6 +362,14 @@ async function stopProcess(proc: RecordedProcess, log: Log, graceMs = 30_000): P
   signal(-proc.pid, 'SIGKILL');
 }
 
+function removeContainers(dockerHost: string, log: Log): void {
+  const containers = spawnSync('docker', ['-H', dockerHost, 'ps', '-aq'], { encoding: 'utf8' });
+  const ids = containers.status === 0 ? containers.stdout.split('\n').filter(Boolean) : [];
+  if (ids.length === 0) return;
+  log(`Removing ${ids.length} container(s)`);
+  spawnSync('docker', ['-H', dockerHost, 'rm', '-f', ...ids], { encoding: 'utf8' });
+}
+
 /**
  * Stops what the state file in `workDir` records, in reverse order of start (LocalStack first, Docker
  * last, after every container it runs is removed), deletes the bridge and the work directory.
@@ -370,16 +378,8 @@ export async function tearDownLocalStackEnvironment(workDir: string = DEFAULT_WO
   const file = join(workDir, STATE_FILE);
   if (!existsSync(file)) return;
   const state = JSON.parse(readFileSync(file, 'utf8')) as EnvironmentState;
-  const processes = [...state.processes].reverse();
-  for (const proc of processes) {
-    if (proc.name === 'dockerd') {
-      const containers = spawnSync('docker', ['-H', state.dockerHost, 'ps', '-aq'], { encoding: 'utf8' });
-      const ids = containers.status === 0 ? containers.stdout.split('\n').filter(Boolean) : [];
-      if (ids.length > 0) {
-        log(`Removing ${ids.length} container(s)`);
-        spawnSync('docker', ['-H', state.dockerHost, 'rm', '-f', ...ids], { encoding: 'utf8' });
-      }
-    }
+  for (const proc of [...state.processes].reverse()) {
+    if (proc.name === 'dockerd') removeContainers(state.dockerHost, log);
     await stopProcess(proc, log);
   }
   // dockerd unmounts its layers when it stops; a crash can leave mounts under the work directory.

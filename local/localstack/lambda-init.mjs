@@ -7,11 +7,14 @@
  * the result to <endpoint>/invocations/<request id>/logs and /response (or /error).
  * It runs on the image's own Node (the Lambda runtime's major version); no dependency.
  */
-import { chmodSync } from 'node:fs';
+import { chmodSync, existsSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { existsSync } from 'node:fs';
+
+// As PID 1 this process gets no default signal handling: without these, `docker stop` (LocalStack's
+// shutdown, one container after another) waits out its grace period for each container.
+for (const signal of ['SIGTERM', 'SIGINT']) process.on(signal, () => process.exit(0));
 
 const INVOCATION_PORT = 9563;
 const endpoint = required('LOCALSTACK_RUNTIME_ENDPOINT');
