@@ -77,7 +77,8 @@ async function main(argv: readonly string[]): Promise<number> {
           note(`cdklocal destroy failed (the stack ${deployment!.stackName} is left in your LocalStack): ${err.message}`),
         );
       }
-      await environment?.stop();
+      if (!environment) return;
+      await environment.stop();
       note(external ? 'Stopped the clusters; your LocalStack keeps running.' : 'Torn down: no process, container, bridge or data of the environment is left.');
     })();
     return stopping;
