@@ -1,12 +1,18 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Stack } from 'aws-cdk-lib';
-import { Match } from 'aws-cdk-lib/assertions';
+import { Match, Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
+import { createApp } from '../../lib/app';
+import { CONTEXT_KEYS } from '../../lib/config';
+import { localStackContext } from '../../local/localstack/deploy';
 import { synthesise } from './support';
 
 // Other deployments than cdk.json's example: each synthesised once, checked, and run through cdk-nag.
 
-const nagFindings = (s: ReturnType<typeof synthesise>) =>
+const nagFindings = (s: Pick<ReturnType<typeof synthesise>, 'app'>) =>
   new AwsSolutionsChecks(s.app).validateScope(s.app).violations.map((v) => `${v.ruleName} ${v.violatingResources.map((r) => r.constructPath).join(', ')}`);
 
 describe('functions in a VPC', () => {
@@ -85,6 +91,29 @@ describe('a self-managed OpenSearch target', () => {
   it('is environment-agnostic without account and region', () => {
     expect(Stack.of(agnostic.stack).account).toMatch(/^\$\{Token/);
     expect(nagFindings(agnostic)).toEqual([]);
+  });
+});
+
+describe('the LocalStack deployment (npm run localstack)', () => {
+  const secret = 'arn:aws:secretsmanager:us-east-1:000000000000:secret:safe-reindex/source-AbCdEf';
+  const context = localStackContext({ targetUrl: 'http://10.213.0.1:9201', sourceSecretArns: [secret] });
+  // As deployToLocalStack synthesises it: this context alone, not merged into cdk.json's.
+  const outdir = mkdtempSync(join(tmpdir(), 'safe-reindex-cdk-'));
+  afterAll(() => rmSync(outdir, { recursive: true, force: true }));
+  const built = createApp(context, { bundle: false, cfnValidation: false, outdir });
+  const s = { ...built, template: Template.fromStack(built.stack) };
+
+  it('is configured by documented context keys only: no LocalStack switch in the product', () => {
+    expect(Object.keys(context).filter((key) => !(key.replace(/^safe-reindex:/, '') in CONTEXT_KEYS))).toEqual([]);
+  });
+
+  it('calls the plain-http self-managed target unsigned and may read the source secret, cdk-nag clean', () => {
+    s.template.allResourcesProperties('AWS::Lambda::Function', {
+      Environment: { Variables: Match.objectLike({ TARGET_SIGV4: 'false', REMOTE_EXTERNAL: 'false', TARGET_ENDPOINT: 'http://10.213.0.1:9201' }) },
+    });
+    expect(JSON.stringify(s.template.findResources('AWS::IAM::Policy'))).toContain(secret);
+    expect(Stack.of(s.stack).account).toBe('000000000000');
+    expect(nagFindings(s)).toEqual([]);
   });
 });
 
