@@ -1,5 +1,6 @@
 import { isPartitioned } from '../shared/runtime/config';
 import { planFingerprint, WHOLE_INDEX_MAX_ATTEMPTS, WHOLE_INDEX_PARTITION_ID } from '../shared/planning/partitions';
+import { requestFingerprint } from '../shared/planning/request-fingerprint';
 import { loadRun, type PartitionRef, type RunDeps, type StateInvocation } from '../shared/runtime/run-context';
 import { DryRunRequiredError } from '../shared/runtime/errors';
 import { retainTombstones } from '../shared/cluster/tombstones';
@@ -32,15 +33,28 @@ export async function checkApproval(
     throw new DryRunRequiredError(`the approval for fingerprint ${fingerprint} holds another request hash: run a new dry run`);
   }
   const approved = lookup.approval.plan;
+  // With an "auto" batch size the approval holds the request with the size its dry run resolved, and the
+  // fingerprint it showed covers that request.
+  let requested = fingerprint;
+  if (config.batchSize === 'auto') {
+    const { batch, canonicalRequest, planFingerprint: shown } = lookup.approval;
+    if (!batch || canonicalRequest.body.source.size !== batch.batchSize || !shown) {
+      throw new DryRunRequiredError(`the approval for fingerprint ${fingerprint} holds no resolved batch size: run a new dry run`);
+    }
+    requested = requestFingerprint(config, canonicalRequest, deps.targetEndpoint).fingerprint;
+    if (!isPartitioned(config) && requested !== shown) {
+      throw new DryRunRequiredError(`the approved request does not match its fingerprint ${shown}: run a new dry run`);
+    }
+  }
   if (isPartitioned(config)) {
     if (!approved || !lookup.approval.planFingerprint) {
       throw new DryRunRequiredError(`the approval for fingerprint ${fingerprint} holds no partition plan: run a new dry run`);
     }
-    if (planFingerprint(fingerprint, approved.partitions) !== lookup.approval.planFingerprint) {
+    if (planFingerprint(requested, approved.partitions) !== lookup.approval.planFingerprint) {
       throw new DryRunRequiredError(`the approved partition plan does not match its fingerprint ${lookup.approval.planFingerprint}: run a new dry run`);
     }
   }
-  // The fingerprint the dry run showed: for a partitioned run it covers the plan.
+  // The fingerprint the dry run showed: it covers the plan of a partitioned run and an "auto" batch size.
   const approvedFingerprint = lookup.approval.planFingerprint ?? lookup.approval.fingerprint;
   if (config.approvedFingerprint !== undefined && config.approvedFingerprint !== approvedFingerprint) {
     throw new DryRunRequiredError(

@@ -1,4 +1,7 @@
-import { censusOf, reindexTasksInto, resolveIndex, sampleIds, versionsOf, type IndexCensus } from '../shared/cluster/cluster-ops';
+import { censusOf, reindexTasksInto, resolveIndex, indexingPressureLimit, sampleIds, sampleSourceSizes, versionsOf, type IndexCensus } from '../shared/cluster/cluster-ops';
+import { AUTO_BATCH_SAMPLE, autoBatchSize, type AutoBatchSize } from '../shared/planning/batch-size';
+import { withBatchSize } from '../shared/planning/canonical-request';
+import { requestFingerprint } from '../shared/planning/request-fingerprint';
 import { isPartitioned, type RunConfig } from '../shared/runtime/config';
 import { expectedCounts, planFingerprint, planKey, planPartitions, type PartitionPlan, type RecordedPlan } from '../shared/planning/partitions';
 import { sampleSeed } from '../shared/checks/parity';
@@ -67,15 +70,19 @@ export async function preflight({ state }: StateInvocation, deps: RunDeps): Prom
 
   const approval = dryRun ? undefined : await deps.ledger.getApproval(fingerprint, deps.now(), config.guards.dryRunMaxAgeHours);
   const plan = isPartitioned(config) ? partitionPlanOf(config, sourceCensus, approval?.found ? approval.approval.plan : undefined) : undefined;
-  // What the operator reads and approves: for a partitioned run it covers each partition's query.
-  const shownFingerprint = plan ? planFingerprint(fingerprint, plan.partitions) : fingerprint;
+  const batch = await batchSizeOf(deps, source, config, fingerprint, dryRun, approval?.found ? approval.approval : undefined);
+  const request = batch ? withBatchSize(config.canonicalRequest, batch.batchSize) : config.canonicalRequest;
+  // What the operator reads and approves: it covers the resolved batch size, and each partition's query.
+  const requested = batch ? requestFingerprint(config, request, deps.targetEndpoint).fingerprint : fingerprint;
+  const shownFingerprint = plan ? planFingerprint(requested, plan.partitions) : requested;
   const header = renderHeader({
     runId,
     dryRun,
     source: { url: config.source.url, index: config.source.index, credentialsReference: credentialsReferenceOf(deps, config) },
     target: { endpoint: deps.targetEndpoint, index: targetIndex },
     mode: config.mode,
-    sent: sentSettings(config.canonicalRequest),
+    sent: sentSettings(request),
+    ...(config.batchSize === 'auto' ? { batch: batch ?? null } : {}),
     sourceCount: sourceCensus.count,
     targetCount: target.count,
     coverage: coverageOf(target.days),
@@ -96,6 +103,7 @@ export async function preflight({ state }: StateInvocation, deps: RunDeps): Prom
     probe: probed.result,
     header,
     ...(plan ? { plan } : {}),
+    ...(batch ? { batch } : {}),
   });
   deps.log.info('pre-flight done', { runId, sourceCount: sourceCensus.count, targetCount: target.count, header });
 
@@ -111,6 +119,31 @@ export async function preflight({ state }: StateInvocation, deps: RunDeps): Prom
     throw new VersioningContractBrokenError(probed.broken);
   }
   return { sourceCount: sourceCensus.count, targetCount: target.count };
+}
+
+/**
+ * `batchSize: "auto"`: a dry run measures a seeded random sample of the source documents (within the
+ * run's query) and reads the target's indexing-pressure limit; a live run takes the size its approval holds, never a new measurement (none: no approval,
+ * and CheckApproval refuses the run).
+ */
+async function batchSizeOf(
+  deps: RunDeps,
+  source: Awaited<ReturnType<RunDeps['sourceClient']>>,
+  config: RunConfig,
+  fingerprint: string,
+  dryRun: boolean,
+  approval: Approval | undefined,
+): Promise<AutoBatchSize | undefined> {
+  if (config.batchSize !== 'auto') return undefined;
+  if (!dryRun) return approval?.batch;
+  const [sample, indexingPressureBytes] = await Promise.all([
+    sampleSourceSizes(source, config.source.index, AUTO_BATCH_SAMPLE, sampleSeed(fingerprint, 'batch'), config.source.query),
+    indexingPressureLimit(deps.target),
+  ]);
+  return autoBatchSize(sample, config.source.index, {
+    ...(indexingPressureBytes === undefined ? {} : { indexingPressureBytes }),
+    concurrentTasks: isPartitioned(config) ? (config.maxConcurrency ?? 1) : 1,
+  });
 }
 
 async function probeVersions(

@@ -1,6 +1,6 @@
-import { buildCanonicalRequest, fingerprintOf, requestHash } from '../shared/planning/canonical-request';
-import { isPartitioned, parseRunConfig } from '../shared/runtime/config';
-import { partitionedRequestHash } from '../shared/planning/partitions';
+import { buildCanonicalRequest } from '../shared/planning/canonical-request';
+import { requestFingerprint } from '../shared/planning/request-fingerprint';
+import { parseRunConfig } from '../shared/runtime/config';
 import { InvalidInputError } from '../shared/runtime/errors';
 import { RunIdAlreadyUsedError } from '../shared/ledger/ledger';
 import type { RunDeps, RunRef } from '../shared/runtime/run-context';
@@ -16,14 +16,14 @@ export async function validateInput(
   const config = parseRunConfig(invocation.input, { endpoint: deps.targetEndpoint, maxTasksPerDomain: deps.maxTasksPerDomain ?? 4 });
   const canonical = buildCanonicalRequest(config, deps.credentialReference(config), { remoteExternal: deps.remoteExternal === true });
   // A partitioned run's request is the base request plus the partitions spec; the dry run's plan is
-  // recorded in its approval and the live run launches exactly that plan.
-  const hash = isPartitioned(config) ? partitionedRequestHash(canonical, config.partitions!) : requestHash(canonical);
+  // recorded in its approval and the live run launches exactly that plan (and so for an "auto" batch size).
+  const { hash, fingerprint } = requestFingerprint(config, canonical, deps.targetEndpoint);
   const run: RunRef = {
     runId: config.runId,
     // A verify-only run writes nothing: to every later state it is as a dry run (no lock, nothing to restore).
     dryRun: config.dryRun || config.verifyOnly,
     targetIndex: config.target.index,
-    fingerprint: fingerprintOf({ endpoint: deps.targetEndpoint }, hash, config.parity.mode),
+    fingerprint,
     requestHash: hash,
     verifyOnly: config.verifyOnly,
     probeFull: config.probe === 'full' && config.dryRun && !config.verifyOnly,

@@ -1,6 +1,7 @@
 import { Client } from '@opensearch-project/opensearch';
 import { measureBundles } from './bundles';
 import { fullGc, HeapSampler } from './heap';
+import { figureBatchSize } from './batch-size';
 import { figureThroughput } from './throughput';
 import { figureVerification } from './verification';
 import { simulateRun, workedExampleModel, type SimulationResult, type WaitPolicy } from './orchestration';
@@ -427,8 +428,8 @@ function figureBundles(): void {
 
 async function main(): Promise<void> {
   const only = process.argv[2];
-  if (process.argv.length > 3 || (only !== undefined && only !== 'throughput' && only !== 'verification')) {
-    throw new Error(`usage: npm run bench [-- throughput | verification]`);
+  if (process.argv.length > 3 || (only !== undefined && only !== 'throughput' && only !== 'verification' && only !== 'batch-size')) {
+    throw new Error(`usage: npm run bench [-- throughput | verification | batch-size]`);
   }
   fullGc();
   const moduleBaseline = process.memoryUsage().heapUsed;
@@ -470,8 +471,16 @@ async function main(): Promise<void> {
       for (const line of figure.lines) out(line);
       rows.push(...figure.rows);
     };
+    const batchSize = async () => {
+      const figure = await figureBatchSize({ ...sv, common, stamp, say, progressLog }, '7d');
+      section = 6.2;
+      for (const line of figure.lines) out(line);
+      rows.push(...figure.rows);
+    };
     if (only === 'throughput') {
       await throughput();
+    } else if (only === 'batch-size') {
+      await batchSize();
     } else if (only === 'verification') {
       await verification();
     } else {
@@ -502,6 +511,7 @@ async function main(): Promise<void> {
       const printAbort = await figureAbort(sv, common);
       const natural = await figureOverhead(sv, common);
       await throughput({ index: INDEX_BIG, docs: BIG });
+      await batchSize();
       await verification();
       printAbort(natural);
       printOrchestration();

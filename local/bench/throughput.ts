@@ -222,6 +222,8 @@ export interface ThroughputRun {
   readonly slotTries: number;
   readonly historyEvents: number;
   readonly cpu: CpuUse;
+  /** Documents per scroll batch the run sent (an "auto" size as its dry run resolved it). */
+  readonly batchSize: number;
   /** Requests that reached the source's proxy within the timer (figure 7c), each paying its delay; NaN without a proxy. */
   readonly sourceRequests: number;
 }
@@ -255,20 +257,21 @@ function taskIdsOf(result: LocalRunResult): string[] {
   return parts ? parts.flatMap((p) => p.taskIds ?? []) : [];
 }
 
-async function createTarget(ctx: ThroughputContext, sourceIndex: string, index: string): Promise<void> {
+export async function createTarget(ctx: ThroughputContext, sourceIndex: string, index: string): Promise<void> {
   const { body } = await ctx.source.indices.getMapping({ index: sourceIndex });
   const mappings = (body as Record<string, { mappings: Record<string, unknown> }>)[sourceIndex]!.mappings;
   await ctx.target.indices.delete({ index, ignore_unavailable: true });
   await ctx.target.indices.create({ index, body: { settings: { number_of_shards: targetShards(), number_of_replicas: 0 }, mappings } });
 }
 
-async function measureRun(
+export async function measureRun(
   ctx: ThroughputContext,
   sourceIndex: string,
   docs: number,
   label: string,
   concurrency: number,
   via?: SourceVia,
+  batchSize: number | 'auto' = BATCH,
 ): Promise<ThroughputRun> {
   const targetIndex = `bench-tp-${ctx.stamp}-${label}`;
   const runId = `tp-${ctx.stamp}-${label}`;
@@ -277,7 +280,7 @@ async function measureRun(
     source: { url: via?.url ?? ctx.es.url, index: sourceIndex },
     target: { index: targetIndex },
     dateField: 'timestamp',
-    batchSize: BATCH,
+    batchSize,
     ...(concurrency > 1 ? { partitions: PARTITIONS, maxConcurrency: concurrency } : {}),
   };
   const options = { ...ctx.common, maxTasksPerDomain: MAX_TASKS_PER_DOMAIN, slotWaitMs: SLOT_WAIT_MS };
@@ -318,6 +321,7 @@ async function measureRun(
   const firstStart = Math.min(...infos.map((t) => t.startMs));
   const lastEnd = Math.max(...infos.map((t) => t.startMs + t.runningSeconds * 1000));
   const counters = live.record?.counters as { created?: number } | undefined;
+  const sentBatch = live.record?.batch?.batchSize ?? (typeof batchSize === 'number' ? batchSize : NaN);
   const reindexSeconds = (end.at - start.at) / 1000;
   await ctx.target.indices.delete({ index: targetIndex, ignore_unavailable: true });
   return {
@@ -337,6 +341,7 @@ async function measureRun(
     historyEvents: live.execution.historyEvents,
     cpu: cpuBetween(start, end),
     sourceRequests: via ? end.sourceRequests - start.sourceRequests : NaN,
+    batchSize: sentBatch,
   };
 }
 

@@ -107,6 +107,7 @@ describe('parseRunConfig', () => {
     ['secret not an ARN', { ...valid, source: { ...valid.source, credentialsSecret: 'es-source' } }, 'source.credentialsSecret', /ARN/],
     ['batch size zero', { ...valid, batchSize: 0 }, 'batchSize', /batchSize/],
     ['fractional batch size', { ...valid, batchSize: 10.5 }, 'batchSize', /whole number/],
+    ['batch size of another word', { ...valid, batchSize: 'big' }, 'batchSize', /batchSize must be a whole number from 1 to 10,000, or "auto"/],
     ['negative throttle', { ...valid, requestsPerSecond: -1 }, 'requestsPerSecond', /positive/],
     ['tolerance over 50%', { ...valid, parity: { countTolerance: 0.9 } }, 'parity.countTolerance', /parity.countTolerance/],
     ['dryRun as a string', { ...valid, dryRun: 'false' }, 'dryRun', /dryRun/],

@@ -39,6 +39,37 @@ function dryRunHeader(overrides: Partial<HeaderInput> = {}): HeaderInput {
   };
 }
 
+describe('renderHeader with batchSize "auto"', () => {
+  const sent = { versionType: 'external', conflicts: 'proceed', requestsPerSecond: null, query: null } as const;
+
+  it('shows the size the dry run resolved and what bounds it', () => {
+    const batch = { batchSize: 5_300, sampled: 100, meanBytes: 3_000, maxBytes: 3_412, boundBy: 'target-bytes' } as const;
+    const text = renderHeader(dryRunHeader({ sent: { ...sent, batchSize: 5_300 }, batch })).join('\n');
+    expect(text).toContain('batch size:           5,300 (auto)\n                      from 100 sampled source documents: _source mean 2.9 KiB, largest 3.3 KiB; bound by about 16.0 MiB per batch');
+  });
+
+  it('names the buffer or the scroll ceiling when either bounds it', () => {
+    const buffer = { batchSize: 12, sampled: 100, meanBytes: 25_000, maxBytes: 2_097_152, boundBy: 'response-buffer' } as const;
+    expect(renderHeader(dryRunHeader({ sent: { ...sent, batchSize: 12 }, batch: buffer })).join('\n')).toContain(
+      "largest 2.0 MiB; bound by a quarter of the target's 100.0 MiB buffer for a remote response",
+    );
+    const pressure = { batchSize: 2_100, sampled: 100, meanBytes: 3_000, maxBytes: 3_000, boundBy: 'indexing-pressure', indexingPressureBytes: 53_687_091, concurrentTasks: 4 } as const;
+    expect(renderHeader(dryRunHeader({ sent: { ...sent, batchSize: 2_100 }, batch: pressure })).join('\n')).toContain(
+      "bound by half of the target's indexing-pressure limit (51.2 MiB per node) shared by 4 concurrent task(s)",
+    );
+    const ceiling = { batchSize: 10_000, sampled: 100, meanBytes: 300, maxBytes: 410, boundBy: 'scroll-ceiling' } as const;
+    expect(renderHeader(dryRunHeader({ sent: { ...sent, batchSize: 10_000 }, batch: ceiling })).join('\n')).toContain(
+      "_source mean 300 B, largest 410 B; bound by the scroll ceiling (10,000, the source's index.max_result_window)",
+    );
+  });
+
+  it('says so when no dry run has resolved it (a live run without an approval)', () => {
+    expect(renderHeader(dryRunHeader({ dryRun: false, sent: { ...sent, batchSize: 'auto' }, batch: null })).join('\n')).toContain(
+      'batch size:           auto: no dry run has resolved it',
+    );
+  });
+});
+
 describe('renderHeader', () => {
   it('renders every field the operator approves', () => {
     // Act

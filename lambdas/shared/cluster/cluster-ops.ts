@@ -118,6 +118,34 @@ export async function sampleIds(client: Client, index: string, size: number, see
   return (res as { hits: { hits: Array<{ _id: string; _version: number }> } }).hits.hits.map((h) => ({ id: h._id, version: h._version }));
 }
 
+/**
+ * `size` documents of `index` drawn at random (seeded) within `query`, each with the byte length of its
+ * `_source` as JSON: what a scroll batch of them carries.
+ */
+export async function sampleSourceSizes(client: Client, index: string, size: number, seed: number, query: Query): Promise<Array<{ id: string; sourceBytes: number }>> {
+  const body: Record<string, unknown> = {
+    size,
+    query: { function_score: { query: query ?? { match_all: {} }, random_score: { seed, field: '_seq_no' }, boost_mode: 'replace' } },
+  };
+  const { body: res } = await call(`sample documents of ${index}`, () => client.search({ index, body }));
+  return (res as { hits: { hits: Array<{ _id: string; _source?: unknown }> } }).hits.hits.map((h) => ({
+    id: h._id,
+    sourceBytes: Buffer.byteLength(JSON.stringify(h._source ?? {}), 'utf8'),
+  }));
+}
+
+/**
+ * The smallest indexing-pressure limit of the cluster's nodes (`indexing_pressure.memory.limit_in_bytes`):
+ * a bulk over it, with the node's others in flight, is rejected with 429. Undefined where not reported.
+ */
+export async function indexingPressureLimit(client: Client): Promise<number | undefined> {
+  const { body } = await call('node stats (indexing pressure)', () => client.nodes.stats({ metric: ['indexing_pressure'] }));
+  const limits = Object.values((body as { nodes?: Record<string, { indexing_pressure?: { memory?: { limit_in_bytes?: number } } }> }).nodes ?? {})
+    .map((node) => node.indexing_pressure?.memory?.limit_in_bytes)
+    .filter((limit): limit is number => typeof limit === 'number' && limit > 0);
+  return limits.length > 0 ? Math.min(...limits) : undefined;
+}
+
 /** Versions of `ids` in `index`: null for an id the index does not hold. */
 export async function versionsOf(client: Client, index: string, ids: readonly string[]): Promise<Map<string, number | null>> {
   const versions = new Map<string, number | null>();

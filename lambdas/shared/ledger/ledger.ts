@@ -16,6 +16,7 @@
  */
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { DeleteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
+import type { AutoBatchSize } from '../planning/batch-size';
 import type { CanonicalRequest } from '../planning/canonical-request';
 import type { RunConfig } from '../runtime/config';
 import type { Counters } from '../checks/counters';
@@ -231,6 +232,8 @@ export interface RunRecord {
   readonly stall?: StallRecord;
   /** Partitioned runs: the plan (partitions with their expected counts, notes). */
   readonly plan?: RecordedPlan;
+  /** `batchSize: "auto"`: the size the dry run resolved from its sample (a live run: its approval's). */
+  readonly batch?: AutoBatchSize;
   /** Each task's partition: range, task id(s), status and counters, as ReconcileRun summed them. */
   readonly partitions?: readonly PartitionSummary[];
   /** Partitioned runs: the partition concurrency as lowered by the target's rejections, and each change. */
@@ -352,7 +355,12 @@ export interface Approval {
   readonly probe: RecordedProbe | Record<string, never> | null;
   /** Partitioned runs: the approved plan (the live run launches exactly these partitions). */
   readonly plan?: RecordedPlan;
-  /** Partitioned runs: the fingerprint that covers the plan ({@link Approval.fingerprint} is the lookup key). */
+  /** `batchSize: "auto"`: the size the dry run resolved; {@link Approval.canonicalRequest} sends it. */
+  readonly batch?: AutoBatchSize;
+  /**
+   * The fingerprint the dry run's header showed when it resolved something the input leaves open (a
+   * partition plan, an `"auto"` batch size) and that it covers; {@link Approval.fingerprint} is the lookup key.
+   */
   readonly planFingerprint?: string;
   /** ISO time. */
   readonly approvedAt: string;

@@ -18,7 +18,8 @@ export interface ReindexBody {
   readonly source: {
     readonly remote: { readonly host: string; readonly username?: string; readonly password?: string; readonly external?: true };
     readonly index: string;
-    readonly size: number;
+    /** `"auto"` only in the request a run is started with: the dry run resolves it, and only a number is ever sent. */
+    readonly size: number | 'auto';
     readonly query?: Record<string, unknown>;
   };
   readonly dest: { readonly index: string; readonly version_type?: 'external'; readonly op_type?: 'create' };
@@ -89,6 +90,11 @@ export function buildCanonicalRequest(
       dest,
     },
   };
+}
+
+/** The request with the batch size the dry run resolved for `"auto"`. */
+export function withBatchSize(request: CanonicalRequest, size: number): CanonicalRequest {
+  return { ...request, body: { ...request.body, source: { ...request.body.source, size } } };
 }
 
 /** JSON with object keys sorted at every depth: the same request always gives the same bytes. */

@@ -3,6 +3,7 @@ import type { Mode, ParityMode } from '../runtime/config';
 import { describeCoverage, type Coverage } from '../checks/coverage';
 import { thousands } from '../checks/counters';
 import type { ProbeResult } from '../checks/probe';
+import { AUTO_BATCH_TARGET_BYTES, REMOTE_RESPONSE_BUFFER_BYTES, SCROLL_BATCH_CEILING, type AutoBatchSize } from './batch-size';
 
 /**
  * The configuration header: what the operator reads and approves in a dry run, and sees again at launch.
@@ -14,7 +15,7 @@ export interface SentSettings {
   readonly versionType?: string;
   readonly opType?: string;
   readonly conflicts?: string;
-  readonly batchSize: number;
+  readonly batchSize: number | 'auto';
   readonly requestsPerSecond: number | null;
   readonly query: unknown;
 }
@@ -37,6 +38,8 @@ export interface HeaderInput {
   readonly target: { readonly endpoint: string; readonly index: string };
   readonly mode: Mode;
   readonly sent: SentSettings;
+  /** `batchSize: "auto"`: how the dry run resolved it (a live run shows its approval's); null when no dry run has yet. */
+  readonly batch?: AutoBatchSize | null;
   readonly sourceCount: number;
   readonly targetCount: number;
   readonly coverage: Coverage;
@@ -72,7 +75,7 @@ export function renderHeader(input: HeaderInput): string[] {
     line('source credentials', input.source.credentialsReference ?? 'none'),
     line('target', `${withoutUserinfo(input.target.endpoint)} index ${input.target.index}`),
     line('mode', `${input.mode} (${modeSettings(input.sent)})`),
-    line('batch size', thousands(input.sent.batchSize)),
+    ...batchLines(input.sent.batchSize, input.batch),
     line('requests per second', input.sent.requestsPerSecond === null ? 'unthrottled' : thousands(input.sent.requestsPerSecond)),
     line('source count', thousands(input.sourceCount)),
     line('target count', thousands(input.targetCount)),
@@ -82,6 +85,30 @@ export function renderHeader(input: HeaderInput): string[] {
     ...(input.parity ? [line('parity', parityText(input.parity))] : []),
     line('fingerprint', input.fingerprint),
     line('approval', approvalText(input.approval)),
+  ];
+}
+
+function bytes(n: number): string {
+  if (n >= 1024 * 1024) return `${(n / (1024 * 1024)).toFixed(1)} MiB`;
+  if (n >= 1024) return `${(n / 1024).toFixed(1)} KiB`;
+  return `${n} B`;
+}
+
+function batchLines(sent: SentSettings['batchSize'], batch: AutoBatchSize | null | undefined): string[] {
+  if (!batch) {
+    return [line('batch size', sent === 'auto' ? 'auto: no dry run has resolved it (a live run sends the size its approval holds)' : thousands(sent))];
+  }
+  const why =
+    batch.boundBy === 'scroll-ceiling'
+      ? `the scroll ceiling (${thousands(SCROLL_BATCH_CEILING)}, the source's index.max_result_window)`
+      : batch.boundBy === 'response-buffer'
+        ? `a quarter of the target's ${bytes(REMOTE_RESPONSE_BUFFER_BYTES)} buffer for a remote response, were every document as large as the largest`
+        : batch.boundBy === 'indexing-pressure'
+          ? `half of the target's indexing-pressure limit (${bytes(batch.indexingPressureBytes ?? 0)} per node) shared by ${batch.concurrentTasks ?? 1} concurrent task(s), were every document as large as the largest`
+          : `about ${bytes(AUTO_BATCH_TARGET_BYTES)} per batch`;
+  return [
+    line('batch size', `${thousands(batch.batchSize)} (auto)`),
+    line('', `from ${thousands(batch.sampled)} sampled source documents: _source mean ${bytes(batch.meanBytes)}, largest ${bytes(batch.maxBytes)}; bound by ${why}`),
   ];
 }
 

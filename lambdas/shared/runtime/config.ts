@@ -140,12 +140,16 @@ export const ExecutionInputSchema = z.strictObject({
         'partitions. `null`: no histogram, and verification reads one range of everything.',
     ),
   batchSize: z
-    .number()
-    .int('must be a whole number')
-    .min(1)
-    .max(10_000)
+    .union([z.number().int('must be a whole number').min(1).max(10_000), z.literal('auto')], {
+      error: 'must be a whole number from 1 to 10,000, or "auto"',
+    })
     .default(1000)
-    .describe('Documents per scroll batch of the remote reindex (`source.size` of the request).'),
+    .describe(
+      'Documents per scroll batch of the remote reindex (`source.size` of the request). `"auto"`: the dry run measures 100 sampled ' +
+        'source documents and picks the size whose batches carry about 16 MiB, within a quarter of the target\'s 100 MiB buffer for a ' +
+        'remote response, half of its indexing-pressure limit shared by the run\'s concurrent tasks, and 10,000; the header shows the ' +
+        'figure and why, the approval holds it (the fingerprint covers it), and the live run sends exactly it.',
+    ),
   requestsPerSecond: z
     .number()
     .positive('must be positive, or null for unthrottled')
