@@ -38,8 +38,13 @@ export async function checkApproval(
   let requested = fingerprint;
   if (config.batchSize === 'auto') {
     const { batch, canonicalRequest, planFingerprint: shown } = lookup.approval;
-    if (!batch || canonicalRequest.body.source.size !== batch.batchSize || !shown) {
+    if (!batch || !shown) {
       throw new DryRunRequiredError(`the approval for fingerprint ${fingerprint} holds no resolved batch size: run a new dry run`);
+    }
+    if (canonicalRequest.body.source.size !== batch.batchSize) {
+      throw new DryRunRequiredError(
+        `the approved request's batch size (${String(canonicalRequest.body.source.size)}) is not the one its dry run resolved (${batch.batchSize}): run a new dry run`,
+      );
     }
     requested = requestFingerprint(config, canonicalRequest, deps.targetEndpoint).fingerprint;
     if (!isPartitioned(config) && requested !== shown) {

@@ -1,4 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
+import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { ledgerKeys } from '../../lambdas/shared/ledger/ledger';
 import { requestFingerprint } from '../../lambdas/shared/planning/request-fingerprint';
 import { runLocal } from '../../local/pipeline';
 import { expectedCounters, type WorkedExampleShape } from '../../local/seed/worked-example';
@@ -50,7 +52,65 @@ describe('batchSize "auto"', () => {
     expect(live.status).toBe('SUCCEEDED');
     expect(live.record?.counters).toMatchObject({ total: expectedCounters(shape).total, failures: 0 });
     expect(live.record?.header?.join('\n')).toMatch(/batch size:\s+10,000 \(auto\)/);
-    const scrollStart = clusters.source.requests().find((r) => r.method === 'POST' && r.path.startsWith(`/${index}/_search?`) && r.path.includes('scroll='));
-    expect(new URL(scrollStart!.path, 'http://source').searchParams.get('size')).toBe('10000');
+    const reindexScrolls = clusters.source
+      .requests()
+      .filter((r) => r.method === 'POST' && r.path.startsWith(`/${index}/_search?`) && new URL(r.path, 'http://source').searchParams.get('sort') === '_doc:asc');
+    expect(reindexScrolls).toHaveLength(1);
+    expect(new URL(reindexScrolls[0]!.path, 'http://source').searchParams.get('size')).toBe('10000');
+  });
+
+  it('resolves once for a partitioned run: every partition\'s task sends the approved size, and the live run passes rail 1 on the plan and size', async () => {
+    // Prepare
+    const { index, tableName } = await seededIndex('auto-batch-parts', shape);
+    clusters ??= await proxiedClusters();
+    const base = { source: { url: clusters.source.url, index }, target: { index }, dateField: 'timestamp', batchSize: 'auto', partitions: 2, maxConcurrency: 2 };
+
+    // Act
+    const dry = await runLocal({ ...runOptions(tableName), input: { ...base, runId: `${index}-dry` } });
+    clusters.source.resetLog();
+    const live = await runLocal({ ...runOptions(tableName), input: { ...base, runId: `${index}-live`, dryRun: false, approvedFingerprint: dry.record!.fingerprint } });
+
+    // Assess: the two tasks concurrently share the target's indexing pressure, and both asked for the approved size.
+    expect(dry.status).toBe('SUCCEEDED');
+    expect(dry.record?.batch).toMatchObject({ batchSize: 10_000, concurrentTasks: 2 });
+    expect(live.status, `${live.error}: ${live.cause}`).toBe('SUCCEEDED');
+    expect(live.record?.counters).toMatchObject({ total: expectedCounters(shape).total, failures: 0 });
+    // The remote reindex opens its scroll sorted by _doc with versions (the handlers' own scrolls do not).
+    const params = (path: string) => new URL(path, 'http://source').searchParams;
+    const reindexScrolls = clusters.source.requests().filter((r) => r.method === 'POST' && r.path.startsWith(`/${index}/_search?`) && params(r.path).get('sort') === '_doc:asc');
+    expect(reindexScrolls).toHaveLength(live.record!.partitions!.length);
+    expect(reindexScrolls.length).toBeGreaterThanOrEqual(2);
+    for (const scroll of reindexScrolls) expect(params(scroll.path).get('size')).toBe('10000');
+  });
+
+  it('refuses a live run without a resolved size, and one whose approved size was changed after the dry run: DryRunRequired, nothing launched', async () => {
+    // Prepare
+    const { index, tableName } = await seededIndex('auto-batch-rail', shape);
+    clusters ??= await proxiedClusters();
+    const base = { source: { url: clusters.source.url, index }, target: { index }, dateField: 'timestamp', batchSize: 'auto' };
+
+    // Act 1: a live run before any dry run
+    const early = await runLocal({ ...runOptions(tableName), input: { ...base, runId: `${index}-early`, dryRun: false } });
+
+    // Assess 1
+    expect([early.status, early.error]).toEqual(['FAILED', 'DryRunRequired']);
+    expect(early.record?.header?.join('\n')).toContain('batch size:           auto: no dry run has resolved it');
+
+    // Act 2: a dry run, then its approval's request altered to another size, then the live run
+    const dry = await runLocal({ ...runOptions(tableName), input: { ...base, runId: `${index}-dry` } });
+    expect(dry.status).toBe('SUCCEEDED');
+    const config = dry.record!.config;
+    const key = ledgerKeys.approval(requestFingerprint(config, config.canonicalRequest, config.targetEndpoint!).fingerprint);
+    const ledger = await ledgerOf(tableName);
+    await ledger.client.send(
+      new UpdateCommand({ TableName: tableName, Key: key, UpdateExpression: 'SET canonicalRequest.body.#source.#size = :size', ExpressionAttributeNames: { '#source': 'source', '#size': 'size' }, ExpressionAttributeValues: { ':size': 5 } }),
+    );
+    clusters.target.resetLog();
+    const live = await runLocal({ ...runOptions(tableName), input: { ...base, runId: `${index}-live`, dryRun: false } });
+
+    // Assess 2: rail 1 sees that the approved request no longer matches what the dry run showed.
+    expect([live.status, live.error]).toEqual(['FAILED', 'DryRunRequired']);
+    expect(live.cause).toContain("the approved request's batch size (5) is not the one its dry run resolved (10000)");
+    expect(clusters.target.writeRequests().filter((r) => r.path.startsWith('/_reindex'))).toEqual([]);
   });
 });
