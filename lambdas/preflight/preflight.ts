@@ -123,8 +123,8 @@ export async function preflight({ state }: StateInvocation, deps: RunDeps): Prom
 
 /**
  * `batchSize: "auto"`: a dry run measures a seeded random sample of the source documents (within the
- * run's query) and reads the target's indexing-pressure limit; a live run takes the size its approval holds, never a new measurement (none: no approval,
- * and CheckApproval refuses the run).
+ * run's query) and reads the target's indexing-pressure limit; a live run takes the size its approval
+ * holds, never a new measurement (none without an approval: CheckApproval then refuses the run).
  */
 async function batchSizeOf(
   deps: RunDeps,

@@ -36,6 +36,18 @@ export function expectedCounters(shape: WorkedExampleShape): ExpectedCounters {
   };
 }
 
+/** Whether a run's counters are what the seed implies (created, updated, version conflicts, total). */
+export function countersAsSeeded(counters: Partial<ExpectedCounters> | null | undefined, expected: ExpectedCounters): boolean {
+  return (
+    counters !== null &&
+    counters !== undefined &&
+    counters.total === expected.total &&
+    counters.created === expected.created &&
+    counters.updated === expected.updated &&
+    counters.versionConflicts === expected.versionConflicts
+  );
+}
+
 export const MONTH = { year: 2026, month: 5, days: 31 };
 /** Dual-write was switched on at the start of this UTC day of the month. */
 export const DUAL_WRITE_FROM_DAY = 27;
