@@ -48,6 +48,8 @@ export interface ProxiedRequest {
   readonly path: string;
   /** Status the client received; 0 when the connection was reset or the cluster unreachable. */
   status: number;
+  /** When the request reached the proxy (epoch ms). */
+  readonly receivedAt: number;
   /** The fault that answered it, if any. */
   readonly fault?: FaultAction['kind'];
   readonly headers: Readonly<Record<string, string | string[] | undefined>>;
@@ -204,7 +206,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     const path = req.url ?? '/';
     const pathname = path.split('?')[0]!;
     const fault = pickFault(method, pathname, req.headers);
-    const entry: ProxiedRequest = { method, path, status: 0, headers: req.headers, ...(fault ? { fault: fault.kind } : {}) };
+    const entry: ProxiedRequest = { method, path, status: 0, receivedAt: Date.now(), headers: req.headers, ...(fault ? { fault: fault.kind } : {}) };
     log.push(entry);
     if (!fault) return forward(req, res, entry);
     switch (fault.kind) {

@@ -153,6 +153,15 @@ describe('nextWait on a simulated run', () => {
     expect(run.lateSeconds).toBeLessThanOrEqual(10);
   });
 
+  it('notices the end of a task that ends before its first poll when it ends', () => {
+    // An empty or small partition: done 2 s after its launch, its total never seen by a poll.
+    const run = simulate({ totalKnownAfterSeconds: 1, phases: [{ docs: 1_000, docsPerSecond: 1_000 }] });
+
+    expect(run.endAt).toBe(2);
+    expect(run.lateSeconds).toBe(POLL_OVERHEAD_SECONDS);
+    expect(run.loops).toBe(1);
+  });
+
   it('notices the end of a run of a few seconds at once', () => {
     const run = simulate({ totalKnownAfterSeconds: 1, phases: [{ docs: 40, docsPerSecond: 10 }] });
 
@@ -164,14 +173,18 @@ describe('nextWait on a simulated run', () => {
 describe('nextWait', () => {
   const base = { stallMinutes: 15, previous: null, processed: 0, total: 0 };
 
-  it('waits 5 s, 10 s, then 30 s while the total is still 0', () => {
+  it('polls 5 s, 10 s, then 30 s apart while the total is still 0, the first poll long-polling', () => {
     const waits = [0, 20, 60].map((t) => nextWait({ ...base, secondsSinceLaunch: t }));
 
     expect(waits.map((w) => [w.waitSeconds, w.longPollSeconds, w.phase])).toEqual([
-      [5, 0, 'measuring'],
+      [1, 4, 'measuring'],
       [10, 0, 'measuring'],
       [30, 0, 'measuring'],
     ]);
+  });
+
+  it('waits without long-polling when long-polls are switched off', () => {
+    expect(nextWait({ ...base, secondsSinceLaunch: 0, maxLongPollSeconds: 0 })).toMatchObject({ waitSeconds: 5, longPollSeconds: 0 });
   });
 
   it('keeps polling short while the rate is unknown, and backs off when it stays unknown', () => {
@@ -179,8 +192,8 @@ describe('nextWait', () => {
     const input = { ...base, total: 1_000, processed: 0, previous: { processed: 0, secondsSinceLaunch: 5 } };
 
     // Act / Assess
-    expect(nextWait({ ...input, secondsSinceLaunch: 10 }).waitSeconds).toBe(5);
-    expect(nextWait({ ...input, secondsSinceLaunch: 400 }).waitSeconds).toBe(100);
+    expect(nextWait({ ...input, secondsSinceLaunch: 10 })).toMatchObject({ waitSeconds: 1, longPollSeconds: 4 });
+    expect(nextWait({ ...input, secondsSinceLaunch: 400 })).toMatchObject({ waitSeconds: 100, longPollSeconds: 0 });
     expect(nextWait({ ...input, secondsSinceLaunch: 40_000 }).waitSeconds).toBe(900);
   });
 

@@ -3,7 +3,8 @@ import type { PollCursor, PollState } from '../runtime/run-context';
  * How long the poll loop's Wait state waits before the next `_tasks` poll, and how long that poll may
  * long-poll (`GET _tasks/{id}?wait_for_completion=true&timeout=<n>s`). A 5-hour run must cost few state
  * transitions (standard workflows stop at 25,000 history events) and still notice completion within
- * seconds: short waits while the rate is unknown, long waits mid-run, a long-poll spanning the end.
+ * seconds: short waits while the rate is unknown (the first one long-polled: a small task ends before it),
+ * long waits mid-run, a long-poll spanning the end.
  */
 
 export interface PollSnapshot {
@@ -69,13 +70,23 @@ export const POLL_CEILING_SECONDS = LONG_POLL_CEILING_SECONDS + LONG_POLL_REQUES
  * conflicts, which write nothing), so the end is expected no earlier than eta / this.
  */
 export const LATE_SPEEDUP = 4;
+/**
+ * The first poll after the launch (within this age, while no rate is known) long-polls for all of its
+ * 5 s but one second. A task it finds still running is no small partition; a task still without a rate
+ * after that is throttled hard or stalled: its later polls back off and need no Lambda held open.
+ */
+export const FIRST_POLL_LONG_POLL_UNTIL_SECONDS = 15;
 
 export function nextWait(input: WaitInput): WaitDecision {
   const cap = waitCap(input.stallMinutes);
   const longPoll = longPollLimit(input.maxLongPollSeconds);
   const rate = docsPerSecond(input);
   if (input.total === 0 || rate === null) {
-    return { waitSeconds: measuringWait(input.secondsSinceLaunch, cap), longPollSeconds: 0, phase: 'measuring', docsPerSecond: null, etaSeconds: null };
+    const wait = measuringWait(input.secondsSinceLaunch, cap);
+    // A small or empty partition ends before its first poll: that poll comes as late as before but
+    // long-polls from the first second, so it sees the end when it happens.
+    const listen = input.secondsSinceLaunch < FIRST_POLL_LONG_POLL_UNTIL_SECONDS ? Math.min(longPoll, wait - 1) : 0;
+    return { waitSeconds: wait - listen, longPollSeconds: listen, phase: 'measuring', docsPerSecond: null, etaSeconds: null };
   }
   const etaSeconds = Math.max(0, input.total - input.processed) / rate;
   const runningWait = Math.min(cap, rampLimit(input.secondsSinceLaunch));
