@@ -138,6 +138,11 @@ class JvmNode {
       [
         `-Xms${this.heap}`,
         `-Xmx${this.heap}`,
+        // As both distributions' jvm.options set G1 (JDK 14+): without the reserve and the early marking,
+        // garbage counts as real usage and the parent circuit breaker (95% of heap) trips on small heaps.
+        '-XX:+UseG1GC',
+        '-XX:G1ReservePercent=25',
+        '-XX:InitiatingHeapOccupancyPercent=30',
         '-Dfile.encoding=UTF-8',
         '-Dlog4j2.formatMsgNoLookups=true',
         '-cp',
