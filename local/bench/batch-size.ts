@@ -81,7 +81,7 @@ async function seedRealisticIndex(ctx: ThroughputContext, docs: number): Promise
 
 const n = (x: number) => (Number.isFinite(x) ? Math.round(x).toLocaleString('en-US') : '?');
 
-export async function figureBatchSize(ctx: ThroughputContext, fig: string): Promise<ThroughputFigure> {
+export async function figureBatchSize(ctx: ThroughputContext, fig: string): Promise<ThroughputFigure & { readonly autoSpeedup: number }> {
   const docs = batchDocs();
   const delay = sourceDelayMs();
   ctx.say(`\n[batch size, source ${delay} ms away] ${n(docs)} docs of ~3 KB: one task at 1,000 per batch, one at "auto", 1,000 again`);
@@ -133,6 +133,7 @@ export async function figureBatchSize(ctx: ThroughputContext, fig: string): Prom
   );
   lines.push('');
   return {
+    autoSpeedup: ratio,
     lines,
     rows: [
       {

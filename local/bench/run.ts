@@ -2,6 +2,7 @@ import { Client } from '@opensearch-project/opensearch';
 import { measureBundles } from './bundles';
 import { fullGc, HeapSampler } from './heap';
 import { figureBatchSize } from './batch-size';
+import { figureLongPartitions } from './long-partitions';
 import { figureThroughput } from './throughput';
 import { figureVerification } from './verification';
 import { simulateRun, workedExampleModel, type SimulationResult, type WaitPolicy } from './orchestration';
@@ -23,7 +24,8 @@ import type { RunRecord } from '../../lambdas/shared/ledger/ledger';
  * Progress goes to stderr, results to stdout; every server is stopped at the end.
  * `npm run bench -- throughput` runs only figure 7 (throughput, projection and 7c with the source behind a
  * delaying fault proxy; local/bench/throughput.ts); `npm run bench -- verification` only figure 8 (full
- * verification against the reindex it checks; local/bench/verification.ts).
+ * verification against the reindex it checks; local/bench/verification.ts); `-- batch-size` only figure 7d
+ * (local/bench/batch-size.ts); `-- partitions` only figure 7e (partitions of a minute; local/bench/long-partitions.ts).
  */
 
 const say = (line: string) => process.stderr.write(`${line}\n`);
@@ -428,8 +430,8 @@ function figureBundles(): void {
 
 async function main(): Promise<void> {
   const only = process.argv[2];
-  if (process.argv.length > 3 || (only !== undefined && only !== 'throughput' && only !== 'verification' && only !== 'batch-size')) {
-    throw new Error(`usage: npm run bench [-- throughput | verification | batch-size]`);
+  if (process.argv.length > 3 || (only !== undefined && !['throughput', 'verification', 'batch-size', 'partitions'].includes(only))) {
+    throw new Error(`usage: npm run bench [-- throughput | verification | batch-size | partitions]`);
   }
   fullGc();
   const moduleBaseline = process.memoryUsage().heapUsed;
@@ -476,11 +478,20 @@ async function main(): Promise<void> {
       section = 6.2;
       for (const line of figure.lines) out(line);
       rows.push(...figure.rows);
+      return figure.autoSpeedup;
+    };
+    const longPartitions = async (autoSpeedup?: number) => {
+      const figure = await figureLongPartitions({ ...sv, common, stamp, say, progressLog }, '7e', autoSpeedup === undefined ? {} : { autoSpeedup });
+      section = 6.3;
+      for (const line of figure.lines) out(line);
+      rows.push(...figure.rows);
     };
     if (only === 'throughput') {
       await throughput();
     } else if (only === 'batch-size') {
       await batchSize();
+    } else if (only === 'partitions') {
+      await longPartitions();
     } else if (only === 'verification') {
       await verification();
     } else {
@@ -511,7 +522,7 @@ async function main(): Promise<void> {
       const printAbort = await figureAbort(sv, common);
       const natural = await figureOverhead(sv, common);
       await throughput({ index: INDEX_BIG, docs: BIG });
-      await batchSize();
+      await longPartitions(await batchSize());
       await verification();
       printAbort(natural);
       printOrchestration();

@@ -167,6 +167,8 @@ function machineTicks(): number {
 
 interface Sample {
   readonly at: number;
+  /** Epoch ms, to set the timer beside the tasks' own start times. */
+  readonly wall: number;
   readonly es: number | undefined;
   readonly os: number | undefined;
   readonly node: NodeJS.CpuUsage;
@@ -226,6 +228,11 @@ export interface ThroughputRun {
   readonly batchSize: number;
   /** Requests that reached the source's proxy within the timer (figure 7c), each paying its delay; NaN without a proxy. */
   readonly sourceRequests: number;
+  /** Every task of the run on the server, by start time (empty when one could not be read). */
+  readonly taskTimes: readonly TaskInfo[];
+  /** The timer's ends, epoch ms. */
+  readonly timerStartMs: number;
+  readonly timerEndMs: number;
 }
 
 /** The source reached through a proxy (figure 7c): its URL for the run input, and how many requests it has seen. */
@@ -234,7 +241,8 @@ export interface SourceVia {
   readonly requestCount: () => number;
 }
 
-interface TaskInfo {
+/** One reindex task as the target's `_tasks` stored it: epoch start and running time. */
+export interface TaskInfo {
   readonly startMs: number;
   readonly runningSeconds: number;
 }
@@ -272,6 +280,7 @@ export async function measureRun(
   concurrency: number,
   via?: SourceVia,
   batchSize: number | 'auto' = BATCH,
+  partitions: number = PARTITIONS,
 ): Promise<ThroughputRun> {
   const targetIndex = `bench-tp-${ctx.stamp}-${label}`;
   const runId = `tp-${ctx.stamp}-${label}`;
@@ -281,7 +290,7 @@ export async function measureRun(
     target: { index: targetIndex },
     dateField: 'timestamp',
     batchSize,
-    ...(concurrency > 1 ? { partitions: PARTITIONS, maxConcurrency: concurrency } : {}),
+    ...(concurrency > 1 ? { partitions, maxConcurrency: concurrency } : {}),
   };
   const options = { ...ctx.common, maxTasksPerDomain: MAX_TASKS_PER_DOMAIN, slotWaitMs: SLOT_WAIT_MS };
 
@@ -292,6 +301,7 @@ export async function measureRun(
 
   const sample = (): Sample => ({
     at: performance.now(),
+    wall: Date.now(),
     es: processTicks(ctx.es.pid()),
     os: processTicks(ctx.os.pid()),
     node: process.cpuUsage(),
@@ -342,10 +352,13 @@ export async function measureRun(
     cpu: cpuBetween(start, end),
     sourceRequests: via ? end.sourceRequests - start.sourceRequests : NaN,
     batchSize: sentBatch,
+    taskTimes: infos.length === ids.length ? [...infos].sort((x, y) => x.startMs - y.startMs) : [],
+    timerStartMs: start.wall,
+    timerEndMs: end.wall,
   };
 }
 
-async function sourceIndexFor(ctx: ThroughputContext, docs: number): Promise<string> {
+export async function sourceIndexFor(ctx: ThroughputContext, docs: number): Promise<string> {
   if (ctx.reuse && ctx.reuse.docs === docs) {
     await ctx.source.indices.refresh({ index: ctx.reuse.index });
     const { body } = await ctx.source.count({ index: ctx.reuse.index });
@@ -386,11 +399,11 @@ const n = (x: number) => (Number.isFinite(x) ? Math.round(x).toLocaleString('en-
 const s1 = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : '?');
 const pct = (x: number) => (Number.isFinite(x) ? `${x.toFixed(0)}%` : '?');
 /** Share of the slots' time (min(c, tasks) x timer) the tasks were running on the server. */
-const busy = (r: ThroughputRun) => r.taskSecondsSum / (Math.min(r.concurrency, r.tasks) * r.reindexSeconds);
+export const busy = (r: ThroughputRun) => r.taskSecondsSum / (Math.min(r.concurrency, r.tasks) * r.reindexSeconds);
 /** CPU seconds of ES + OpenSearch + node per 1,000 documents: the pipeline's own cost, whatever else runs. */
 const cpuPer1k = (r: ThroughputRun) => ((r.cpu.es + r.cpu.os + r.cpu.node) / 100) * r.reindexSeconds * (1000 / r.docs);
 /** One task's rate while the tasks share the machine: docs / the sum of their running times. */
-const perTask = (r: ThroughputRun) => r.docs / r.taskSecondsSum;
+export const perTask = (r: ThroughputRun) => r.docs / r.taskSecondsSum;
 
 interface Series {
   readonly runs: ThroughputRun[];
