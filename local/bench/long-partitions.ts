@@ -21,10 +21,10 @@ import {
  * (a month's partitions run ~10 minutes each), with the source 150 ms away as figure 7c.
  *
  * - Source: the worked example's shape scaled to `SAFE_REINDEX_BENCH_LONG_DOCS` documents (default
- *   1,400,000) over the 31 days of May 2026, through the fault proxy `SAFE_REINDEX_BENCH_SOURCE_DELAY_MS`
+ *   1,500,000) over the 31 days of May 2026, through the fault proxy `SAFE_REINDEX_BENCH_SOURCE_DELAY_MS`
  *   late (150 ms).
  * - Runs, in order: the single task, `partitions: 4` at `maxConcurrency` 4 (4 day ranges + the empty
- *   missing-date partition = 5 tasks: one wave of 4 partitions of ~350,000 documents, about a minute
+ *   missing-date partition = 5 tasks: one wave of 4 partitions of ~375,000 documents, over a minute
  *   each, and the empty one in the first slot to free), the single task again (the noise check; the
  *   faster single run is the reference). Batch 1,000 (the default); each: dry run + live run into a new
  *   empty target index; timer as figure 7.
@@ -36,7 +36,7 @@ import {
  */
 
 export const LONG_DOCS_ENV = 'SAFE_REINDEX_BENCH_LONG_DOCS';
-export const DEFAULT_LONG_DOCS = 1_400_000;
+export const DEFAULT_LONG_DOCS = 1_500_000;
 const CONCURRENCY = 4;
 const PARTITIONS = 4;
 const GOAL_RATIO = 3.5;
