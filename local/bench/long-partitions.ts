@@ -5,6 +5,7 @@ import { slotTimeline } from './slot-timeline';
 import {
   busy,
   measureRun,
+  numberFromEnv,
   perTask,
   sourceDelayMs,
   sourceIndexFor,
@@ -46,11 +47,9 @@ const GOAL_PARTITION_SECONDS = 60;
 const AWS_TRANSITION_SECONDS = 0.5;
 
 function longDocs(env: NodeJS.ProcessEnv = process.env): number {
-  const raw = env[LONG_DOCS_ENV]?.replace(/[_,]/g, '');
-  if (raw === undefined || raw === '') return DEFAULT_LONG_DOCS;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < 10_000) throw new Error(`${LONG_DOCS_ENV}: a whole number of at least 10,000, got ${JSON.stringify(env[LONG_DOCS_ENV])}`);
-  return value;
+  const docs = Math.round(numberFromEnv(LONG_DOCS_ENV, DEFAULT_LONG_DOCS, env));
+  if (docs < 10_000) throw new Error(`${LONG_DOCS_ENV}=${docs}: at least 10,000 documents`);
+  return docs;
 }
 
 const n = (x: number) => (Number.isFinite(x) ? Math.round(x).toLocaleString('en-US') : '?');

@@ -101,7 +101,7 @@ export interface ThroughputFigure {
   readonly rows: ThroughputRow[];
 }
 
-function numberFromEnv(name: string, fallback: number, env: NodeJS.ProcessEnv = process.env): number {
+export function numberFromEnv(name: string, fallback: number, env: NodeJS.ProcessEnv = process.env): number {
   const raw = env[name]?.replace(/[_,]/g, '');
   if (raw === undefined || raw === '') return fallback;
   const value = Number(raw);
