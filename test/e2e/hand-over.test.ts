@@ -14,7 +14,7 @@ import { rest } from '../support/tasks-rest';
  * behind the fault proxy, whose log shows every `_tasks` request and when it arrived.
  */
 
-const shape: WorkedExampleShape = { missing: 260, targetOlder: 10, equal: 24, targetNewer: 6 };
+const shape: WorkedExampleShape = { missing: 170, targetOlder: 8, equal: 18, targetNewer: 4 };
 
 let proxy: FaultProxy;
 beforeAll(async () => {
@@ -28,13 +28,14 @@ describe('partition hand-over on the real local clusters', () => {
   it('the poll that sees a partition end was already waiting for it, and the next partition launches after it', async () => {
     const index = uniqueIndex('calls-handover');
     await seedWorkedExample({ source: clientFor(localServers().source.url), target: clientFor(defaultTarget().url), index, shape });
-    // Two ranges of ~150 documents, throttled to about 3 s each (under the first poll's 5 s); the empty
+    // Two ranges of ~100 documents, throttled to about 2 s each (the first poll long-polls from 1 s to
+    // 3 s after the launch); the empty
     // missing-date partition waits for the first free slot.
     const input = {
       source: { url: localServers().source.url, index },
       target: { index },
       dateField: 'timestamp',
-      batchSize: 25,
+      batchSize: 10,
       requestsPerSecond: 50,
       partitions: 2,
       maxConcurrency: 2,
@@ -62,8 +63,8 @@ describe('partition hand-over on the real local clusters', () => {
       const endedAt = body.task.start_time_in_millis + body.task.running_time_in_nanos / 1e6;
       ends.push(endedAt);
       const polls = log.filter((r) => r.method === 'GET' && r.path.split('?')[0] === `/_tasks/${taskId}`);
-      const listening = polls.filter((r) => /[?&]wait_for_completion=true(&|$)/.test(r.path) && /[?&]timeout=4s(&|$)/.test(r.path));
-      // The first poll after rail 2 long-polls the rest of its 5 s and was sent before the task ended ...
+      const listening = polls.filter((r) => /[?&]wait_for_completion=true(&|$)/.test(r.path) && /[?&]timeout=2s(&|$)/.test(r.path));
+      // The first poll after rail 2 long-polls and was sent before the task ended ...
       expect(listening.length, `${taskId}: ${polls.map((r) => r.path).join(', ')}`).toBeGreaterThanOrEqual(1);
       expect(listening[0]!.receivedAt, `${taskId} ended at ${endedAt}`).toBeLessThan(endedAt);
       expect(listening[0]!.status).toBe(200);

@@ -173,11 +173,11 @@ describe('nextWait on a simulated run', () => {
 describe('nextWait', () => {
   const base = { stallMinutes: 15, previous: null, processed: 0, total: 0 };
 
-  it('polls 5 s, 10 s, then 30 s apart while the total is still 0, the first poll long-polling', () => {
+  it('polls 3 s after the launch (a 2-s long-poll), then 10 s, then 30 s apart while the total is still 0', () => {
     const waits = [0, 20, 60].map((t) => nextWait({ ...base, secondsSinceLaunch: t }));
 
     expect(waits.map((w) => [w.waitSeconds, w.longPollSeconds, w.phase])).toEqual([
-      [1, 4, 'measuring'],
+      [1, 2, 'measuring'],
       [10, 0, 'measuring'],
       [30, 0, 'measuring'],
     ]);
@@ -192,7 +192,7 @@ describe('nextWait', () => {
     const input = { ...base, total: 1_000, processed: 0, previous: { processed: 0, secondsSinceLaunch: 5 } };
 
     // Act / Assess
-    expect(nextWait({ ...input, secondsSinceLaunch: 10 })).toMatchObject({ waitSeconds: 1, longPollSeconds: 4 });
+    expect(nextWait({ ...input, secondsSinceLaunch: 10 })).toMatchObject({ waitSeconds: 1, longPollSeconds: 2 });
     expect(nextWait({ ...input, secondsSinceLaunch: 400 })).toMatchObject({ waitSeconds: 100, longPollSeconds: 0 });
     expect(nextWait({ ...input, secondsSinceLaunch: 40_000 }).waitSeconds).toBe(900);
   });

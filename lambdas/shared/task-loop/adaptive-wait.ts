@@ -71,11 +71,13 @@ export const POLL_CEILING_SECONDS = LONG_POLL_CEILING_SECONDS + LONG_POLL_REQUES
  */
 export const LATE_SPEEDUP = 4;
 /**
- * The first poll after the launch (within this age, while no rate is known) long-polls for all of its
- * 5 s but one second. A task it finds still running is no small partition; a task still without a rate
- * after that is throttled hard or stalled: its later polls back off and need no Lambda held open.
+ * The first poll after the launch (within this age, while no rate is known) comes 3 s after it instead
+ * of 5 s: a second's wait, then a long-poll of {@link FIRST_POLL_LONG_POLL_SECONDS}. A task it finds
+ * still running has a rate from then on, so its end falls to the finishing phase's long-poll; a task
+ * still without a rate is throttled hard or stalled: its later polls back off and hold no Lambda open.
  */
 export const FIRST_POLL_LONG_POLL_UNTIL_SECONDS = 15;
+export const FIRST_POLL_LONG_POLL_SECONDS = 2;
 
 export function nextWait(input: WaitInput): WaitDecision {
   const cap = waitCap(input.stallMinutes);
@@ -83,10 +85,10 @@ export function nextWait(input: WaitInput): WaitDecision {
   const rate = docsPerSecond(input);
   if (input.total === 0 || rate === null) {
     const wait = measuringWait(input.secondsSinceLaunch, cap);
-    // A small or empty partition ends before its first poll: that poll comes as late as before but
-    // long-polls from the first second, so it sees the end when it happens.
-    const listen = input.secondsSinceLaunch < FIRST_POLL_LONG_POLL_UNTIL_SECONDS ? Math.min(longPoll, wait - 1) : 0;
-    return { waitSeconds: wait - listen, longPollSeconds: listen, phase: 'measuring', docsPerSecond: null, etaSeconds: null };
+    // A small or empty partition ends before its first poll: that poll long-polls from the first
+    // second, so it sees the end when it happens.
+    const listen = input.secondsSinceLaunch < FIRST_POLL_LONG_POLL_UNTIL_SECONDS ? Math.min(longPoll, wait - 1, FIRST_POLL_LONG_POLL_SECONDS) : 0;
+    return { waitSeconds: listen > 0 ? 1 : wait, longPollSeconds: listen, phase: 'measuring', docsPerSecond: null, etaSeconds: null };
   }
   const etaSeconds = Math.max(0, input.total - input.processed) / rate;
   const runningWait = Math.min(cap, rampLimit(input.secondsSinceLaunch));
