@@ -92,6 +92,7 @@ export async function figureLongPartitions(ctx: ThroughputContext, fig: string, 
   const handOvers = timeline?.handOverSeconds ?? [];
   const meanHandOver = handOvers.length > 0 ? handOvers.reduce((x, y) => x + y, 0) / handOvers.length : NaN;
   const taskFactor = perTask(c4) / perTask(reference);
+  const ratioGoalMet = ratio >= GOAL_RATIO && shortest >= GOAL_PARTITION_SECONDS;
 
   const lines: string[] = [];
   lines.push(
@@ -125,7 +126,7 @@ export async function figureLongPartitions(ctx: ThroughputContext, fig: string, 
     );
   }
   lines.push(
-    `${ratio >= GOAL_RATIO ? 'goal met' : 'goal not met'}: concurrency ${CONCURRENCY} writes ${s2(ratio)}x the single task (goal ${GOAL_RATIO}x); ` +
+    `${ratioGoalMet ? 'goal met' : 'goal not met'}: concurrency ${CONCURRENCY} writes ${s2(ratio)}x the single task (goal ${GOAL_RATIO}x with partitions of ${GOAL_PARTITION_SECONDS} s or more); ` +
       `slots busy ${pct(100 * busy(c4))} (goal ${pct(100 * GOAL_BUSY)}; ${busy(c4) >= GOAL_BUSY ? 'met' : 'not met'})`,
   );
   lines.push(
@@ -160,7 +161,7 @@ export async function figureLongPartitions(ctx: ThroughputContext, fig: string, 
       figure: `${fig}. concurrency ${CONCURRENCY} vs single task, partitions of a minute, source ${delay} ms away`,
       value: `${s2(ratio)}x (${n(c4.docsPerSecond)} vs ${n(reference.docsPerSecond)} docs/s; partitions >= ${s1(shortest)} s)`,
       goal: `>= ${GOAL_RATIO}x`,
-      met: ratio >= GOAL_RATIO && shortest >= GOAL_PARTITION_SECONDS,
+      met: ratioGoalMet,
     },
     {
       figure: `${fig}. slots busy at concurrency ${CONCURRENCY}, partitions of a minute`,
