@@ -447,8 +447,8 @@ async function main(): Promise<void> {
   try {
     say('Starting Elasticsearch 7.10.2, OpenSearch and the dynalite ledger (real servers, JVMs; ~30 s)...');
     const [es, os, ledger] = await Promise.all([
-      startLocalCluster({ distribution: 'elasticsearch', heap: '1g' }).then((c) => (started.push(c), c)),
-      startLocalCluster({ distribution: 'opensearch', heap: '1g' }).then((c) => (started.push(c), c)),
+      startLocalCluster({ distribution: 'elasticsearch', heap: '1g', jit: 'full' }).then((c) => (started.push(c), c)),
+      startLocalCluster({ distribution: 'opensearch', heap: '1g', jit: 'full' }).then((c) => (started.push(c), c)),
       startLocalLedger().then((l) => (started.push(l), l)),
     ]);
     const sv: Servers = {

@@ -1,17 +1,17 @@
 import { parseArgs } from 'node:util';
 import { startLocalLedger } from '../ledger/ledger';
-import { startLocalCluster } from './cluster';
+import { JIT_MODES, startLocalCluster, type JitMode } from './cluster';
 import { defaultVersion, type Distribution } from './distributions';
 
 /**
- * npm run local-cluster -- --distribution elasticsearch|opensearch|ledger [--version V] [--port N] [--data DIR]
+ * npm run local-cluster -- --distribution elasticsearch|opensearch|ledger [--version V] [--port N] [--data DIR] [--jit quick-start|full]
  *
  * Starts one real server; progress on stderr; once it answers, stdout gets exactly one line
  * `<distribution> <version> ready at <url>`; runs until SIGINT/SIGTERM, then stops it and exits 0.
  */
 
 const USAGE =
-  'usage: npm run local-cluster -- --distribution elasticsearch|opensearch|ledger [--version V] [--port N] [--data DIR]';
+  'usage: npm run local-cluster -- --distribution elasticsearch|opensearch|ledger [--version V] [--port N] [--data DIR] [--jit quick-start|full]';
 
 class UsageError extends Error {}
 
@@ -20,6 +20,7 @@ interface CliArgs {
   readonly version?: string;
   readonly port?: number;
   readonly data?: string;
+  readonly jit?: JitMode;
 }
 
 function parse(argv: string[]): CliArgs | undefined {
@@ -32,6 +33,7 @@ function parse(argv: string[]): CliArgs | undefined {
         version: { type: 'string' },
         port: { type: 'string' },
         data: { type: 'string' },
+        jit: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -55,7 +57,13 @@ function parse(argv: string[]): CliArgs | undefined {
   if (distribution === 'ledger' && values.version !== undefined) {
     throw new UsageError('--version does not apply to the ledger (dynalite)');
   }
-  return { distribution, version: values.version, port, data: values.data };
+  if (values.jit !== undefined && !JIT_MODES.includes(values.jit as JitMode)) {
+    throw new UsageError(`--jit must be ${JIT_MODES.join(' or ')}, got ${values.jit}`);
+  }
+  if (distribution === 'ledger' && values.jit !== undefined) {
+    throw new UsageError('--jit does not apply to the ledger (dynalite)');
+  }
+  return { distribution, version: values.version, port, data: values.data, jit: values.jit as JitMode | undefined };
 }
 
 async function main(): Promise<number> {
@@ -93,6 +101,7 @@ async function main(): Promise<number> {
       version: args.version ?? defaultVersion(distribution),
       port: args.port,
       dataDir: args.data,
+      ...(args.jit ? { jit: args.jit } : {}),
     });
     stop = cluster.stop;
     listen();

@@ -24,7 +24,17 @@ export interface LocalClusterOptions {
   readonly startTimeoutMs?: number;
   /** Progress lines (Maven, JVM start); @default written to stderr */
   readonly log?: (line: string) => void;
+  /**
+   * Which JIT compilers the JVM runs. `quick-start`: the client compiler only (`-XX:TieredStopAtLevel=1`),
+   * so a node is up on about half the CPU and the optimising compiler never competes with the work of
+   * a short session (tests, the demo). `full`: the JVM's default tiered compilation, for sustained
+   * throughput (the benchmarks). @default 'quick-start'
+   */
+  readonly jit?: JitMode;
 }
+
+export type JitMode = 'quick-start' | 'full';
+export const JIT_MODES: readonly JitMode[] = ['quick-start', 'full'];
 
 export interface LocalCluster {
   readonly url: string;
@@ -68,7 +78,7 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
   const settingsFile = join(dataDir, 'safe-reindex-node.json');
   writeFileSync(settingsFile, JSON.stringify(nodeSettings(spec, port, transportPort, options.settings), null, 2));
 
-  const node = new JvmNode(spec, jdk, classpath, dataDir, settingsFile, logFile, options.heap ?? '512m');
+  const node = new JvmNode(spec, jdk, classpath, dataDir, settingsFile, jvmOptions({ heap: options.heap ?? '512m', jit: options.jit ?? 'quick-start' }), logFile);
   const url = `http://127.0.0.1:${port}`;
   const timeoutMs = options.startTimeoutMs ?? 180_000;
 
@@ -114,6 +124,22 @@ export function nodeSettings(
   };
 }
 
+/** The JVM flags a node starts with, before its classpath. */
+export function jvmOptions(options: { heap: string; jit: JitMode }): string[] {
+  return [
+    `-Xms${options.heap}`,
+    `-Xmx${options.heap}`,
+    // As both distributions' jvm.options set G1 (JDK 14+): without the reserve and the early marking,
+    // garbage counts as real usage and the parent circuit breaker (95% of heap) trips on small heaps.
+    '-XX:+UseG1GC',
+    '-XX:G1ReservePercent=25',
+    '-XX:InitiatingHeapOccupancyPercent=30',
+    ...(options.jit === 'quick-start' ? ['-XX:TieredStopAtLevel=1'] : []),
+    '-Dfile.encoding=UTF-8',
+    '-Dlog4j2.formatMsgNoLookups=true',
+  ];
+}
+
 class JvmNode {
   private child: ChildProcess | undefined;
 
@@ -123,8 +149,8 @@ class JvmNode {
     private readonly classpath: string,
     private readonly dataDir: string,
     private readonly settingsFile: string,
+    private readonly jvmFlags: readonly string[],
     private readonly logFile: string,
-    private readonly heap: string,
   ) {}
 
   pid(): number | undefined {
@@ -136,15 +162,7 @@ class JvmNode {
     const child = spawn(
       this.jdk.java,
       [
-        `-Xms${this.heap}`,
-        `-Xmx${this.heap}`,
-        // As both distributions' jvm.options set G1 (JDK 14+): without the reserve and the early marking,
-        // garbage counts as real usage and the parent circuit breaker (95% of heap) trips on small heaps.
-        '-XX:+UseG1GC',
-        '-XX:G1ReservePercent=25',
-        '-XX:InitiatingHeapOccupancyPercent=30',
-        '-Dfile.encoding=UTF-8',
-        '-Dlog4j2.formatMsgNoLookups=true',
+        ...this.jvmFlags,
         '-cp',
         this.classpath,
         join(LAUNCHER_DIR, this.spec.launcher),

@@ -3,7 +3,7 @@ import { createServer, type Server } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startLocalCluster, type LocalCluster } from '../../local/clusters/cluster';
+import { jvmOptions, startLocalCluster, type LocalCluster } from '../../local/clusters/cluster';
 import { serverSpec } from '../../local/clusters/distributions';
 import { findJdk, featureRelease } from '../../local/clusters/java';
 import { runMaven } from '../../local/clusters/maven';
@@ -75,6 +75,19 @@ describe('startLocalCluster', () => {
     expect(alive(before!)).toBe(false);
     const { body } = await client.get({ index: 'kept-across-restart', id: '1' });
     expect(body._source).toEqual({ kept: true });
+  });
+
+  it('runs the JVM on the client compiler only by default (quick start), with the heap asked for', () => {
+    const args = spawnSync('ps', ['-o', 'args=', '-p', String(node.pid())], { encoding: 'utf8' }).stdout.split(' ');
+    expect(args).toContain('-XX:TieredStopAtLevel=1');
+    expect(args).toEqual(expect.arrayContaining(['-Xms512m', '-Xmx512m', '-XX:+UseG1GC']));
+  });
+
+  it("keeps the JVM's tiered compilation for jit 'full' (sustained throughput)", () => {
+    const full = jvmOptions({ heap: '1g', jit: 'full' });
+    expect(full.some((a) => a.startsWith('-XX:TieredStopAtLevel'))).toBe(false);
+    expect(full).toEqual(expect.arrayContaining(['-Xms1g', '-Xmx1g']));
+    expect(jvmOptions({ heap: '1g', jit: 'quick-start' })).toEqual([...full.slice(0, 5), '-XX:TieredStopAtLevel=1', ...full.slice(5)]);
   });
 
   it('refuses a port that is already in use, naming the port and the fix', async () => {
@@ -190,6 +203,8 @@ describe('npm run local-cluster', () => {
     [['--distribution', 'solr'], '--distribution must be elasticsearch, opensearch or ledger, got solr'],
     [['--distribution', 'ledger', '--port', 'abc'], '--port must be a port number from 1 to 65535, got abc'],
     [['--distribution', 'opensearch', '--verbose'], "Unknown option '--verbose'"],
+    [['--distribution', 'opensearch', '--jit', 'turbo'], '--jit must be quick-start or full, got turbo'],
+    [['--distribution', 'ledger', '--jit', 'full'], '--jit does not apply to the ledger (dynalite)'],
   ])('exits 2 with a usage message for %j', async (args, message) => {
     const { code, stderr, stdout } = await exitOf(runNode(['local/clusters/cli.ts', ...args]));
     expect(code).toBe(2);
