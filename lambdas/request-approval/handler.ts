@@ -1,4 +1,3 @@
-import { PublishCommand } from '@aws-sdk/client-sns';
 import { lambdaFunction } from '../shared/runtime/lambda-runtime';
 import { requestApproval, type ApprovalRequest } from './request-approval';
 
@@ -10,7 +9,8 @@ export const handler = lambdaFunction<ApprovalRequest, { notified: string }>((ev
     tableName: runtime.ledgerTableName(),
     topicArn: runtime.env('ALARM_TOPIC_ARN'),
     publish: async (topicArn, subject, message) => {
-      await runtime.sns().send(new PublishCommand({ TopicArn: topicArn, Subject: subject.slice(0, 99), Message: message }));
+      const { PublishCommand } = await import('@aws-sdk/client-sns');
+      await (await runtime.sns()).send(new PublishCommand({ TopicArn: topicArn, Subject: subject.slice(0, 99), Message: message }));
     },
     now: () => new Date(),
   }),

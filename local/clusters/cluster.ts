@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import { defaultVersion, serverSpec, type Distribution, type ServerSpec } from './distributions';
 import { findJdk, type Jdk } from './java';
 import { resolveClasspath } from './maven';
-import { LAUNCHER_DIR } from './paths';
+import { launcherClasses } from './launcher-classes';
 import { assertPortFree, freePort } from './ports';
 
 export interface LocalClusterOptions {
@@ -64,7 +64,8 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
   const log = options.log ?? stderrLog;
   const spec = serverSpec(options.distribution, options.version ?? defaultVersion(options.distribution));
   const jdk = findJdk(spec);
-  const classpath = await resolveClasspath(spec, jdk, log);
+  const resolved = await resolveClasspath(spec, jdk, log);
+  const classpath = `${await launcherClasses(spec.launcher, resolved, jdk)}:${resolved}`;
   if (options.port !== undefined) await assertPortFree(options.port, '--port');
   const port = options.port ?? (await freePort());
   const transportPort = await freePort();
@@ -165,7 +166,7 @@ class JvmNode {
         ...this.jvmFlags,
         '-cp',
         this.classpath,
-        join(LAUNCHER_DIR, this.spec.launcher),
+        this.spec.launcher.replace(/\.java$/, ''),
         join(this.dataDir, 'home'),
         this.settingsFile,
       ],

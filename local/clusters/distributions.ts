@@ -8,7 +8,7 @@ export interface ServerSpec {
   readonly version: string;
   /** Folder under `local/clusters/maven/` holding the pom that resolves this server's runner alone. */
   readonly pomDir: string;
-  /** Single-file Java source under `local/clusters/launcher/`. */
+  /** Single-file Java source under `local/clusters/launcher/` (compiled into the cache before the first start). */
   readonly launcher: string;
   /** Java feature releases this server starts on, inclusive. */
   readonly java: { readonly min: number; readonly max: number };

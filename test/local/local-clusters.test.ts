@@ -81,6 +81,9 @@ describe('startLocalCluster', () => {
     const args = spawnSync('ps', ['-o', 'args=', '-p', String(node.pid())], { encoding: 'utf8' }).stdout.split(' ');
     expect(args).toContain('-XX:TieredStopAtLevel=1');
     expect(args).toEqual(expect.arrayContaining(['-Xms512m', '-Xmx512m', '-XX:+UseG1GC']));
+    // The launcher runs compiled (from the cache), not as a source file compiled at every start.
+    expect(args).toContain('ElasticsearchLauncher');
+    expect(args.some((a) => a.endsWith('.java'))).toBe(false);
   });
 
   it("keeps the JVM's tiered compilation for jit 'full' (sustained throughput)", () => {

@@ -12,17 +12,17 @@ afterAll(() => {
 });
 
 describe('the Lambda runtime with tracing on', () => {
-  it('traces the AWS SDK clients it creates (each call an X-Ray subsegment)', () => {
+  it('traces the AWS SDK clients it creates (each call an X-Ray subsegment)', async () => {
     const ledgerClient = runtime.documentClient().middlewareStack.identify().join(' ');
-    const topicClient = runtime.sns().middlewareStack.identify().join(' ');
+    const topicClient = (await runtime.sns()).middlewareStack.identify().join(' ');
 
     expect(tracer.isTracingEnabled()).toBe(true);
     expect(ledgerClient).toContain('XRaySDKInstrumentation');
     expect(topicClient).toContain('XRaySDKInstrumentation');
   });
 
-  it('creates each client once per container', () => {
+  it('creates each client once per container', async () => {
     expect(runtime.documentClient()).toBe(runtime.documentClient());
-    expect(runtime.sns()).toBe(runtime.sns());
+    expect(await runtime.sns()).toBe(await runtime.sns());
   });
 });

@@ -1,7 +1,7 @@
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import type { Difference } from './verification';
 
 /**
@@ -64,11 +64,16 @@ export function fileDifferences(folder: string): DifferencesStore & DifferencesR
   };
 }
 
-export function s3Differences(client: S3Client, bucket: string, prefix: string): DifferencesStore & DifferencesReader {
+/** The S3 client on first use (only a run with differences writes or reads any). */
+export type S3ClientSource = () => S3Client | Promise<S3Client>;
+
+export function s3Differences(s3: S3ClientSource, bucket: string, prefix: string): DifferencesStore & DifferencesReader {
   const keyOf = (runId: string) => `${withSlash(prefix)}${runId}/differences/`;
   return {
     locationOf: (runId) => `s3://${bucket}/${keyOf(runId)}`,
     async write(runId, rangeId, chunk, differences) {
+      const { PutObjectCommand } = await import('@aws-sdk/client-s3');
+      const client = await s3();
       await client.send(
         new PutObjectCommand({
           Bucket: bucket,
@@ -79,6 +84,8 @@ export function s3Differences(client: S3Client, bucket: string, prefix: string):
       );
     },
     async read(runId) {
+      const { GetObjectCommand, ListObjectsV2Command } = await import('@aws-sdk/client-s3');
+      const client = await s3();
       const keys: string[] = [];
       let token: string | undefined;
       do {
@@ -97,14 +104,14 @@ export function s3Differences(client: S3Client, bucket: string, prefix: string):
 }
 
 /** The store a DIFFERENCES_URL names: `s3://bucket/prefix/` or `file:///folder/`. Throws naming the variable otherwise. */
-export function differencesAt(url: string, s3: () => S3Client): DifferencesStore & DifferencesReader {
+export function differencesAt(url: string, s3: S3ClientSource): DifferencesStore & DifferencesReader {
   let parsed: URL;
   try {
     parsed = new URL(url);
   } catch {
     throw new Error(`DIFFERENCES_URL ${JSON.stringify(url)} is not a URL (s3://bucket/prefix/ or file:///folder/)`);
   }
-  if (parsed.protocol === 's3:') return s3Differences(s3(), parsed.hostname, decodeURIComponent(parsed.pathname.replace(/^\//, '')));
+  if (parsed.protocol === 's3:') return s3Differences(s3, parsed.hostname, decodeURIComponent(parsed.pathname.replace(/^\//, '')));
   if (parsed.protocol === 'file:') return fileDifferences(fileURLToPath(parsed));
   throw new Error(`DIFFERENCES_URL ${JSON.stringify(url)} must be s3://bucket/prefix/ or file:///folder/`);
 }

@@ -1,8 +1,7 @@
-import { DescribeExecutionCommand, ExecutionDoesNotExist, SFNClient } from '@aws-sdk/client-sfn';
+import type { SFNClient } from '@aws-sdk/client-sfn';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { S3Client } from '@aws-sdk/client-s3';
-import { SNSClient } from '@aws-sdk/client-sns';
+import type { SNSClient } from '@aws-sdk/client-sns';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { SecretsProvider } from '@aws-lambda-powertools/parameters/secrets';
@@ -22,7 +21,8 @@ import { createSearchClient } from '../cluster/search-client';
  * container's life, from the environment the CDK construct sets (TARGET_ENDPOINT, LEDGER_TABLE_NAME,
  * SOURCE_SECRET_ARNS, TARGET_SIGV4, REMOTE_EXTERNAL, MAX_TASKS_PER_DOMAIN, ALARM_TOPIC_ARN, DIFFERENCES_URL).
  *
- * Every AWS SDK client goes through the tracer: on AWS (active tracing) each call is a subsegment of
+ * The Step Functions, S3 and SNS clients are imported on first use: few functions need them, and each
+ * SDK package a function loads adds to every cold start. Every AWS SDK client goes through the tracer: on AWS (active tracing) each call is a subsegment of
  * the invocation's trace; with POWERTOOLS_TRACE_ENABLED=false, or outside Lambda, the tracer leaves
  * the clients untouched.
  */
@@ -55,12 +55,22 @@ function once<T>(create: () => T): () => T {
   return () => (made ??= { value: create() }).value;
 }
 
+/** {@link once} for a creation that loads its module first (a failed load is tried again). */
+function onceLoaded<T>(create: () => Promise<T>): () => Promise<T> {
+  let made: Promise<T> | undefined;
+  return () =>
+    (made ??= create().catch((err: unknown) => {
+      made = undefined;
+      throw err;
+    }));
+}
+
 const dynamoDbDocumentClient = once(() =>
   DynamoDBDocumentClient.from(tracer.captureAWSv3Client(new DynamoDBClient({})), { marshallOptions: { removeUndefinedValues: true } }),
 );
-const s3Client = once(() => tracer.captureAWSv3Client(new S3Client({})));
-const stepFunctionsClient = once(() => tracer.captureAWSv3Client(new SFNClient({})));
-const snsClient = once(() => tracer.captureAWSv3Client(new SNSClient({})));
+const s3Client = onceLoaded(async () => tracer.captureAWSv3Client(new (await import('@aws-sdk/client-s3')).S3Client({})));
+const stepFunctionsClient = onceLoaded(async () => tracer.captureAWSv3Client(new (await import('@aws-sdk/client-sfn')).SFNClient({})));
+const snsClient = onceLoaded(async () => tracer.captureAWSv3Client(new (await import('@aws-sdk/client-sns')).SNSClient({})));
 /** Powertools Parameters caches each secret for a few minutes, per container: a poll loop does not read it on every invocation. */
 const secretsProvider = once(() => new SecretsProvider({ awsSdkV3Client: tracer.captureAWSv3Client(new SecretsManagerClient({})) }));
 const ledger = once(() => new Ledger({ client: dynamoDbDocumentClient(), tableName: required('LEDGER_TABLE_NAME') }));
@@ -70,7 +80,7 @@ export interface LambdaRuntime {
   readonly ledger: () => Ledger;
   readonly ledgerTableName: () => string;
   readonly documentClient: () => DynamoDBDocumentClient;
-  readonly sns: () => SNSClient;
+  readonly sns: () => Promise<SNSClient>;
   /** An environment variable the CDK construct sets; throws naming it when it is missing. */
   readonly env: (name: string) => string;
 }
@@ -132,11 +142,12 @@ export function sourceCredentialReference(config: RunConfig, env: NodeJS.Process
  * running. Step Functions forgets an execution 90 days after it closed (DescribeExecution answers
  * ExecutionDoesNotExist): such a holder is not running either.
  */
-export async function isHolderFinished(holder: LockHolder, clients: { ledger: Ledger; sfn: SFNClient }): Promise<boolean> {
+export async function isHolderFinished(holder: LockHolder, clients: { ledger: Ledger; sfn: () => Promise<SFNClient> }): Promise<boolean> {
   if (await clients.ledger.isRunFinished(holder.runId)) return true;
   if (!holder.executionArn) return false;
+  const { DescribeExecutionCommand, ExecutionDoesNotExist } = await import('@aws-sdk/client-sfn');
   try {
-    const execution = await clients.sfn.send(new DescribeExecutionCommand({ executionArn: holder.executionArn }));
+    const execution = await (await clients.sfn()).send(new DescribeExecutionCommand({ executionArn: holder.executionArn }));
     return execution.status !== 'RUNNING';
   } catch (err) {
     if (err instanceof ExecutionDoesNotExist || (err as Error | undefined)?.name === 'ExecutionDoesNotExist') return true;
@@ -167,7 +178,7 @@ export async function createRunDeps(): Promise<RunDeps> {
     },
     sourceCredentials: (config) => sourceCredentials(config),
     credentialReference: (config) => sourceCredentialReference(config),
-    isHolderFinished: (holder) => isHolderFinished(holder, { ledger: runLedger, sfn: stepFunctionsClient() }),
+    isHolderFinished: (holder) => isHolderFinished(holder, { ledger: runLedger, sfn: stepFunctionsClient }),
     metrics: powertoolsRunMetrics(),
     log: {
       info: (message, fields) => logger.info(message, fields ?? {}),

@@ -5,7 +5,7 @@ import org.codelibs.elasticsearch.runner.ElasticsearchClusterRunner;
  * Starts one Elasticsearch node through the codelibs runner's Java API: the only way to lift its
  * 9299 port ceiling (setMaxHttpPort) and hand it every node setting from a file.
  * The JVM halts when its standard input closes, so it never outlives the Node process that started it.
- * Usage: java -cp CP ElasticsearchLauncher.java BASE_PATH SETTINGS_JSON
+ * Usage: java -cp CLASSES:CP ElasticsearchLauncher BASE_PATH SETTINGS_JSON (compiled once per JDK: launcher-classes.ts)
  */
 public class ElasticsearchLauncher {
     public static void main(String[] args) throws Exception {

@@ -5,7 +5,7 @@ import org.codelibs.opensearch.runner.OpenSearchRunner;
  * Starts one OpenSearch node through the codelibs runner's Java API: the only way to lift its
  * 9299 port ceiling (setMaxHttpPort) and hand it every node setting from a file.
  * The JVM halts when its standard input closes, so it never outlives the Node process that started it.
- * Usage: java -cp CP OpenSearchLauncher.java BASE_PATH SETTINGS_JSON
+ * Usage: java -cp CLASSES:CP OpenSearchLauncher BASE_PATH SETTINGS_JSON (compiled once per JDK: launcher-classes.ts)
  */
 public class OpenSearchLauncher {
     public static void main(String[] args) throws Exception {
