@@ -430,8 +430,15 @@ function figureBundles(): void {
 
 async function main(): Promise<void> {
   const only = process.argv[2];
-  if (process.argv.length > 3 || (only !== undefined && !['throughput', 'verification', 'batch-size', 'partitions'].includes(only))) {
-    throw new Error(`usage: npm run bench [-- throughput | verification | batch-size | partitions]`);
+  if (process.argv.length > 3 || (only !== undefined && !['throughput', 'verification', 'batch-size', 'partitions', 'bundles'].includes(only))) {
+    throw new Error(`usage: npm run bench [-- throughput | verification | batch-size | partitions | bundles]`);
+  }
+  if (only === 'bundles') {
+    // No servers: the bundles as `cdk synth` writes them, each module's init in a fresh Node.
+    figureBundles();
+    for (const r of rows) out(`${r.figure}: ${r.value} (goal ${r.goal}: ${r.met ? 'met' : 'NOT met'})`);
+    process.stdout.write(`\n${[...sections.keys()].sort((a, b) => a - b).flatMap((k) => sections.get(k)!).join('\n')}\n`);
+    return;
   }
   fullGc();
   const moduleBaseline = process.memoryUsage().heapUsed;
