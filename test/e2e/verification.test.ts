@@ -184,8 +184,15 @@ describe('full verification, verify only: every document of the index pair, noth
       sampleIds(clientFor(servers.source.url), index, 65, sampleSeed(fingerprint, 'forward'), null),
       sampleIds(clientFor(defaultTarget().url), index, 65, sampleSeed(fingerprint, 'reverse'), null),
     ]);
-    const drawn = new Set([...forward, ...reverse].map((d) => d.id));
-    const caught = allTampered().filter((id) => drawn.has(id)).sort();
+    // Forward, each drawn source id is looked up on the target (missing, or behind: a regression); reverse, each
+    // drawn target id on the source, for presence only (target-only). A regressed id drawn on the reverse side only
+    // exists on both clusters: the sample does not see it.
+    const drawnForward = new Set(forward.map((d) => d.id));
+    const drawnReverse = new Set(reverse.map((d) => d.id));
+    const caught = [
+      ...[...tampered.regression, ...tampered.missing].filter((id) => drawnForward.has(id)),
+      ...tampered.targetOnly.filter((id) => drawnReverse.has(id)),
+    ].sort();
     const found = [...parity.forward.missing, ...parity.forward.behind.map((b) => b.id), ...parity.reverse.targetOnly].sort();
     expect(found).toEqual(caught);
     expect(result.status).toBe(caught.length === 0 ? 'SUCCEEDED' : 'FAILED');
