@@ -22,7 +22,9 @@ import { createSearchClient } from '../cluster/search-client';
  * SOURCE_SECRET_ARNS, TARGET_SIGV4, REMOTE_EXTERNAL, MAX_TASKS_PER_DOMAIN, ALARM_TOPIC_ARN, DIFFERENCES_URL).
  *
  * The Step Functions, S3 and SNS clients are imported on first use: few functions need them, and each
- * SDK package a function loads adds to every cold start. Every AWS SDK client goes through the tracer: on AWS (active tracing) each call is a subsegment of
+ * SDK package a function loads adds to every cold start.
+ *
+ * Every AWS SDK client goes through the tracer: on AWS (active tracing) each call is a subsegment of
  * the invocation's trace; with POWERTOOLS_TRACE_ENABLED=false, or outside Lambda, the tracer leaves
  * the clients untouched.
  */
