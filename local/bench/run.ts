@@ -37,6 +37,8 @@ const out = (line = '') => {
   lines.push(line);
   sections.set(section, lines);
 };
+/** Every result line, in figure order, on stdout. */
+const printSections = () => process.stdout.write(`\n${[...sections.keys()].sort((a, b) => a - b).flatMap((k) => sections.get(k)!).join('\n')}\n`);
 const n = (x: number) => Math.round(x).toLocaleString('en-US');
 const s1 = (x: number) => x.toFixed(1);
 const s2 = (x: number) => x.toFixed(2);
@@ -437,7 +439,7 @@ async function main(): Promise<void> {
     // No servers: the bundles as `cdk synth` writes them, each module's init in a fresh Node.
     figureBundles();
     for (const r of rows) out(`${r.figure}: ${r.value} (goal ${r.goal}: ${r.met ? 'met' : 'NOT met'})`);
-    process.stdout.write(`\n${[...sections.keys()].sort((a, b) => a - b).flatMap((k) => sections.get(k)!).join('\n')}\n`);
+    printSections();
     return;
   }
   fullGc();
@@ -551,8 +553,7 @@ async function main(): Promise<void> {
     out(`${'figure'.padEnd(w)}  ${'value'.padEnd(v)}  ${'goal'.padEnd(g)}  met?`);
     out(`${'-'.repeat(w)}  ${'-'.repeat(v)}  ${'-'.repeat(g)}  ----`);
     for (const r of rows) out(`${r.figure.padEnd(w)}  ${r.value.padEnd(v)}  ${r.goal.padEnd(g)}  ${r.met === null ? '-' : r.met ? 'yes' : 'NO'}`);
-    const printed = [...sections.keys()].sort((a, b) => a - b).flatMap((k) => sections.get(k)!);
-    process.stdout.write(`\n${printed.join('\n')}\n`);
+    printSections();
   } finally {
     say('\nStopping the local servers...');
     await stopAll();
